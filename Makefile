@@ -1,0 +1,38 @@
+# The two commands a user runs: `make demo` and `make test`. Both set up what is missing first.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint typecheck unit integration e2e bench contracts clean
+
+setup:
+	@./scripts/bootstrap.sh
+
+demo: setup
+	@$(BIN)/python scripts/demo.py
+
+test: setup lint typecheck
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest -m unit $(PYTEST_ARGS)
+
+integration: setup
+	$(BIN)/pytest -m "integration or e2e" $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python -m bench.pipeline
+
+contracts: setup
+	$(BIN)/python -m talkavocado_common.contracts
+
+clean:
+	rm -rf $(VENV) .cache .mypy_cache .pytest_cache .ruff_cache storage demo-output

@@ -1,0 +1,1 @@
+"""Shared library of TalkAvocado: contracts as models, storage, manifest, media helpers."""

@@ -1,0 +1,109 @@
+"""manifest.json: the job's durable record (DESIGN.md §6)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from .base import ContractModel
+from .errors import ErrorCode
+from .options import JobOptions
+
+SCHEMA_VERSION = "1.0.0"
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class StepStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class InputInfo(ContractModel):
+    key: str
+    original_filename: str
+    bytes: int = Field(ge=0)
+    mime_type: str
+
+
+class AudioArtifacts(ContractModel):
+    mp3: str
+    wav: str
+    analysis: str
+
+
+class TranscriptArtifacts(ContractModel):
+    json_key: str = Field(alias="json")
+    srt: str
+    vtt: str
+
+
+class PlanArtifacts(ContractModel):
+    cut_plan: str | None = None
+    timeline: str | None = None
+
+
+class RenderArtifact(ContractModel):
+    key: str
+    kind: Literal["final", "preview"]
+    duration_sec: float = Field(ge=0)
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    bytes: int = Field(ge=0)
+
+
+class SubtitleArtifact(ContractModel):
+    key: str
+    format: Literal["srt", "vtt"]
+    kind: Literal["source", "final"]
+
+
+class StepRecord(ContractModel):
+    status: StepStatus
+    attempts: int = Field(ge=1)
+    started_at: datetime
+    finished_at: datetime | None = None
+    duration_sec: float | None = Field(None, ge=0)
+
+
+class LogEntry(ContractModel):
+    time: datetime
+    level: Literal["info", "warning", "error"]
+    step: str | None = None
+    message: str
+
+
+class ErrorInfo(ContractModel):
+    code: ErrorCode
+    message: str
+    step: str | None = None
+
+
+class Manifest(ContractModel):
+    schema_version: str = Field(SCHEMA_VERSION, pattern=r"^\d+\.\d+\.\d+$")
+    job_id: str
+    tenant_id: str
+    env: str
+    status: JobStatus
+    options: JobOptions = Field(default_factory=JobOptions)
+    input: InputInfo | None = None
+    audio: AudioArtifacts | None = None
+    transcript: TranscriptArtifacts | None = None
+    plan: PlanArtifacts = Field(default_factory=PlanArtifacts)
+    renders: list[RenderArtifact] = Field(default_factory=list)
+    subtitles: list[SubtitleArtifact] = Field(default_factory=list)
+    steps: dict[str, StepRecord] = Field(default_factory=dict)
+    logs: list[LogEntry] = Field(default_factory=list)
+    error: ErrorInfo | None = None
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,133 @@
+"""Job options: what a client may ask of the pipeline. Every field has a default."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from .base import ContractModel
+
+DEFAULT_FILLERS: tuple[str, ...] = (
+    "um",
+    "umm",
+    "uh",
+    "uhm",
+    "erm",
+    "er",
+    "ah",
+    "hmm",
+    "you know",
+    "i mean",
+)
+
+
+class PlannerOptions(ContractModel):
+    """Settings of the smart cut planner."""
+
+    min_pause_ms: int = Field(
+        1000, ge=100, le=60_000, description="Pauses longer than this are shortened."
+    )
+    target_pause_ms: int = Field(
+        400,
+        ge=0,
+        le=5_000,
+        description="Gap left where a long pause or a filler was cut (a natural gap).",
+    )
+    padding_ms: int = Field(
+        120, ge=0, le=1_000, description="Sound kept on each side of every kept word, at least."
+    )
+    remove_fillers: bool = True
+    fillers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_FILLERS),
+        description="Filler words and phrases (case-insensitive, punctuation ignored).",
+    )
+    detect_unworded_sounds: bool = Field(
+        True,
+        description="Cut short sounds between pauses that the transcript has no word for "
+        "(Whisper often leaves 'um'/'uh' out of the text).",
+    )
+    max_unworded_sound_ms: int = Field(
+        900, ge=0, le=5_000, description="Longer unworded sounds are kept (they may be speech)."
+    )
+
+    @field_validator("fillers")
+    @classmethod
+    def _normalise_fillers(cls, value: list[str]) -> list[str]:
+        cleaned = [" ".join(f.lower().split()) for f in value]
+        if any(not f for f in cleaned):
+            raise ValueError("filler entries must not be empty")
+        return cleaned
+
+
+class TransitionOptions(ContractModel):
+    enabled: bool = False
+    duration_ms: int = Field(200, ge=40, le=2_000, description="Crossfade length at each join.")
+
+
+SubtitleFormat = Literal["srt", "vtt"]
+
+
+def _both_formats() -> list[SubtitleFormat]:
+    return ["srt", "vtt"]
+
+
+class SubtitleOptions(ContractModel):
+    burn_in: bool = False
+    formats: list[SubtitleFormat] = Field(default_factory=_both_formats, min_length=1)
+    max_chars_per_line: int = Field(42, ge=10, le=80)
+    max_lines_per_cue: int = Field(2, ge=1, le=3)
+
+
+LogoPosition = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
+
+
+class LogoOptions(ContractModel):
+    asset: str = Field(description="File name under the tenant's branding assets.")
+    position: LogoPosition = "top-right"
+    opacity: float = Field(0.8, ge=0.0, le=1.0)
+    scale: float = Field(
+        0.15, gt=0.0, le=1.0, description="Logo width as a fraction of the video width."
+    )
+    margin: float = Field(
+        0.03, ge=0.0, le=0.25, description="Margin as a fraction of the video width."
+    )
+
+
+class BrandingOptions(ContractModel):
+    intro: str | None = Field(
+        None, description="Intro clip: file name under the tenant's branding assets."
+    )
+    outro: str | None = Field(
+        None, description="Outro clip: file name under the tenant's branding assets."
+    )
+    logo: LogoOptions | None = None
+
+
+class TranscriptionOptions(ContractModel):
+    model: str = Field("tiny.en", description="faster-whisper model name or local path.")
+    language: str | None = Field(
+        "en", description="Spoken language; null lets the model detect it."
+    )
+    verbatim_prompt: bool = Field(
+        True, description="Prompt the model to keep disfluencies such as 'um' in the text."
+    )
+    beam_size: int = Field(5, ge=1, le=10)
+
+
+class RenderOptions(ContractModel):
+    crf: int = Field(20, ge=0, le=51, description="x264 constant rate factor.")
+    preset: Literal[
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower"
+    ] = "veryfast"
+    audio_bitrate_kbps: int = Field(160, ge=32, le=512)
+    preview: bool = Field(False, description="Also write a low-resolution renders/preview.mp4.")
+
+
+class JobOptions(ContractModel):
+    planner: PlannerOptions = Field(default_factory=PlannerOptions)
+    transitions: TransitionOptions = Field(default_factory=TransitionOptions)
+    subtitles: SubtitleOptions = Field(default_factory=SubtitleOptions)
+    branding: BrandingOptions = Field(default_factory=BrandingOptions)
+    transcription: TranscriptionOptions = Field(default_factory=TranscriptionOptions)
+    render: RenderOptions = Field(default_factory=RenderOptions)

@@ -1,0 +1,60 @@
+"""What a step handler is: one dataclass input, one environment of adapters, a dict result.
+
+The same handlers run in `avocado process` (one process) and in the step services (over Kafka).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .manifest_store import ManifestStore
+from .models import ErrorCode, JobOptions
+from .storage import JobKeys, Storage
+
+
+class StepError(Exception):
+    """A failure with one of the contract's error codes and a sentence a user understands."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class ProgressReporter(Protocol):
+    def __call__(self, fraction: float, message: str = "") -> None:
+        """Report progress in [0, 1] of the current step; must be cheap and never raise."""
+
+
+def no_progress(fraction: float, message: str = "") -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class StepRequest:
+    """The input of one step run: the job, its options and the job context so far."""
+
+    step: str
+    keys: JobKeys
+    options: JobOptions = field(default_factory=JobOptions)
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StepEnv:
+    """Adapters a handler may use: storage, manifests, a scratch directory, progress."""
+
+    storage: Storage
+    manifests: ManifestStore
+    workdir: Path
+    progress: ProgressReporter = no_progress
+
+
+StepResult = dict[str, Any]
+StepHandler = Callable[[StepRequest, StepEnv], Awaitable[StepResult]]

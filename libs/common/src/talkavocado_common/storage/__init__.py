@@ -1,0 +1,18 @@
+"""Object storage: one async interface, backends behind it (local filesystem now, S3 later)."""
+
+from .base import NotFound, ObjectInfo, PreconditionFailed, Storage
+from .keys import InvalidKey, JobKeys, validate_tenant_id
+from .local import LocalStorage
+from .open import open_storage
+
+__all__ = [
+    "InvalidKey",
+    "JobKeys",
+    "LocalStorage",
+    "NotFound",
+    "ObjectInfo",
+    "PreconditionFailed",
+    "Storage",
+    "open_storage",
+    "validate_tenant_id",
+]

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what TalkAvocado needs on a fresh Debian machine: system tools through apt-get
+# (when running as root and something is missing), uv, and the locked Python env in .venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+UV_VERSION=0.13.9
+missing=()
+command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
+command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+command -v sox >/dev/null && command -v soxi >/dev/null || missing+=(sox)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+command -v fc-list >/dev/null || missing+=(fontconfig)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "bootstrap: installing ${missing[*]} with apt-get" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "bootstrap: missing ${missing[*]}; install them (e.g. sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+fi
+
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "bootstrap: Python >= 3.11 is required ($PYTHON is $("$PYTHON" --version 2>&1))" >&2; exit 1; }
+
+UV=$(command -v uv || true)
+if [ -z "$UV" ]; then
+  UV=.cache/bootstrap/bin/uv
+  if [ ! -x "$UV" ]; then
+    echo "bootstrap: installing uv $UV_VERSION into .cache/bootstrap" >&2
+    "$PYTHON" -m venv .cache/bootstrap
+    .cache/bootstrap/bin/python -m pip install --quiet "uv==$UV_VERSION"
+  fi
+fi
+UV_PYTHON_DOWNLOADS=never "$UV" sync --all-packages --frozen --quiet --python "$PYTHON"
