@@ -1,2 +1,187 @@
-def main() -> None:
-    raise SystemExit(0)
+"""The `avocado` command.
+
+`avocado process INPUT` runs the whole pipeline in this process and prints the final manifest as
+JSON on stdout; progress goes to stderr. Exit status: 0 completed, 1 the job failed, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import mimetypes
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from talkavocado_common.asl import AslError, StateMachine, default_pipeline_path, load_file
+from talkavocado_common.ids import new_job_id
+from talkavocado_common.manifest_store import ManifestStore, utcnow
+from talkavocado_common.models import InputInfo, JobOptions, JobStatus, Manifest
+from talkavocado_common.storage import InvalidKey, JobKeys, Storage, open_storage
+from talkavocado_common.storage.keys import safe_filename
+
+from .local_runner import LocalPipeline
+from .progress import TerminalProgress
+from .registry import all_handlers
+
+
+class UsageError(Exception):
+    """A mistake in the command line: one line on stderr, exit status 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="avocado", description="TalkAvocado: talking-head video editing."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    process = commands.add_parser(
+        "process",
+        help="edit one recording in this process (no broker)",
+        description="Remove long pauses and filler words, re-time subtitles, add branding; "
+        "prints the job's manifest as JSON.",
+    )
+    process.add_argument("input", type=Path, help="the raw recording (video with an audio track)")
+    process.add_argument(
+        "--options",
+        type=Path,
+        help="job options as a JSON file (contracts/job-options.schema.json)",
+    )
+    process.add_argument(
+        "--storage", default="storage", help="storage directory (default: ./storage)"
+    )
+    process.add_argument("--tenant", default="demo-tenant", help="tenant id (default: demo-tenant)")
+    process.add_argument(
+        "--env", default="local", help="environment part of storage keys (default: local)"
+    )
+    process.add_argument("--job-id", help="job id (default: a new one)")
+    process.add_argument(
+        "--asset",
+        type=Path,
+        action="append",
+        default=[],
+        help="a branding asset (intro/outro clip, logo) to store for the tenant; repeatable",
+    )
+    process.add_argument(
+        "--pipeline", type=Path, help="ASL state machine (default: contracts/pipeline.asl.json)"
+    )
+    process.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    process.add_argument(
+        "-v", "--verbose", action="store_true", help="log details (and tracebacks) to stderr"
+    )
+    return parser
+
+
+def _load_options(path: Path | None) -> JobOptions:
+    if path is None:
+        return JobOptions()
+    try:
+        return JobOptions.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        raise UsageError(f"cannot read options file {path}: {exc.strerror}") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(root)"
+        raise UsageError(f"invalid options in {path}: {where}: {first['msg']}") from exc
+
+
+@dataclass(frozen=True)
+class ProcessJob:
+    """Everything `process` needs, checked before any work starts."""
+
+    source: Path
+    options: JobOptions
+    machine: StateMachine
+    keys: JobKeys
+    storage: Storage
+    assets: tuple[Path, ...]
+    quiet: bool
+
+
+def prepare(args: argparse.Namespace) -> ProcessJob:
+    source: Path = args.input
+    if not source.is_file():
+        raise UsageError(f"input {source} does not exist or is not a file")
+    for asset in args.asset:
+        if not asset.is_file():
+            raise UsageError(f"asset {asset} does not exist or is not a file")
+    options = _load_options(args.options)
+    try:
+        machine = load_file(args.pipeline or default_pipeline_path())
+        keys = JobKeys(args.env, args.tenant, args.job_id or new_job_id())
+        storage = open_storage(args.storage)
+    except (AslError, InvalidKey, ValueError, OSError) as exc:
+        raise UsageError(str(exc)) from exc
+    return ProcessJob(source, options, machine, keys, storage, tuple(args.asset), args.quiet)
+
+
+async def process(job: ProcessJob) -> int:
+    keys, storage = job.keys, job.storage
+    try:
+        pipeline = LocalPipeline(
+            job.machine, all_handlers(), storage, TerminalProgress(quiet=job.quiet)
+        )
+    except AslError as exc:
+        raise UsageError(str(exc)) from exc
+    for asset in job.assets:
+        await storage.upload_from(asset, keys.branding_asset(safe_filename(asset.name)))
+
+    input_key = keys.input(job.source.name)
+    info = await storage.upload_from(job.source, input_key)
+    now = utcnow()
+    await ManifestStore(storage).create(
+        keys,
+        Manifest(
+            job_id=keys.job_id,
+            tenant_id=keys.tenant_id,
+            env=keys.env,
+            status=JobStatus.PENDING,
+            options=job.options,
+            input=InputInfo(
+                key=input_key,
+                original_filename=job.source.name,
+                bytes=info.size,
+                mime_type=mimetypes.guess_type(job.source.name)[0] or "application/octet-stream",
+            ),
+            created_at=now,
+            updated_at=now,
+        ),
+    )
+    manifest = await pipeline.run(keys, job.options)
+    sys.stdout.write(json.dumps(manifest.to_jsonable(), indent=2) + "\n")
+    root = getattr(storage, "root", None)
+    where = f" under {root}" if root is not None else ""
+    if manifest.status is JobStatus.COMPLETED:
+        final = next((r.key for r in manifest.renders if r.kind == "final"), None)
+        if not job.quiet and final:
+            sys.stderr.write(f"avocado: edited video: {final}{where}\n")
+        return 0
+    error = manifest.error
+    reason = f"{error.code}: {error.message}" if error else f"job ended {manifest.status}"
+    sys.stderr.write(f"avocado: error: {reason} (manifest: {keys.manifest}{where})\n")
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.CRITICAL,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return asyncio.run(process(prepare(args)))
+    except UsageError as exc:
+        sys.stderr.write(f"avocado: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("avocado: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,6 +8,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+
 from talkavocado_common.contracts import CONTRACT_MODELS, render, schema_for
 from talkavocado_common.models import JobOptions
 

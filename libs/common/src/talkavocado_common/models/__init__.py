@@ -20,6 +20,7 @@ from .manifest import (
 from .media import (
     AudioAnalysis,
     CutPlan,
+    CutReason,
     FrameRate,
     Interval,
     PlanRegion,
@@ -48,6 +49,7 @@ __all__ = [
     "BrandingOptions",
     "ContractModel",
     "CutPlan",
+    "CutReason",
     "ErrorCode",
     "ErrorInfo",
     "FrameRate",

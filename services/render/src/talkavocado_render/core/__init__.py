@@ -1,0 +1,1 @@
+"""Pure core of the render service: planning, timeline, subtitles, filtergraph."""

@@ -1,0 +1,162 @@
+"""The describing steps of the render service: plan the cuts, lay out the timeline, add
+crossfades, re-time the subtitles. Each reads its inputs from storage, runs the pure core and
+writes its outputs; the one expensive encode is the branding step (branding.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal, TypeVar
+
+from pydantic import ValidationError
+
+from talkavocado_common.captions import format_srt, format_vtt
+from talkavocado_common.media import probe
+from talkavocado_common.models import (
+    AudioAnalysis,
+    ContractModel,
+    CutPlan,
+    ErrorCode,
+    Manifest,
+    SubtitleArtifact,
+    Timeline,
+    Transcript,
+)
+from talkavocado_common.steps import StepEnv, StepError, StepRequest, StepResult
+from talkavocado_common.storage import NotFound
+
+from .core.planner import plan_cuts
+from .core.retime import retime_cues
+from .core.timeline import TimelineError, add_crossfades, build_timeline, frame_rate_of
+
+M = TypeVar("M", bound=ContractModel)
+
+
+async def _load(env: StepEnv, key: str, model: type[M], what: str) -> M:
+    try:
+        data, _ = await env.storage.read_bytes(key)
+    except NotFound:
+        raise StepError(
+            ErrorCode.INPUT_NOT_FOUND, f"the {what} is missing ({key}); run the earlier steps first"
+        ) from None
+    try:
+        return model.from_json_bytes(data)
+    except ValidationError as exc:
+        raise StepError(
+            ErrorCode.INPUT_INVALID,
+            f"the {what} at {key} is not valid: {exc.error_count()} error(s)",
+        ) from exc
+
+
+async def _save(env: StepEnv, key: str, document: ContractModel) -> None:
+    await env.storage.write_bytes(key, document.to_json_bytes())
+
+
+async def smart_cut_planner(req: StepRequest, env: StepEnv) -> StepResult:
+    transcript = await _load(env, req.keys.transcript_json, Transcript, "transcript")
+    analysis = await _load(env, req.keys.audio_analysis, AudioAnalysis, "audio analysis")
+    plan = plan_cuts(transcript, analysis, req.options.planner)
+    await _save(env, req.keys.cut_plan, plan)
+
+    def record(m: Manifest) -> Manifest:
+        return m.model_copy(
+            update={"plan": m.plan.model_copy(update={"cut_plan": req.keys.cut_plan})}
+        )
+
+    await env.manifests.update(req.keys, record)
+    env.progress(1.0, f"{sum(plan.stats.cuts_by_reason.values())} cuts")
+    return {
+        "cutPlan": req.keys.cut_plan,
+        "removedSec": plan.stats.removed_duration_sec,
+        "cutsByReason": plan.stats.cuts_by_reason,
+    }
+
+
+async def video_cuts(req: StepRequest, env: StepEnv) -> StepResult:
+    plan = await _load(env, req.keys.cut_plan, CutPlan, "cut plan")
+    manifest = await env.manifests.get(req.keys)
+    if manifest.input is None:
+        raise StepError(ErrorCode.INPUT_NOT_FOUND, "the job has no input recording")
+    source_key = manifest.input.key
+    local = env.storage.local_path(source_key)
+    if local is None:
+        local = env.workdir / "source"
+        await env.storage.download_to(source_key, local)
+    info = await probe(local)
+    video = info.video
+    if video is None or not video.width or not video.height or video.frame_rate is None:
+        raise StepError(ErrorCode.INPUT_INVALID, "the recording has no video stream to cut")
+    duration = video.duration or info.duration
+    if not duration:
+        raise StepError(ErrorCode.INPUT_INVALID, "the recording's duration cannot be read")
+    try:
+        timeline = build_timeline(
+            plan,
+            source_key=source_key,
+            rate=frame_rate_of(video.frame_rate),
+            width=video.width,
+            height=video.height,
+            has_audio=info.audio is not None,
+            source_duration=min(duration, plan.duration_sec) if plan.duration_sec else duration,
+        )
+    except TimelineError as exc:
+        raise StepError(ErrorCode.INPUT_INVALID, str(exc)) from exc
+    await _save(env, req.keys.timeline, timeline)
+    await env.manifests.update(req.keys, _record_timeline(req))
+    env.progress(1.0, f"{len(timeline.clips)} clips")
+    return {
+        "timeline": req.keys.timeline,
+        "clips": len(timeline.clips),
+        "durationSec": timeline.duration_sec,
+    }
+
+
+def _record_timeline(req: StepRequest) -> Callable[[Manifest], Manifest]:
+    def record(m: Manifest) -> Manifest:
+        return m.model_copy(
+            update={"plan": m.plan.model_copy(update={"timeline": req.keys.timeline})}
+        )
+
+    return record
+
+
+async def video_transitions(req: StepRequest, env: StepEnv) -> StepResult:
+    timeline = await _load(env, req.keys.timeline, Timeline, "timeline")
+    # Idempotent: the crossfade length is set, not added, so a rerun writes the same timeline.
+    faded = add_crossfades(timeline, req.options.transitions.duration_ms / 1000)
+    await _save(env, req.keys.timeline, faded)
+    await env.manifests.update(req.keys, _record_timeline(req))
+    joins = sum(1 for c in faded.clips if c.transition_in_sec > 0)
+    env.progress(1.0, f"{joins} crossfades")
+    return {"timeline": req.keys.timeline, "crossfades": joins, "durationSec": faded.duration_sec}
+
+
+async def subtitles_post_edit(req: StepRequest, env: StepEnv) -> StepResult:
+    transcript = await _load(env, req.keys.transcript_json, Transcript, "transcript")
+    timeline = await _load(env, req.keys.timeline, Timeline, "timeline")
+    cues = retime_cues(transcript.words(), timeline, req.options.subtitles)
+    formats: list[Literal["srt", "vtt"]] = ["srt", "vtt"]
+    written: list[SubtitleArtifact] = []
+    for fmt in formats:
+        # SRT is always written: the burn-in of the branding step reads it.
+        if fmt not in req.options.subtitles.formats and fmt != "srt":
+            continue
+        text = format_srt(cues) if fmt == "srt" else format_vtt(cues)
+        key = req.keys.final_subtitles(fmt)
+        await env.storage.write_bytes(key, text.encode())
+        written.append(SubtitleArtifact(key=key, format=fmt, kind="final"))
+
+    def record(m: Manifest) -> Manifest:
+        keep = [s for s in m.subtitles if s.key not in {w.key for w in written}]
+        return m.model_copy(update={"subtitles": [*keep, *written]})
+
+    await env.manifests.update(req.keys, record)
+    env.progress(1.0, f"{len(cues)} cues")
+    return {"subtitles": [w.key for w in written], "cues": len(cues)}
+
+
+HANDLERS = {
+    "smart-cut-planner": smart_cut_planner,
+    "video-cuts": video_cuts,
+    "video-transitions": video_transitions,
+    "subtitles-post-edit": subtitles_post_edit,
+}
