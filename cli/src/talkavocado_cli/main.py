@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import mimetypes
+import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,7 +74,52 @@ def _parser() -> argparse.ArgumentParser:
     process.add_argument(
         "-v", "--verbose", action="store_true", help="log details (and tracebacks) to stderr"
     )
+    sample = commands.add_parser(
+        "sample",
+        help="generate a sample talking-head recording with known pauses and fillers",
+        description="Speech from espeak-ng, pauses from sox, a test pattern from ffmpeg. "
+        "Prints where the pauses and fillers are as JSON.",
+    )
+    sample.add_argument("output", type=Path, help="the MP4 to write")
+    sample.add_argument(
+        "--seconds", type=float, help="length of a longer generated talk (default: a 23 s demo)"
+    )
+    sample.add_argument("--size", default="640x360", help="video size WxH (default: 640x360)")
+    sample.add_argument("--fps", type=int, default=25, help="frame rate (default: 25)")
+    sample.add_argument(
+        "--noise", type=float, default=0.0, help="background noise amplitude, e.g. 0.02"
+    )
     return parser
+
+
+def sample(args: argparse.Namespace) -> int:
+    from .samplegen import DEMO_SCRIPT, long_script, make_recording
+
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--size must look like 640x360, got {args.size!r}") from None
+    if not args.output.parent.is_dir():
+        raise UsageError(f"folder {args.output.parent} does not exist")
+    for tool in ("ffmpeg", "espeak-ng", "sox"):
+        if shutil.which(tool) is None:
+            raise UsageError(
+                f"{tool} is needed to generate a sample; install it (e.g. apt-get install {tool})"
+            )
+    script = long_script(args.seconds) if args.seconds else DEMO_SCRIPT
+    recording = make_recording(
+        script, args.output, width=width, height=height, fps=args.fps, noise_amplitude=args.noise
+    )
+    truth = {
+        "path": str(recording.path),
+        "durationSec": recording.duration,
+        "pieces": [
+            {"kind": p.kind, "text": p.text, "start": p.start, "end": p.end}
+            for p in recording.pieces
+        ],
+    }
+    sys.stdout.write(json.dumps(truth, indent=2) + "\n")
+    return 0
 
 
 def _load_options(path: Path | None) -> JobOptions:
@@ -169,11 +215,13 @@ async def process(job: ProcessJob) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.CRITICAL,
+        level=logging.INFO if getattr(args, "verbose", False) else logging.CRITICAL,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     try:
+        if args.command == "sample":
+            return sample(args)
         return asyncio.run(process(prepare(args)))
     except UsageError as exc:
         sys.stderr.write(f"avocado: error: {exc}\n")

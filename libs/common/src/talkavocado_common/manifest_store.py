@@ -68,7 +68,9 @@ class ManifestStore:
             current, etag = await self.read(keys)
             changed = change(current)
             # Re-validate: model_copy(update=...) does not, and the contract must hold on disk.
-            updated = Manifest.model_validate({**changed.model_dump(), "updated_at": utcnow()})
+            updated = Manifest.model_validate(
+                {**changed.model_dump(warnings=False), "updated_at": utcnow()}
+            )
             self._check_identity(keys, updated)
             try:
                 await self.storage.write_bytes(

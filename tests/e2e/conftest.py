@@ -1,0 +1,50 @@
+"""Runs `avocado process` as a user would (the installed console script, a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.mediagen import DEMO_SCRIPT, Recording, make_recording
+
+AVOCADO = Path(sys.executable).with_name("avocado")
+
+
+@dataclass(frozen=True)
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    storage: Path
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return json.loads(self.stdout)
+
+    def path(self, key: str) -> Path:
+        return self.storage / key
+
+
+def avocado(*args: str | Path, storage: Path, timeout: float = 600) -> Run:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    proc = subprocess.run(
+        [str(AVOCADO), "process", *map(str, args), "--storage", str(storage)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    return Run(proc.returncode, proc.stdout, proc.stderr, storage)
+
+
+@pytest.fixture(scope="session")
+def demo_recording(tmp_path_factory: pytest.TempPathFactory) -> Recording:
+    return make_recording(DEMO_SCRIPT, tmp_path_factory.mktemp("media") / "talk.mp4")
