@@ -148,6 +148,7 @@ def make_audio(
         noise = out.with_suffix(".noise.wav")
         _run(
             "sox",
+            "-R",  # repeatable noise: the same recording on every run
             "-n",
             "-r",
             str(SAMPLE_RATE),

@@ -1,0 +1,159 @@
+"""The audio-extraction step: input recording → MP3, 16 kHz mono WAV and audio/analysis.json.
+
+The imperative shell around `core`: storage, ffprobe, one ffmpeg decode, the WAV read back.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import wave
+from pathlib import Path
+
+import anyio.to_thread
+import numpy as np
+
+from talkavocado_common.media import FfmpegError, MediaInfo, ProbeError, probe, run_ffmpeg
+from talkavocado_common.models import AudioAnalysis, AudioArtifacts, ErrorCode, Manifest
+from talkavocado_common.steps import StepEnv, StepError, StepHandler, StepRequest, StepResult
+from talkavocado_common.storage import NotFound
+
+from .core import (
+    ASR_SAMPLE_RATE,
+    analyze_audio,
+    explain_decode_failure,
+    explain_unreadable,
+    extraction_args,
+    media_problem,
+    parse_integrated_loudness,
+    truncation_problem,
+)
+
+STEP = "audio-extraction"
+# Enough of the file's start to tell an MP4 from a text document.
+_SNIFF_BYTES = 512
+# Progress: probing is quick, the decode is most of the work, the analysis and uploads the rest.
+_DECODE_START, _DECODE_END = 0.05, 0.8
+
+
+async def audio_extraction(req: StepRequest, env: StepEnv) -> StepResult:
+    manifest = await env.manifests.get(req.keys)
+    input_key = _input_key(req, manifest)
+    env.workdir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{STEP}-", dir=env.workdir))
+    try:
+        env.progress(0.0, "reading the recording")
+        source = await _local_input(env, input_key, scratch)
+        info = await _probe_recording(source)
+        mp3, wav = scratch / "audio.mp3", scratch / "asr-16k-mono.wav"
+        log = await _decode(env, source, info, mp3, wav)
+
+        env.progress(_DECODE_END, "measuring levels and silences")
+        analysis = await anyio.to_thread.run_sync(_analyse_wav, wav, parse_integrated_loudness(log))
+        expected = info.audio.duration if info.audio and info.audio.duration else info.duration
+        problem = truncation_problem(analysis.duration_sec, expected)
+        if problem is None and analysis.duration_sec == 0:
+            problem = "The recording's sound track holds no audio samples."
+        if problem is not None:
+            raise StepError(ErrorCode.INPUT_INVALID, problem)
+        analysis_path = scratch / "analysis.json"
+        analysis_path.write_bytes(analysis.to_json_bytes())
+
+        env.progress(0.9, "storing the audio")
+        keys = req.keys
+        await env.storage.upload_from(mp3, keys.audio_mp3)
+        await env.storage.upload_from(wav, keys.audio_wav)
+        await env.storage.upload_from(analysis_path, keys.audio_analysis)
+        artifacts = AudioArtifacts(
+            mp3=keys.audio_mp3, wav=keys.audio_wav, analysis=keys.audio_analysis
+        )
+        await env.manifests.update(keys, lambda m: m.model_copy(update={"audio": artifacts}))
+        env.progress(1.0, "audio extracted")
+        return {
+            "mp3": artifacts.mp3,
+            "wav": artifacts.wav,
+            "analysis": artifacts.analysis,
+            "durationSec": analysis.duration_sec,
+            "integratedLufs": analysis.integrated_lufs,
+            "silences": len(analysis.silences),
+        }
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _input_key(req: StepRequest, manifest: Manifest) -> str:
+    if manifest.input is None:
+        raise StepError(ErrorCode.INPUT_NOT_FOUND, "The job has no input recording.")
+    key = manifest.input.key
+    if not req.keys.owns(key):
+        raise StepError(ErrorCode.INPUT_INVALID, "The job's input lies outside the job.")
+    return key
+
+
+async def _local_input(env: StepEnv, key: str, scratch: Path) -> Path:
+    """A path ffmpeg can read: the object in place when the backend has one, else a copy."""
+    missing = StepError(
+        ErrorCode.INPUT_NOT_FOUND, "The uploaded recording was not found; upload it again."
+    )
+    in_place = env.storage.local_path(key)
+    if in_place is not None:
+        if not in_place.is_file():
+            raise missing
+        return in_place
+    copy = scratch / ("input" + Path(key).suffix)
+    try:
+        await env.storage.download_to(key, copy)
+    except NotFound:
+        raise missing from None
+    return copy
+
+
+async def _probe_recording(source: Path) -> MediaInfo:
+    with source.open("rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
+    if not head:
+        raise StepError(ErrorCode.INPUT_INVALID, explain_unreadable("", head))
+    try:
+        info = await probe(source)
+    except ProbeError as exc:
+        raise StepError(ErrorCode.INPUT_INVALID, explain_unreadable(str(exc), head)) from exc
+    problem = media_problem(info)
+    if problem is not None:
+        raise StepError(ErrorCode.INPUT_INVALID, problem)
+    return info
+
+
+async def _decode(env: StepEnv, source: Path, info: MediaInfo, mp3: Path, wav: Path) -> str:
+    """One decode pass writing the MP3 and the WAV and metering loudness; returns ffmpeg's log."""
+
+    def on_progress(fraction: float) -> None:
+        env.progress(_DECODE_START + (_DECODE_END - _DECODE_START) * fraction, "decoding audio")
+
+    env.progress(_DECODE_START, "decoding audio")
+    try:
+        return await run_ffmpeg(
+            extraction_args(source, mp3, wav),
+            expected_duration=info.duration,
+            on_progress=on_progress,
+        )
+    except FfmpegError as exc:
+        sentence = explain_decode_failure(exc.stderr_tail)
+        if sentence is not None:
+            raise StepError(ErrorCode.INPUT_INVALID, sentence) from exc
+        raise StepError(
+            ErrorCode.INTERNAL, f"Audio extraction failed in ffmpeg: {exc.stderr_tail}"
+        ) from exc
+
+
+def _analyse_wav(path: Path, integrated_lufs: float | None) -> AudioAnalysis:
+    with wave.open(str(path), "rb") as reader:
+        if (reader.getnchannels(), reader.getsampwidth()) != (1, 2):
+            raise StepError(ErrorCode.INTERNAL, f"{path.name}: expected 16-bit mono PCM")
+        rate = reader.getframerate()
+        samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
+    if rate != ASR_SAMPLE_RATE:
+        raise StepError(ErrorCode.INTERNAL, f"{path.name}: expected {ASR_SAMPLE_RATE} Hz")
+    return analyze_audio(samples, rate, integrated_lufs=integrated_lufs)
+
+
+HANDLERS: dict[str, StepHandler] = {STEP: audio_extraction}
