@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from talkavocado_common.models import FrameRate, SubtitleOptions, Timeline, TimelineClip, Word
@@ -66,7 +68,7 @@ def test_cues_are_frame_aligned_and_never_overlap() -> None:
     cues = retime_cues(words, t, SubtitleOptions())
     assert cues
     frame = 1 / 25
-    for a, b in zip(cues, cues[1:], strict=False):
+    for a, b in pairwise(cues):
         assert a.end <= b.start + 1e-9
     for cue in cues:
         assert cue.start < cue.end
