@@ -1,0 +1,90 @@
+"""The `transcription` step: 16 kHz WAV in; transcript.json and source SRT/VTT captions out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from talkavocado_common.captions import build_cues, format_srt, format_vtt
+from talkavocado_common.models import (
+    ErrorCode,
+    Manifest,
+    SubtitleArtifact,
+    TranscriptArtifacts,
+)
+from talkavocado_common.steps import StepEnv, StepError, StepHandler, StepRequest, StepResult
+from talkavocado_common.storage import NotFound
+
+from .core import transcript_cue_words
+from .engine import transcribe
+
+
+async def _local_audio(req: StepRequest, env: StepEnv) -> Path:
+    key = req.keys.audio_wav
+    path = env.storage.local_path(key)
+    if path is not None and path.is_file():
+        return path
+    target = env.workdir / "asr-16k-mono.wav"
+    try:
+        await env.storage.download_to(key, target)
+    except NotFound:
+        raise StepError(
+            ErrorCode.INPUT_NOT_FOUND,
+            f"The audio to transcribe is missing ({key}); audio-extraction must run first.",
+        ) from None
+    return target
+
+
+async def transcription(req: StepRequest, env: StepEnv) -> StepResult:
+    keys = req.keys
+    options = req.options
+    audio = await _local_audio(req, env)
+    run = await transcribe(audio, options.transcription, env.progress, what=keys.audio_wav)
+    transcript = run.transcript
+
+    cues = build_cues(
+        transcript_cue_words(transcript),
+        max_chars_per_line=options.subtitles.max_chars_per_line,
+        max_lines=options.subtitles.max_lines_per_cue,
+    )
+    srt_key, vtt_key = keys.source_captions("srt"), keys.source_captions("vtt")
+    await env.storage.write_bytes(keys.transcript_json, transcript.to_json_bytes())
+    await env.storage.write_bytes(srt_key, format_srt(cues).encode())
+    await env.storage.write_bytes(vtt_key, format_vtt(cues).encode())
+
+    ours = [
+        SubtitleArtifact(key=srt_key, format="srt", kind="source"),
+        SubtitleArtifact(key=vtt_key, format="vtt", kind="source"),
+    ]
+
+    def record(manifest: Manifest) -> Manifest:
+        # Replace rather than append: a rerun must not list the captions twice.
+        mine = {a.key for a in ours}
+        return manifest.model_copy(
+            update={
+                "transcript": TranscriptArtifacts(
+                    json_key=keys.transcript_json, srt=srt_key, vtt=vtt_key
+                ),
+                "subtitles": [s for s in manifest.subtitles if s.key not in mine] + ours,
+            }
+        )
+
+    try:
+        await env.manifests.update(keys, record)
+    except NotFound:
+        raise StepError(
+            ErrorCode.INPUT_NOT_FOUND, f"The job's manifest is missing ({keys.manifest})."
+        ) from None
+    env.progress(1.0, f"{len(transcript.words())} words, {len(cues)} cues")
+    return {
+        "transcript": keys.transcript_json,
+        "captions": {"srt": srt_key, "vtt": vtt_key},
+        "language": transcript.language,
+        "durationSec": transcript.duration_sec,
+        "segments": len(transcript.segments),
+        "words": len(transcript.words()),
+        "cues": len(cues),
+        "realtimeFactor": round(run.realtime_factor, 4),
+    }
+
+
+HANDLERS: dict[str, StepHandler] = {"transcription": transcription}
