@@ -7,16 +7,20 @@ import re
 import subprocess
 import threading
 import time
+import wave
 from collections.abc import Sequence
 from itertools import pairwise
 from pathlib import Path
 
 import anyio
+import numpy as np
 import pytest
 
+from talkavocado_audio.core.analysis import analyze_audio
 from talkavocado_common.captions import Cue, parse_srt, parse_vtt
 from talkavocado_common.manifest_store import ManifestStore, utcnow
 from talkavocado_common.models import (
+    AudioAnalysis,
     ErrorCode,
     JobOptions,
     JobStatus,
@@ -31,7 +35,7 @@ from talkavocado_common.models import (
 from talkavocado_common.steps import StepEnv, StepError, StepRequest
 from talkavocado_common.storage import JobKeys, LocalStorage
 from talkavocado_transcribe import engine, handler
-from talkavocado_transcribe.core import resolve_model
+from talkavocado_transcribe.core import is_silent, pauses_for_tightening, resolve_model
 from talkavocado_transcribe.handler import HANDLERS, transcription
 from tests.mediagen import DEMO_SCRIPT, Pause, Piece, Say, make_audio
 
@@ -59,11 +63,32 @@ def to_asr_wav(source: Path, target: Path) -> None:
     )
 
 
+def analyse(wav: Path) -> AudioAnalysis:
+    """What the audio step writes to audio/analysis.json for this WAV (its pure core, no LUFS)."""
+    with wave.open(str(wav), "rb") as reader:
+        assert (reader.getnchannels(), reader.getsampwidth()) == (1, 2)
+        rate = reader.getframerate()
+        samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
+    return analyze_audio(samples, rate)
+
+
 class Speech:
+    """A 16 kHz ASR WAV with its ground truth and the audio step's analysis of it."""
+
     def __init__(self, wav: Path, duration: float, pieces: Sequence[Piece]) -> None:
         self.wav = wav
         self.duration = duration
         self.pieces = tuple(pieces)
+        self.analysis = analyse(wav)
+
+    async def transcribe(self) -> engine.TranscriptionRun:
+        """The engine called as the handler calls it."""
+        return await engine.transcribe(
+            self.wav,
+            TranscriptionOptions(),
+            silences=pauses_for_tightening(self.analysis),
+            silent=is_silent(self.analysis),
+        )
 
 
 def generate(tmp: Path, name: str, script: Sequence[Say | Pause], noise: float = 0.0) -> Speech:
@@ -118,7 +143,9 @@ class Job:
         self.workdir.mkdir()
         self.progress: list[tuple[float, str, int]] = []
 
-    async def create(self, speech: Speech | None) -> None:
+    async def create(self, speech: Speech | None, *, analysis: AudioAnalysis | bool = True) -> None:
+        """The manifest, and what audio-extraction leaves for this step: the WAV of `speech` and
+        an analysis (the speech's own when `analysis` is True, none when False)."""
         now = utcnow()
         manifest = Manifest(
             job_id=self.keys.job_id,
@@ -134,6 +161,11 @@ class Job:
         await self.manifests.create(self.keys, manifest)
         if speech is not None:
             await self.storage.upload_from(speech.wav, self.keys.audio_wav)
+        if analysis is True:
+            assert speech is not None
+            analysis = speech.analysis
+        if isinstance(analysis, AudioAnalysis):
+            await self.storage.write_bytes(self.keys.audio_analysis, analysis.to_json_bytes())
 
     def env(self) -> StepEnv:
         def report(fraction: float, message: str = "") -> None:
@@ -329,7 +361,7 @@ async def test_subtitle_options_are_honoured(
 
 @pytest.mark.slow
 async def test_a_minute_of_speech_and_its_realtime_factor(minute: Speech) -> None:
-    run = await engine.transcribe(minute.wav, TranscriptionOptions())
+    run = await minute.transcribe()
     recall, worst = check_against_truth(run.transcript, minute)
     print(
         f"\n{minute.duration:.1f} s recording: transcribed in {run.transcribe_sec:.2f} s, "
@@ -342,22 +374,46 @@ async def test_a_minute_of_speech_and_its_realtime_factor(minute: Speech) -> Non
 async def test_cancellation_returns_promptly(minute: Speech) -> None:
     began = time.perf_counter()
     with anyio.move_on_after(0.3) as scope:
-        await engine.transcribe(minute.wav, TranscriptionOptions())
+        await minute.transcribe()
     assert scope.cancelled_caught
     assert time.perf_counter() - began < 2.0  # the whole minute takes several seconds
 
 
-async def test_missing_audio_is_input_not_found(job: Job) -> None:
-    await job.create(None)
+async def test_missing_audio_is_input_not_found(job: Job, demo: Speech) -> None:
+    await job.create(None, analysis=demo.analysis)
     with pytest.raises(StepError) as caught:
         await job.run()
     assert caught.value.code == ErrorCode.INPUT_NOT_FOUND
-    assert "audio-extraction" in caught.value.message
+    assert job.keys.audio_wav in caught.value.message
+    assert "audio-extraction must run first" in caught.value.message
     assert (await job.manifests.get(job.keys)).transcript is None
 
 
-async def test_undecodable_audio_is_input_invalid(job: Job) -> None:
-    await job.create(None)
+async def test_missing_analysis_is_input_not_found(job: Job, demo: Speech) -> None:
+    await job.create(demo, analysis=False)
+    with pytest.raises(StepError) as caught:
+        await job.run()
+    assert caught.value.code == ErrorCode.INPUT_NOT_FOUND
+    assert job.keys.audio_analysis in caught.value.message
+    assert "audio-extraction must run first" in caught.value.message
+    assert (await job.manifests.get(job.keys)).transcript is None
+    assert not await job.storage.exists(job.keys.transcript_json)
+
+
+@pytest.mark.parametrize(
+    "document", [b"{not json", b'{"durationSec": 2.0}'], ids=["not-json", "wrong-shape"]
+)
+async def test_invalid_analysis_is_input_invalid(job: Job, demo: Speech, document: bytes) -> None:
+    await job.create(demo, analysis=False)
+    await job.storage.write_bytes(job.keys.audio_analysis, document)
+    with pytest.raises(StepError) as caught:
+        await job.run()
+    assert caught.value.code == ErrorCode.INPUT_INVALID
+    assert job.keys.audio_analysis in caught.value.message
+
+
+async def test_undecodable_audio_is_input_invalid(job: Job, demo: Speech) -> None:
+    await job.create(None, analysis=demo.analysis)
     await job.storage.write_bytes(job.keys.audio_wav, b"this is not audio at all")
     with pytest.raises(StepError) as caught:
         await job.run()
@@ -393,12 +449,23 @@ async def test_directory_that_is_not_a_model_is_input_invalid(
     assert str(bogus) in caught.value.message
 
 
-async def test_silent_audio_gives_an_empty_transcript(job: Job, tmp_path: Path) -> None:
+async def test_silent_audio_gives_an_empty_transcript(
+    job: Job, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     silent = tmp_path / "silent.wav"
     await anyio.run_process(
         ["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(silent), "trim", "0", "2"]
     )
-    await job.create(Speech(silent, 2.0, ()))
+    speech = Speech(silent, 2.0, ())
+    assert [(s.start, s.end) for s in speech.analysis.silences] == [(0.0, 2.0)]
+
+    # The analysis says silent: Whisper is not run.
+    class NoWhisper:
+        def transcribe(self, *args: object, **kwargs: object) -> object:
+            raise AssertionError("Whisper ran on a silent recording")
+
+    monkeypatch.setattr(engine, "load_model", lambda source: NoWhisper())
+    await job.create(speech)
     result = await job.run()
     transcript = await job.transcript()
     assert transcript.segments == []

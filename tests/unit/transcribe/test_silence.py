@@ -1,4 +1,4 @@
-"""Pause detection against the noise floor, and word edges moved out of pauses."""
+"""The audio step's silences as pauses, silence of a whole recording, word edges out of pauses."""
 
 from __future__ import annotations
 
@@ -6,50 +6,75 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from talkavocado_common.models import Word
-from talkavocado_transcribe.core import find_silences, frame_levels_db, tighten_words
+from talkavocado_audio.core.analysis import analyze_audio
+from talkavocado_common.models import AudioAnalysis, Interval, Word
+from talkavocado_transcribe.core import is_silent, pauses_for_tightening, tighten_words
 
 RATE = 16_000
 
 
-def tone(seconds: float, amplitude: float = 0.3) -> npt.NDArray[np.float32]:
-    t = np.arange(round(seconds * RATE)) / RATE
-    return (amplitude * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-
-
-def quiet(seconds: float, noise: float = 0.0, seed: int = 0) -> npt.NDArray[np.float32]:
-    rng = np.random.default_rng(seed)
-    return (noise * rng.standard_normal(round(seconds * RATE))).astype(np.float32)
-
-
-def test_frame_levels() -> None:
-    levels = frame_levels_db(np.concatenate([tone(0.1, 1.0), quiet(0.1)]), RATE)
-    assert len(levels) == 10
-    assert levels[:5] == pytest.approx(-3.01, abs=0.1)  # full-scale sine: RMS 1/sqrt(2)
-    assert (levels[5:] == -100.0).all()
-    assert len(frame_levels_db(np.zeros(10, dtype=np.float32), RATE)) == 0
-
-
-@pytest.mark.parametrize("noise", [0.0, 0.003, 0.02])
-def test_silences_found_relative_to_the_noise_floor(noise: float) -> None:
-    audio = np.concatenate(
-        [quiet(0.5, noise, 1), tone(1.0), quiet(1.2, noise, 2), tone(0.8), quiet(0.1, noise, 3)]
+def analysis(duration: float, silences: list[tuple[float, float]]) -> AudioAnalysis:
+    return AudioAnalysis(
+        duration_sec=duration,
+        sample_rate=RATE,
+        integrated_lufs=None,
+        noise_floor_db=-60.0,
+        speech_level_db=-20.0,
+        silence_threshold_db=-48.0,
+        frame_ms=20,
+        min_silence_ms=120,
+        silences=[Interval(start=a, end=b) for a, b in silences],
     )
-    audio = audio + quiet(len(audio) / RATE, noise, 4)
-    silences = find_silences(frame_levels_db(audio, RATE))
-    # Pauses of 0.5 s and 1.2 s are found; the 0.1 s tail is too short to count.
-    assert len(silences) == 2
-    (a0, b0), (a1, b1) = silences
-    assert a0 == pytest.approx(0.0, abs=0.03)
-    assert b0 == pytest.approx(0.5, abs=0.03)
-    assert a1 == pytest.approx(1.5, abs=0.03)
-    assert b1 == pytest.approx(2.7, abs=0.03)
 
 
-def test_no_silences_without_dynamic_range() -> None:
-    assert find_silences(frame_levels_db(tone(3.0), RATE)) == []
-    assert find_silences(frame_levels_db(quiet(3.0, 0.01), RATE)) == []
-    assert find_silences(np.zeros(0, dtype=np.float64)) == []
+def test_only_pauses_long_enough_to_hold_no_word_are_used() -> None:
+    measured = analysis(10.0, [(0.0, 0.5), (2.0, 2.12), (3.0, 3.249), (4.0, 4.25), (6.1, 7.3)])
+    # 120 ms and 249 ms quiet stretches can lie inside a word (stop closures, breaths).
+    assert pauses_for_tightening(measured) == [(0.0, 0.5), (4.0, 4.25), (6.1, 7.3)]
+    assert pauses_for_tightening(measured, min_silence_sec=1.0) == [(6.1, 7.3)]
+    assert pauses_for_tightening(analysis(3.0, [])) == []
+
+
+@pytest.mark.parametrize(
+    ("duration", "silences", "silent"),
+    [
+        (2.0, [(0.0, 2.0)], True),
+        (2.0, [(0.02, 1.985)], True),  # edges quantised to the analysis windows
+        (0.0, [], True),
+        (2.0, [], False),
+        (2.0, [(0.0, 1.0)], False),
+        (2.0, [(0.0, 0.9), (1.0, 2.0)], False),  # a 100 ms sound between two silences
+        (2.0, [(0.05, 2.0)], False),
+    ],
+)
+def test_silent_when_one_silence_covers_the_whole_recording(
+    duration: float, silences: list[tuple[float, float]], silent: bool
+) -> None:
+    assert is_silent(analysis(duration, silences)) is silent
+
+
+def tone(seconds: float, amplitude: float = 0.3) -> npt.NDArray[np.float64]:
+    t = np.arange(round(seconds * RATE)) / RATE
+    return amplitude * np.sin(2 * np.pi * 220 * t)
+
+
+def quiet(seconds: float, noise: float = 0.0, seed: int = 0) -> npt.NDArray[np.float64]:
+    return noise * np.random.default_rng(seed).standard_normal(round(seconds * RATE))
+
+
+@pytest.mark.parametrize(
+    ("samples", "silent"),
+    [
+        (quiet(2.0), True),  # digital silence
+        (quiet(2.0, 10**-4), True),  # -80 dBFS hiss: nothing audible
+        (quiet(2.0, 0.01), False),  # room tone at -40 dBFS: left to Whisper, as before
+        (np.concatenate([quiet(29.0), tone(0.6, 0.01), quiet(30.0)]), False),  # 1 % quiet speech
+    ],
+)
+def test_the_audio_steps_analysis_tells_silent_recordings(
+    samples: npt.NDArray[np.float64], silent: bool
+) -> None:
+    assert is_silent(analyze_audio(samples, RATE)) is silent
 
 
 def w(start: float, end: float) -> Word:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,17 +31,9 @@ from huggingface_hub.errors import (
 from talkavocado_common.models import ErrorCode, Transcript, TranscriptionOptions
 from talkavocado_common.steps import ProgressReporter, StepError, no_progress
 
-from .core import (
-    ModelSource,
-    find_silences,
-    frame_levels_db,
-    initial_prompt,
-    resolve_model,
-    to_transcript,
-)
+from .core import ModelSource, initial_prompt, resolve_model, to_transcript
 
 SAMPLE_RATE = 16_000
-SILENT_DB = -70.0  # no 20 ms frame louder than this: nothing to transcribe
 
 _models: dict[str, WhisperModel] = {}
 _models_lock = threading.Lock()
@@ -150,6 +143,8 @@ def _transcribe_blocking(
     options: TranscriptionOptions,
     progress: _Progress,
     stop: threading.Event,
+    silences: Sequence[tuple[float, float]],
+    silent: bool,
     what: str,
 ) -> TranscriptionRun:
     try:
@@ -162,12 +157,10 @@ def _transcribe_blocking(
     loaded = time.perf_counter()
     samples = decode(audio, what=what)
     duration = len(samples) / SAMPLE_RATE
-    levels = frame_levels_db(samples, SAMPLE_RATE)
-    silences = find_silences(levels)
     segments: list[Any] = []
     language = options.language or "en"
-    # On digital silence Whisper only burns seconds in temperature fallbacks (or hallucinates).
-    if len(levels) > 0 and float(levels.max()) > SILENT_DB:
+    # On silence Whisper only burns seconds in temperature fallbacks (or hallucinates).
+    if not silent and len(samples) > 0:
         progress.set(0.0, "transcribing")
         pieces, info = model.transcribe(
             samples,
@@ -200,10 +193,17 @@ async def transcribe(
     options: TranscriptionOptions,
     progress: ProgressReporter = no_progress,
     *,
+    silences: Sequence[tuple[float, float]] = (),
+    silent: bool = False,
     what: str = "",
     poll_sec: float = 0.25,
 ) -> TranscriptionRun:
-    """Transcribe an audio file in a worker thread; `progress` is called on the event loop."""
+    """Transcribe an audio file in a worker thread; `progress` is called on the event loop.
+
+    `silences` are the pauses (start, end in seconds) that word edges are moved out of, and
+    `silent` says there is nothing to transcribe (Whisper is not run): both come from the audio
+    step's analysis (core.pauses_for_tightening, core.is_silent), which this step does not redo.
+    """
     box = _Progress()
     stop = threading.Event()
     seen = 0
@@ -229,6 +229,8 @@ async def transcribe(
                     options,
                     box,
                     stop,
+                    tuple(silences),
+                    silent,
                     what or str(audio),
                     abandon_on_cancel=True,
                 )

@@ -1,4 +1,5 @@
-"""The `transcription` step: 16 kHz WAV in; transcript.json and source SRT/VTT captions out."""
+"""The `transcription` step: 16 kHz WAV and audio/analysis.json in; transcript.json and source
+SRT/VTT captions out."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 from talkavocado_common.captions import build_cues, format_srt, format_vtt
 from talkavocado_common.models import (
+    AudioAnalysis,
     ErrorCode,
     Manifest,
     SubtitleArtifact,
@@ -14,8 +16,27 @@ from talkavocado_common.models import (
 from talkavocado_common.steps import StepEnv, StepError, StepHandler, StepRequest, StepResult
 from talkavocado_common.storage import NotFound
 
-from .core import transcript_cue_words
+from .core import is_silent, pauses_for_tightening, transcript_cue_words
 from .engine import transcribe
+
+
+async def _analysis(req: StepRequest, env: StepEnv) -> AudioAnalysis:
+    """The audio step's levels and silences of the same WAV: this step does not measure again."""
+    key = req.keys.audio_analysis
+    try:
+        data, _ = await env.storage.read_bytes(key)
+    except NotFound:
+        raise StepError(
+            ErrorCode.INPUT_NOT_FOUND,
+            f"The audio analysis is missing ({key}); audio-extraction must run first.",
+        ) from None
+    try:
+        return AudioAnalysis.from_json_bytes(data)
+    except ValueError as exc:  # pydantic's ValidationError, for bad JSON as for a bad shape
+        raise StepError(
+            ErrorCode.INPUT_INVALID,
+            f"The audio analysis at {key} does not match its contract; rerun audio-extraction.",
+        ) from exc
 
 
 async def _local_audio(req: StepRequest, env: StepEnv) -> Path:
@@ -37,8 +58,17 @@ async def _local_audio(req: StepRequest, env: StepEnv) -> Path:
 async def transcription(req: StepRequest, env: StepEnv) -> StepResult:
     keys = req.keys
     options = req.options
+    # The small document first: a job without the audio step's outputs fails before any download.
+    analysis = await _analysis(req, env)
     audio = await _local_audio(req, env)
-    run = await transcribe(audio, options.transcription, env.progress, what=keys.audio_wav)
+    run = await transcribe(
+        audio,
+        options.transcription,
+        env.progress,
+        silences=pauses_for_tightening(analysis),
+        silent=is_silent(analysis),
+        what=keys.audio_wav,
+    )
     transcript = run.transcript
 
     cues = build_cues(

@@ -1,69 +1,50 @@
-"""Pull Whisper's word edges out of pauses.
+"""Pull Whisper's word edges out of pauses, using the pauses the audio step measured.
 
 Whisper's word timestamps smear across pauses: the first word after a pause often starts inside
-it, the last word before one often ends well into it (by a second on generated speech). Pauses
-are found from the signal's own level — relative to the recording's noise floor, so a noisy
-room works too — and word edges that fall inside a pause are moved to the pause's edge.
+it, the last word before one often ends well into it (by a second on generated speech). The
+audio-extraction step has already measured the recording's silences against its own noise
+floor (`audio/analysis.json`); this step does not measure again. Word edges that fall inside a
+pause long enough to hold no word are moved to the pause's edge.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-import numpy.typing as npt
+from talkavocado_common.models import AudioAnalysis, Word
 
-from talkavocado_common.models import Word
-
-FRAME_SEC = 0.02
-MIN_SILENCE_SEC = 0.25  # shorter dips are stop consonants and breaths inside speech
+MIN_SILENCE_SEC = 0.25  # shorter quiet stretches are stop closures and breaths inside speech
 EDGE_MARGIN_SEC = 0.05  # quiet onsets and tails sit just below any threshold
-MIN_DYNAMIC_RANGE_DB = 15.0  # below this the pauses cannot be told from speech: change nothing
-FLOOR_DB = -100.0
+_EPSILON = 1e-6  # the analysis' times are rounded to the millisecond
 
 
-def frame_levels_db(
-    samples: npt.NDArray[np.float32], sample_rate: int, frame_sec: float = FRAME_SEC
-) -> npt.NDArray[np.float64]:
-    """RMS level of each frame in dBFS (floored at -100 dB so digital silence stays finite)."""
-    frame = max(1, round(sample_rate * frame_sec))
-    count = len(samples) // frame
-    if count == 0:
-        return np.zeros(0, dtype=np.float64)
-    frames = samples[: count * frame].astype(np.float64).reshape(count, frame)
-    rms = np.sqrt(np.mean(frames * frames, axis=1))
-    levels: npt.NDArray[np.float64] = np.maximum(20 * np.log10(np.maximum(rms, 1e-10)), FLOOR_DB)
-    return levels
-
-
-def find_silences(
-    levels_db: npt.NDArray[np.float64],
-    frame_sec: float = FRAME_SEC,
-    *,
-    min_silence_sec: float = MIN_SILENCE_SEC,
+def pauses_for_tightening(
+    analysis: AudioAnalysis, *, min_silence_sec: float = MIN_SILENCE_SEC
 ) -> list[tuple[float, float]]:
-    """Quiet stretches (start, end) in seconds, against the recording's own noise floor."""
-    if len(levels_db) == 0:
-        return []
-    floor = float(np.percentile(levels_db, 5))
-    loud = float(np.percentile(levels_db, 95))
-    spread = loud - floor
-    if spread < MIN_DYNAMIC_RANGE_DB:
-        return []
-    # A third of the way up from the floor, but never closer than 6 dB to it nor 20 dB above it.
-    threshold = floor + min(max(6.0, spread / 3), 20.0)
-    quiet = levels_db < threshold
-    silences: list[tuple[float, float]] = []
-    run_start: int | None = None
-    for index, is_quiet in enumerate([*quiet.tolist(), False]):
-        if is_quiet and run_start is None:
-            run_start = index
-        elif not is_quiet and run_start is not None:
-            start, end = run_start * frame_sec, index * frame_sec
-            if end - start >= min_silence_sec - 1e-9:
-                silences.append((start, end))
-            run_start = None
-    return silences
+    """The analysis' silences, as (start, end) in seconds, that are long enough to be pauses.
+
+    The audio step reports quiet stretches from 120 ms on (it must not miss a short pause for the
+    cut planner); a word may hold a quiet stretch that short, so only the longer ones move edges.
+    """
+    return [
+        (s.start, s.end) for s in analysis.silences if s.end - s.start >= min_silence_sec - _EPSILON
+    ]
+
+
+def is_silent(analysis: AudioAnalysis) -> bool:
+    """Nothing to transcribe: the audio step found one silence over the whole recording.
+
+    "Whole" to within one analysis frame at either end: the silence's edges are quantised to the
+    analysis windows. The speech level (a high percentile of the window levels) is not used: a
+    few seconds of words in a long, otherwise silent recording leave it at the floor.
+    """
+    if analysis.duration_sec <= 0:
+        return True
+    frame = analysis.frame_ms / 1000
+    return any(
+        s.start <= frame + _EPSILON and s.end >= analysis.duration_sec - frame - _EPSILON
+        for s in analysis.silences
+    )
 
 
 def tighten_words(
