@@ -1,0 +1,254 @@
+"""branding-layer: the one full encode of the edit (DESIGN.md §5).
+
+Imperative shell around core.filtergraph: gathers the timeline, the input, the tenant's branding
+assets and the final subtitles as local files, runs the single ffmpeg invocation, uploads
+renders/final.mp4 (and renders/preview.mp4 when asked) and records them in the manifest.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from talkavocado_common.media import (
+    FfmpegError,
+    FfmpegNotInstalled,
+    MediaInfo,
+    ProbeError,
+    probe,
+    run_ffmpeg,
+)
+from talkavocado_common.models import ErrorCode, Manifest, RenderArtifact, Timeline
+from talkavocado_common.steps import StepEnv, StepError, StepHandler, StepRequest, StepResult
+from talkavocado_common.storage import InvalidKey, NotFound, Storage
+
+from .core.filtergraph import FiltergraphError, LogoInput, MediaFacts, build_render
+
+STEP = "branding-layer"
+# Share of the step's progress the encode takes; the rest is fetching, probing and uploading.
+_ENCODE_START, _ENCODE_SPAN = 0.05, 0.9
+
+
+async def _local_file(storage: Storage, key: str, target: Path) -> Path:
+    """A path ffmpeg can read: the object in place when the backend has one, else a copy.
+    Raises NotFound."""
+    in_place = storage.local_path(key)
+    if in_place is not None and in_place.is_file():
+        return in_place
+    await storage.download_to(key, target)
+    return target
+
+
+async def _read_timeline(req: StepRequest, env: StepEnv) -> Timeline:
+    try:
+        data, _ = await env.storage.read_bytes(req.keys.timeline)
+    except NotFound:
+        raise StepError(
+            ErrorCode.INPUT_NOT_FOUND,
+            "the edit timeline (plan/timeline.json) is missing; video-cuts must run first",
+        ) from None
+    try:
+        return Timeline.from_json_bytes(data)
+    except ValidationError as exc:
+        raise StepError(
+            ErrorCode.INPUT_INVALID,
+            f"the edit timeline does not match its contract: {exc.errors()[0]['msg']}",
+        ) from None
+
+
+async def _probe(path: Path, what: str) -> MediaInfo:
+    try:
+        info = await probe(path)
+    except ProbeError as exc:
+        raise StepError(ErrorCode.INPUT_INVALID, f"{what} is not readable media: {exc}") from None
+    if info.video is None:
+        raise StepError(ErrorCode.INPUT_INVALID, f"{what} has no video stream")
+    return info
+
+
+async def _asset(req: StepRequest, env: StepEnv, name: str, workdir: Path, slot: str) -> Path:
+    try:
+        key = req.keys.branding_asset(name)
+    except InvalidKey:
+        raise StepError(
+            ErrorCode.INPUT_INVALID, f"branding asset name {name!r} is not a valid file name"
+        ) from None
+    suffix = Path(name).suffix
+    try:
+        return await _local_file(env.storage, key, workdir / f"{slot}{suffix}")
+    except NotFound:
+        raise StepError(
+            ErrorCode.INPUT_INVALID, f"branding asset {name!r} not found for this tenant"
+        ) from None
+
+
+async def _bumper(
+    req: StepRequest, env: StepEnv, name: str, workdir: Path, slot: str
+) -> MediaFacts:
+    path = await _asset(req, env, name, workdir, slot)
+    info = await _probe(path, f"branding asset {name!r}")
+    video = info.video
+    assert video is not None  # _probe refuses media without video
+    duration = info.duration or video.duration
+    if not video.width or not video.height or not duration or duration <= 0:
+        raise StepError(
+            ErrorCode.INPUT_INVALID, f"branding asset {name!r} has no usable size or duration"
+        )
+    return MediaFacts(
+        path=path,
+        width=video.width,
+        height=video.height,
+        fps=video.frame_rate,
+        has_audio=info.audio is not None,
+        duration=duration,
+    )
+
+
+def _ffmpeg_failure(exc: FfmpegError) -> StepError:
+    # "[Parsed_subtitles_0 @ 0x55d0...] Unable to open ..." -> "Unable to open ...": the
+    # addresses are noise, the last lines carry the cause.
+    lines = [
+        re.sub(r"^\[[^\]]* @ 0x[0-9a-f]+\] ", "", line.strip())
+        for line in exc.stderr_tail.splitlines()
+        if line.strip()
+    ]
+    tail = " | ".join(lines[-4:])[-600:]
+    return StepError(
+        ErrorCode.INTERNAL, f"the final render failed (ffmpeg {exc.returncode}): {tail}"
+    )
+
+
+def _record(artifacts: list[RenderArtifact]) -> Callable[[Manifest], Manifest]:
+    keys = {a.key for a in artifacts}
+
+    def change(manifest: Manifest) -> Manifest:
+        kept = [r for r in manifest.renders if r.key not in keys]
+        return manifest.model_copy(update={"renders": kept + artifacts})
+
+    return change
+
+
+async def _publish(env: StepEnv, path: Path, key: str, kind: str) -> RenderArtifact:
+    info = await _probe(path, f"the {kind} render")
+    video = info.video
+    assert video is not None
+    stored = await env.storage.upload_from(path, key)
+    return RenderArtifact.model_validate(
+        {
+            "key": key,
+            "kind": kind,
+            "duration_sec": info.duration or 0.0,
+            "width": video.width,
+            "height": video.height,
+            "bytes": stored.size,
+        }
+    )
+
+
+async def branding_layer(req: StepRequest, env: StepEnv) -> StepResult:
+    env.workdir.mkdir(parents=True, exist_ok=True)
+    # A directory of its own: a redelivered request may run next to this one.
+    workdir = Path(tempfile.mkdtemp(prefix=f"{STEP}-", dir=env.workdir))
+    try:
+        return await _branding_layer(req, env, workdir)
+    finally:
+        # Renders can be large; the uploaded objects are the durable copies.
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> StepResult:
+    timeline = await _read_timeline(req, env)
+    manifest = await env.manifests.get(req.keys)
+    if manifest.input is None:
+        raise StepError(ErrorCode.INPUT_NOT_FOUND, "the job has no input recording")
+    try:
+        source = await _local_file(
+            env.storage, manifest.input.key, workdir / f"source{Path(manifest.input.key).suffix}"
+        )
+    except NotFound:
+        raise StepError(ErrorCode.INPUT_NOT_FOUND, "the input recording is missing") from None
+    source_info = await _probe(source, "the input recording")
+
+    branding = req.options.branding
+    intro = await _bumper(req, env, branding.intro, workdir, "intro") if branding.intro else None
+    outro = await _bumper(req, env, branding.outro, workdir, "outro") if branding.outro else None
+    logo = None
+    if branding.logo is not None:
+        logo_path = await _asset(req, env, branding.logo.asset, workdir, "logo")
+        await _probe(logo_path, f"branding asset {branding.logo.asset!r}")
+        logo = LogoInput(logo_path, branding.logo)
+    subtitles = None
+    if req.options.subtitles.burn_in:
+        subtitles = workdir / "final.srt"
+        try:
+            # A plain local name keeps the path simple inside the filtergraph.
+            await env.storage.download_to(req.keys.final_subtitles("srt"), subtitles)
+        except NotFound:
+            raise StepError(
+                ErrorCode.INPUT_NOT_FOUND,
+                "subtitles/final.srt is missing; burning in subtitles needs subtitles-post-edit",
+            ) from None
+        if "-->" not in subtitles.read_text(encoding="utf-8", errors="replace"):
+            # Nothing was said: no cue to burn, and ffmpeg refuses a subtitle file without one.
+            subtitles = None
+
+    output, preview = workdir / "final.mp4", workdir / "preview.mp4"
+    script = workdir / "render.filtergraph"
+    try:
+        plan = build_render(
+            timeline,
+            source,
+            output,
+            req.options.render,
+            source_has_audio=timeline.has_audio and source_info.audio is not None,
+            intro=intro,
+            outro=outro,
+            logo=logo,
+            subtitles=subtitles,
+            preview_output=preview,
+            filtergraph_script=script,
+        )
+    except FiltergraphError as exc:
+        raise StepError(
+            ErrorCode.INPUT_INVALID, f"the timeline cannot be rendered: {exc}"
+        ) from None
+    script.write_text(plan.filtergraph, encoding="utf-8")
+
+    env.progress(_ENCODE_START, "encoding")
+
+    def on_progress(fraction: float) -> None:
+        env.progress(_ENCODE_START + _ENCODE_SPAN * fraction, "encoding")
+
+    try:
+        await run_ffmpeg(
+            plan.args, expected_duration=plan.expected_duration, on_progress=on_progress
+        )
+    except FfmpegError as exc:
+        raise _ffmpeg_failure(exc) from None
+    except FfmpegNotInstalled as exc:
+        raise StepError(ErrorCode.INTERNAL, str(exc)) from None
+
+    env.progress(_ENCODE_START + _ENCODE_SPAN, "uploading")
+    artifacts = [await _publish(env, output, req.keys.final_render, "final")]
+    if req.options.render.preview:
+        artifacts.append(await _publish(env, preview, req.keys.preview_render, "preview"))
+    await env.manifests.update(req.keys, _record(artifacts))
+    env.progress(1.0, "done")
+    final = artifacts[0]
+    return {
+        "render": final.key,
+        "durationSec": final.duration_sec,
+        "expectedDurationSec": plan.expected_duration,
+        "width": final.width,
+        "height": final.height,
+        "bytes": final.bytes,
+        "preview": artifacts[1].key if len(artifacts) > 1 else None,
+    }
+
+
+HANDLERS: dict[str, StepHandler] = {STEP: branding_layer}
