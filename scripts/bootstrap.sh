@@ -11,6 +11,12 @@ command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 command -v sox >/dev/null && command -v soxi >/dev/null || missing+=(sox)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 command -v fc-list >/dev/null || missing+=(fontconfig)
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3 || true)}
+[ -n "$PYTHON" ] || missing+=(python3)
+# Without uv we bootstrap it in a venv, which Debian's python3 can only make with python3-venv.
+if ! command -v uv >/dev/null && [ -n "$PYTHON" ] && ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
+  missing+=(python3-venv)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
     echo "bootstrap: installing ${missing[*]} with apt-get" >&2
