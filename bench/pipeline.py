@@ -65,10 +65,11 @@ def process(source: Path, storage: Path) -> tuple[float, dict[str, object]]:
     began = time.perf_counter()
     proc = subprocess.run(
         [str(AVOCADO), "process", str(source), "--storage", str(storage), "-q"],
-        check=True,
         capture_output=True,
         text=True,
     )
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: avocado process failed: {proc.stderr.strip()}")
     return time.perf_counter() - began, json.loads(proc.stdout)
 
 

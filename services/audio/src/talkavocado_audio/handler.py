@@ -13,6 +13,7 @@ from pathlib import Path
 import anyio.to_thread
 import numpy as np
 
+from talkavocado_common.artifacts import local_file
 from talkavocado_common.media import FfmpegError, MediaInfo, ProbeError, probe, run_ffmpeg
 from talkavocado_common.models import AudioAnalysis, AudioArtifacts, ErrorCode, Manifest
 from talkavocado_common.steps import StepEnv, StepError, StepHandler, StepRequest, StepResult
@@ -95,17 +96,10 @@ async def _local_input(env: StepEnv, key: str, scratch: Path) -> Path:
     missing = StepError(
         ErrorCode.INPUT_NOT_FOUND, "The uploaded recording was not found; upload it again."
     )
-    in_place = env.storage.local_path(key)
-    if in_place is not None:
-        if not in_place.is_file():
-            raise missing
-        return in_place
-    copy = scratch / ("input" + Path(key).suffix)
     try:
-        await env.storage.download_to(key, copy)
+        return await local_file(env.storage, key, scratch / ("input" + Path(key).suffix))
     except NotFound:
         raise missing from None
-    return copy
 
 
 async def _probe_recording(source: Path) -> MediaInfo:

@@ -13,8 +13,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import ValidationError
-
+from talkavocado_common.artifacts import local_file, read_artifact
 from talkavocado_common.media import (
     FfmpegError,
     FfmpegNotInstalled,
@@ -25,40 +24,13 @@ from talkavocado_common.media import (
 )
 from talkavocado_common.models import ErrorCode, Manifest, RenderArtifact, Timeline
 from talkavocado_common.steps import StepEnv, StepError, StepHandler, StepRequest, StepResult
-from talkavocado_common.storage import InvalidKey, NotFound, Storage
+from talkavocado_common.storage import InvalidKey, NotFound
 
 from .core.filtergraph import FiltergraphError, LogoInput, MediaFacts, build_render
 
 STEP = "branding-layer"
 # Share of the step's progress the encode takes; the rest is fetching, probing and uploading.
 _ENCODE_START, _ENCODE_SPAN = 0.05, 0.9
-
-
-async def _local_file(storage: Storage, key: str, target: Path) -> Path:
-    """A path ffmpeg can read: the object in place when the backend has one, else a copy.
-    Raises NotFound."""
-    in_place = storage.local_path(key)
-    if in_place is not None and in_place.is_file():
-        return in_place
-    await storage.download_to(key, target)
-    return target
-
-
-async def _read_timeline(req: StepRequest, env: StepEnv) -> Timeline:
-    try:
-        data, _ = await env.storage.read_bytes(req.keys.timeline)
-    except NotFound:
-        raise StepError(
-            ErrorCode.INPUT_NOT_FOUND,
-            "the edit timeline (plan/timeline.json) is missing; video-cuts must run first",
-        ) from None
-    try:
-        return Timeline.from_json_bytes(data)
-    except ValidationError as exc:
-        raise StepError(
-            ErrorCode.INPUT_INVALID,
-            f"the edit timeline does not match its contract: {exc.errors()[0]['msg']}",
-        ) from None
 
 
 async def _probe(path: Path, what: str) -> MediaInfo:
@@ -80,7 +52,7 @@ async def _asset(req: StepRequest, env: StepEnv, name: str, workdir: Path, slot:
         ) from None
     suffix = Path(name).suffix
     try:
-        return await _local_file(env.storage, key, workdir / f"{slot}{suffix}")
+        return await local_file(env.storage, key, workdir / f"{slot}{suffix}")
     except NotFound:
         raise StepError(
             ErrorCode.INPUT_INVALID, f"branding asset {name!r} not found for this tenant"
@@ -162,12 +134,14 @@ async def branding_layer(req: StepRequest, env: StepEnv) -> StepResult:
 
 
 async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> StepResult:
-    timeline = await _read_timeline(req, env)
+    timeline = await read_artifact(
+        env.storage, req.keys.timeline, Timeline, what="edit timeline", producer="video-cuts"
+    )
     manifest = await env.manifests.get(req.keys)
     if manifest.input is None:
         raise StepError(ErrorCode.INPUT_NOT_FOUND, "the job has no input recording")
     try:
-        source = await _local_file(
+        source = await local_file(
             env.storage, manifest.input.key, workdir / f"source{Path(manifest.input.key).suffix}"
         )
     except NotFound:

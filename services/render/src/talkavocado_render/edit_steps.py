@@ -5,10 +5,9 @@ writes its outputs; the one expensive encode is the branding step (branding.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import Literal
 
-from pydantic import ValidationError
-
+from talkavocado_common.artifacts import M, local_file, read_artifact
 from talkavocado_common.captions import format_srt, format_vtt
 from talkavocado_common.media import probe
 from talkavocado_common.models import (
@@ -22,29 +21,21 @@ from talkavocado_common.models import (
     Transcript,
 )
 from talkavocado_common.steps import StepEnv, StepError, StepRequest, StepResult
-from talkavocado_common.storage import NotFound
 
 from .core.planner import plan_cuts
 from .core.retime import retime_cues
 from .core.timeline import TimelineError, add_crossfades, build_timeline, frame_rate_of
 
-M = TypeVar("M", bound=ContractModel)
+_PRODUCERS = {
+    "transcript": "transcription",
+    "audio analysis": "audio-extraction",
+    "cut plan": "smart-cut-planner",
+    "timeline": "video-cuts",
+}
 
 
 async def _load(env: StepEnv, key: str, model: type[M], what: str) -> M:
-    try:
-        data, _ = await env.storage.read_bytes(key)
-    except NotFound:
-        raise StepError(
-            ErrorCode.INPUT_NOT_FOUND, f"the {what} is missing ({key}); run the earlier steps first"
-        ) from None
-    try:
-        return model.from_json_bytes(data)
-    except ValidationError as exc:
-        raise StepError(
-            ErrorCode.INPUT_INVALID,
-            f"the {what} at {key} is not valid: {exc.error_count()} error(s)",
-        ) from exc
+    return await read_artifact(env.storage, key, model, what=what, producer=_PRODUCERS[what])
 
 
 async def _save(env: StepEnv, key: str, document: ContractModel) -> None:
@@ -77,10 +68,7 @@ async def video_cuts(req: StepRequest, env: StepEnv) -> StepResult:
     if manifest.input is None:
         raise StepError(ErrorCode.INPUT_NOT_FOUND, "the job has no input recording")
     source_key = manifest.input.key
-    local = env.storage.local_path(source_key)
-    if local is None:
-        local = env.workdir / "source"
-        await env.storage.download_to(source_key, local)
+    local = await local_file(env.storage, source_key, env.workdir / "source")
     info = await probe(local)
     video = info.video
     if video is None or not video.width or not video.height or video.frame_rate is None:

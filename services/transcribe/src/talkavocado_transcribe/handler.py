@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from talkavocado_common.artifacts import local_file, read_artifact
 from talkavocado_common.captions import build_cues, format_srt, format_vtt
 from talkavocado_common.models import (
     AudioAnalysis,
@@ -20,46 +21,29 @@ from .core import is_silent, pauses_for_tightening, transcript_cue_words
 from .engine import transcribe
 
 
-async def _analysis(req: StepRequest, env: StepEnv) -> AudioAnalysis:
-    """The audio step's levels and silences of the same WAV: this step does not measure again."""
-    key = req.keys.audio_analysis
-    try:
-        data, _ = await env.storage.read_bytes(key)
-    except NotFound:
-        raise StepError(
-            ErrorCode.INPUT_NOT_FOUND,
-            f"The audio analysis is missing ({key}); audio-extraction must run first.",
-        ) from None
-    try:
-        return AudioAnalysis.from_json_bytes(data)
-    except ValueError as exc:  # pydantic's ValidationError, for bad JSON as for a bad shape
-        raise StepError(
-            ErrorCode.INPUT_INVALID,
-            f"The audio analysis at {key} does not match its contract; rerun audio-extraction.",
-        ) from exc
-
-
 async def _local_audio(req: StepRequest, env: StepEnv) -> Path:
     key = req.keys.audio_wav
-    path = env.storage.local_path(key)
-    if path is not None and path.is_file():
-        return path
-    target = env.workdir / "asr-16k-mono.wav"
     try:
-        await env.storage.download_to(key, target)
+        return await local_file(env.storage, key, env.workdir / "asr-16k-mono.wav")
     except NotFound:
         raise StepError(
             ErrorCode.INPUT_NOT_FOUND,
-            f"The audio to transcribe is missing ({key}); audio-extraction must run first.",
+            f"the audio to transcribe is missing ({key}); audio-extraction must run first",
         ) from None
-    return target
 
 
 async def transcription(req: StepRequest, env: StepEnv) -> StepResult:
     keys = req.keys
     options = req.options
     # The small document first: a job without the audio step's outputs fails before any download.
-    analysis = await _analysis(req, env)
+    # The audio step's levels and silences of the same WAV: this step does not measure again.
+    analysis = await read_artifact(
+        env.storage,
+        keys.audio_analysis,
+        AudioAnalysis,
+        what="audio analysis",
+        producer="audio-extraction",
+    )
     audio = await _local_audio(req, env)
     run = await transcribe(
         audio,
