@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .events import EVENT_TYPES, CloudEvent
 from .models import AudioAnalysis, CutPlan, JobOptions, Manifest, Timeline, Transcript
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -25,6 +26,8 @@ CONTRACT_MODELS: dict[str, type[BaseModel]] = {
     "cut-plan.schema.json": CutPlan,
     "timeline.schema.json": Timeline,
     "job-options.schema.json": JobOptions,
+    "events/cloudevent.schema.json": CloudEvent,
+    **{f"events/{event_type}.schema.json": model for event_type, model in EVENT_TYPES.items()},
 }
 
 
@@ -45,6 +48,7 @@ def contracts_dir() -> Path:
 def main(argv: list[str] | None = None) -> int:
     target = Path(argv[0]) if argv else contracts_dir()
     for filename in CONTRACT_MODELS:
+        (target / filename).parent.mkdir(parents=True, exist_ok=True)
         (target / filename).write_text(render(schema_for(filename)))
     return 0
 

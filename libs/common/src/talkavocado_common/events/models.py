@@ -1,0 +1,110 @@
+"""Event payloads on Kafka (DESIGN.md §3), one model per CloudEvents `type`.
+
+Schemas in contracts/events/<type>.schema.json are generated from these models; the envelope is
+CloudEvents 1.0 in JSON structured mode (envelope.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ..models import ContractModel, ErrorCode, InputInfo, JobOptions, JobStatus
+
+
+class JobRef(ContractModel):
+    """Which job an event is about; every payload carries it (the Kafka key is job_id)."""
+
+    job_id: str
+    tenant_id: str
+    env: str
+
+
+class JobSubmitted(JobRef):
+    options: JobOptions = Field(default_factory=JobOptions)
+    input: InputInfo
+    manifest_key: str
+
+
+class JobCancelRequested(JobRef):
+    reason: str | None = None
+
+
+class JobRetryRequested(JobRef):
+    pass
+
+
+class StepRequested(JobRef):
+    step_run_id: str = Field(
+        description="jobId/state/attempt: the one result the orchestrator waits for."
+    )
+    state: str
+    service: str
+    step: str
+    attempt: int = Field(ge=1)
+    input: dict[str, Any] = Field(description="The state input: the job context so far.")
+    deadline: datetime = Field(description="The step's TimeoutSeconds from when it was requested.")
+    heartbeat_seconds: float | None = Field(None, gt=0)
+
+
+class StepHeartbeat(JobRef):
+    step_run_id: str
+    state: str
+    progress: float = Field(ge=0, le=1)
+    message: str = ""
+
+
+class StepSucceeded(JobRef):
+    step_run_id: str
+    state: str
+    result: dict[str, Any]
+    duration_sec: float = Field(ge=0)
+
+
+class StepError(ContractModel):
+    code: ErrorCode
+    message: str
+
+
+class StepFailed(JobRef):
+    step_run_id: str
+    state: str
+    error: StepError
+    duration_sec: float = Field(ge=0)
+
+
+class JobStatusChanged(JobRef):
+    status: JobStatus
+    state: str | None = Field(None, description="The state the job is in (or ended in).")
+    progress: float = Field(ge=0, le=1, description="Share of the pipeline's steps done.")
+    attempt: int | None = Field(None, ge=1)
+    message: str = ""
+    error: StepError | None = None
+
+
+class DeadLetter(ContractModel):
+    """What the dlq topic holds: a message that could not be decoded or validated, and why."""
+
+    reason: str
+    topic: str
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
+    key: str | None
+    payload: str = Field(description="The original value: UTF-8 text, or base64 when not text.")
+    payload_encoding: Literal["utf-8", "base64"]
+    consumer: str = Field(description="The consumer group that refused it.")
+
+
+EVENT_TYPES: dict[str, type[ContractModel]] = {
+    "job.submitted": JobSubmitted,
+    "job.cancel-requested": JobCancelRequested,
+    "job.retry-requested": JobRetryRequested,
+    "step.requested": StepRequested,
+    "step.heartbeat": StepHeartbeat,
+    "step.succeeded": StepSucceeded,
+    "step.failed": StepFailed,
+    "job.status-changed": JobStatusChanged,
+    "dlq.dead-letter": DeadLetter,
+}
