@@ -1,0 +1,1 @@
+"""TalkAvocado REST API."""

@@ -1,0 +1,1 @@
+"""Pure core of the orchestrator: the ASL transition function."""
