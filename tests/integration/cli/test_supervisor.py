@@ -25,7 +25,7 @@ def alive(pid: int) -> bool:
 
 async def wait_for(predicate: Callable[[], bool]) -> None:
     async with asyncio.timeout(10):
-        while not predicate():
+        while not predicate():  # noqa: ASYNC110 - polls state outside asyncio (processes)
             await asyncio.sleep(0.05)
 
 
