@@ -1,0 +1,101 @@
+"""`python -m talkavocado_api`: serve the API with uvicorn, configured from the environment.
+
+The Kafka-backed publisher and status feed are plugged in by whoever wires the broker (see
+`serve`); run bare, this entry point uses the in-memory ones and says so loudly: jobs are
+accepted but nothing consumes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Mapping
+
+import uvicorn
+from fastapi import FastAPI
+
+from talkavocado_common.storage import open_storage
+
+from .app import create_app
+from .auth import ApiKeyRing, KeyConfigError, load_keyring
+from .context import configure_logging
+from .ports import (
+    EventPublisher,
+    InMemoryPublisher,
+    InMemoryStatusFeed,
+    ReadinessCheck,
+    StatusFeed,
+    storage_check,
+    tcp_check,
+)
+from .settings import ApiSettings
+
+log = logging.getLogger("talkavocado_api")
+
+
+def build_app(
+    settings: ApiSettings,
+    *,
+    publisher: EventPublisher | None = None,
+    status_feed: StatusFeed | None = None,
+    readiness_checks: Mapping[str, ReadinessCheck] | None = None,
+    keyring: ApiKeyRing | None = None,
+) -> FastAPI:
+    """The app over the configured storage; publisher and feed default to in-memory ones.
+
+    Raises KeyConfigError (bad or no API keys) or ValueError (unusable STORAGE_URL).
+    """
+    keyring = keyring if keyring is not None else load_keyring(settings)
+    storage = open_storage(settings.storage.storage_url)
+    if publisher is None or status_feed is None:
+        log.warning(
+            "no Kafka publisher/status feed wired: events stay in memory and no job will run"
+        )
+    checks = dict(
+        readiness_checks
+        if readiness_checks is not None
+        else {
+            "storage": storage_check(storage),
+            "broker": tcp_check(settings.kafka.bootstrap_servers),
+        }
+    )
+    return create_app(
+        settings,
+        storage=storage,
+        publisher=publisher or InMemoryPublisher(),
+        status_feed=status_feed or InMemoryStatusFeed(),
+        readiness_checks=checks,
+        keyring=keyring,
+    )
+
+
+async def serve(app: FastAPI, settings: ApiSettings) -> None:
+    """Run uvicorn in the current event loop (so Kafka clients can share it)."""
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # our JSON logging
+        access_log=False,  # the middleware logs each request with its correlation id
+        ws="none",
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    await uvicorn.Server(config).serve()
+
+
+def main() -> int:
+    settings = ApiSettings()
+    configure_logging(settings.log_level)
+    try:
+        app = build_app(settings)
+    except (KeyConfigError, ValueError) as exc:  # KeyConfigError is a ValueError too
+        log.error("cannot start: %s", exc)
+        return 2
+    asyncio.run(serve(app, settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

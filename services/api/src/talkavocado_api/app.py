@@ -1,0 +1,82 @@
+"""The app factory: everything the API talks to is passed in, so tests and the real deployment
+build the same app with different adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from fastapi import FastAPI
+
+from talkavocado_common.storage import Storage
+
+from . import __version__
+from .auth import ApiKeyRing, load_keyring
+from .deps import authenticate_request
+from .errors import install_error_handlers
+from .metrics import ApiMetrics
+from .middleware import RequestMiddleware
+from .ports import EventPublisher, ReadinessCheck, StatusFeed, storage_check
+from .routes import jobs, ops
+from .service import JobService, Prober
+from .settings import ApiSettings
+
+DESCRIPTION = """\
+Create a job, upload the recording, follow its progress and download the results.
+
+Every request except `/healthz`, `/readyz` and `/metrics` needs `Authorization: Bearer <key>`;
+a key belongs to one tenant and sees only that tenant's jobs (another tenant's job is a 404).
+Every response carries `x-correlation-id` (the client's, or a new one); every error is JSON
+`{error, detail, correlationId}`.
+"""
+
+
+def create_app(
+    settings: ApiSettings,
+    *,
+    storage: Storage,
+    publisher: EventPublisher,
+    status_feed: StatusFeed,
+    readiness_checks: Mapping[str, ReadinessCheck] | None = None,
+    keyring: ApiKeyRing | None = None,
+    prober: Prober | None = None,
+) -> FastAPI:
+    """Build the API.
+
+    `readiness_checks` maps a name (`broker`, `storage`, ...) to an async check that raises when
+    the dependency is unreachable; by default only storage is checked. `keyring` defaults to the
+    keys in `settings`; `prober` to ffprobe (tests may pass fakes for both).
+    """
+    keys = keyring if keyring is not None else load_keyring(settings)
+    metrics = ApiMetrics()
+    service = JobService(
+        settings,
+        storage=storage,
+        publisher=publisher,
+        status_feed=status_feed,
+        metrics=metrics,
+        prober=prober,
+    )
+    app = FastAPI(
+        title="TalkAvocado API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=[
+            {"name": "jobs", "description": "Jobs of the caller's tenant."},
+            {"name": "operations", "description": "Health, readiness and metrics."},
+        ],
+    )
+    app.state.settings = settings
+    app.state.keyring = keys
+    app.state.service = service
+    app.state.metrics = metrics
+    app.state.authenticate_request = authenticate_request
+    app.state.readiness_checks = dict(
+        readiness_checks if readiness_checks is not None else {"storage": storage_check(storage)}
+    )
+    install_error_handlers(app)
+    app.include_router(jobs.router)
+    app.include_router(ops.router)
+    app.add_middleware(
+        RequestMiddleware, metrics=metrics, max_json_body_bytes=settings.max_json_body_bytes
+    )
+    return app

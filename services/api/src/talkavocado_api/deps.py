@@ -1,0 +1,111 @@
+"""Annotated dependencies: settings, the service, the authenticated caller and its tenant scope."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from talkavocado_common.storage import InvalidKey, validate_tenant_id
+
+from .auth import ApiKeyRing, Principal
+from .context import current_correlation_id, job_id_var, tenant_id_var, traceparent_var
+from .errors import InvalidRequest, JobNotFound, NotFound, Unauthorized
+from .metrics import ApiMetrics
+from .service import JobService, RequestContext
+from .settings import ApiSettings
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="`Authorization: Bearer <API key>`; each key belongs to one tenant.",
+)
+
+
+def authenticate_request(request: Request) -> Principal:
+    """The caller's principal from `Authorization: Bearer <key>`; 401 otherwise."""
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthorized("missing API key: send Authorization: Bearer <key>")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized("malformed Authorization header: expected Bearer <key>")
+    keyring: ApiKeyRing = request.app.state.keyring
+    principal = keyring.authenticate(key.strip())
+    if principal is None:
+        raise Unauthorized("invalid API key")
+    return principal
+
+
+def get_settings(request: Request) -> ApiSettings:
+    settings: ApiSettings = request.app.state.settings
+    return settings
+
+
+def get_service(request: Request) -> JobService:
+    service: JobService = request.app.state.service
+    return service
+
+
+def get_metrics(request: Request) -> ApiMetrics:
+    metrics: ApiMetrics = request.app.state.metrics
+    return metrics
+
+
+async def get_principal(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    principal = authenticate_request(request)
+    tenant_id_var.set(principal.tenant_id)
+    return principal
+
+
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+ServiceDep = Annotated[JobService, Depends(get_service)]
+MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def context_for(principal: Principal) -> RequestContext:
+    return RequestContext(
+        tenant_id=principal.tenant_id,
+        correlation_id=current_correlation_id(),
+        traceparent=traceparent_var.get(),
+    )
+
+
+def check_tenant_format(tenant_id: str) -> str:
+    try:
+        return validate_tenant_id(tenant_id)
+    except InvalidKey as exc:
+        raise InvalidRequest(f"tenantId: {exc}") from None
+
+
+async def get_tenant_context(
+    request: Request,
+    principal: PrincipalDep,
+    tenant_id: Annotated[
+        str,
+        Query(
+            alias="tenantId",
+            description="The tenant that owns the job; must be the API key's tenant.",
+            examples=["demo-tenant"],
+        ),
+    ],
+) -> RequestContext:
+    """Scope a request to the caller's tenant. Another tenant's id gets exactly the 404 of a
+    job that does not exist; nothing of that tenant is ever read."""
+    check_tenant_format(tenant_id)
+    job_id = request.path_params.get("jobId")
+    if job_id is not None:
+        job_id_var.set(job_id)
+    if tenant_id != principal.tenant_id:
+        if job_id is not None:
+            raise JobNotFound(job_id)
+        raise NotFound(f"tenant {tenant_id!r} not found")
+    return context_for(principal)
+
+
+TenantContextDep = Annotated[RequestContext, Depends(get_tenant_context)]

@@ -1,0 +1,1 @@
+"""HTTP routes: /jobs and the operational endpoints."""

@@ -1,0 +1,61 @@
+"""API settings from environment variables (pydantic-settings).
+
+| variable | meaning |
+|---|---|
+| `API_HOST`, `API_PORT` | where uvicorn listens (default 127.0.0.1:8000) |
+| `API_KEYS` | comma list of `tenant:key` (or `tenant:sha256:<hex digest of key>`) |
+| `API_KEYS_FILE` | file with one `tenant:key` / `tenant:sha256:<hex>` per line, `#` comments |
+| `MAX_UPLOAD_BYTES` | largest recording accepted (declared and streamed) |
+| `API_PUBLIC_URL` | base URL clients reach the API at; `uploadUrl` is relative without it |
+| `API_SSE_KEEPALIVE_SECONDS` | interval of SSE keep-alive comments (and manifest re-checks) |
+| `API_UPLOAD_CLAIM_TTL_SECONDS` | an upload in progress for longer may be taken over |
+| `API_PROBE_TIMEOUT_SECONDS` | ffprobe time limit |
+| `API_READINESS_TIMEOUT_SECONDS` | time limit of each readiness check |
+| `API_LOG_LEVEL` | root log level of `python -m talkavocado_api` |
+
+plus `KAFKA_*` (KafkaSettings) and `STORAGE_URL` / `TALKAVOCADO_ENV` (StorageSettings).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from talkavocado_common.settings import KafkaSettings, StorageSettings
+
+GIB = 1024**3
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="API_", extra="ignore", populate_by_name=True)
+
+    host: str = Field("127.0.0.1", description="Listen address (0.0.0.0 in a container).")
+    port: int = Field(8000, ge=0, le=65535)
+    keys: SecretStr = Field(
+        SecretStr(""), description="Comma list of tenant:key or tenant:sha256:<hex>."
+    )
+    keys_file: Path | None = Field(None, description="File of tenant:key lines.")
+    max_upload_bytes: int = Field(
+        4 * GIB, gt=0, alias="MAX_UPLOAD_BYTES", description="Largest accepted recording."
+    )
+    max_json_body_bytes: int = Field(
+        1024 * 1024, gt=0, description="Largest JSON request body (job creation, cancel)."
+    )
+    public_url: str | None = Field(
+        None, description="Base URL clients use; makes uploadUrl absolute when set."
+    )
+    sse_keepalive_seconds: float = Field(15.0, gt=0)
+    upload_claim_ttl_seconds: float = Field(6 * 3600.0, gt=0)
+    probe_timeout_seconds: float = Field(120.0, gt=0)
+    readiness_timeout_seconds: float = Field(2.0, gt=0)
+    log_level: str = Field("INFO")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+
+    @property
+    def env(self) -> str:
+        """The environment part of every storage key."""
+        return self.storage.env

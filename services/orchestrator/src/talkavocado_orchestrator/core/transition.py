@@ -1,0 +1,612 @@
+"""The orchestrator's functional core: `(row, event, now) -> (row', commands)` over the pipeline's
+state machine (DESIGN.md §2, §4). Pure and deterministic: no I/O, no clock (time is `now`), no
+randomness but the row's `seed`, so replaying a changelog gives the same rows and commands.
+
+Semantics, mirroring the in-process runner (cli/.../local_runner.py):
+
+* `orchestrator:mark-*` Tasks run inline: they set the manifest status (`SetManifest`).
+* Other Tasks become one `RequestStep`; the row waits for that `stepRunId` only. Anything else
+  (duplicates, late results, results for an ended job) is ignored: row unchanged, no commands.
+* A failure (step.failed's code, `States.Timeout`, `States.HeartbeatTimeout`) is retried by the
+  first matching Retrier while it has attempts left, after `retry_due`; then caught (the
+  error `{Error, Cause, State}` at the Catcher's ResultPath) or, uncaught, it fails the job.
+* Every transition that is not ignored ends with exactly one `EmitStatus`, a snapshot of the row.
+
+Where it goes beyond the in-process runner, it follows ASL: each Retrier counts its own attempts,
+the document's own TimeoutSeconds fails the job (uncatchable), HeartbeatSeconds is enforced, and
+only States.Timeout / States.HeartbeatTimeout map to TIMEOUT (other States.* errors: INTERNAL).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Collection, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from talkavocado_common.asl import (
+    HEARTBEAT_TIMEOUT,
+    TIMEOUT,
+    AslError,
+    ChoiceState,
+    FailState,
+    PassState,
+    Retrier,
+    StateMachine,
+    TaskState,
+    assign,
+    matches_error,
+    planned_path,
+)
+from talkavocado_common.events import (
+    JobCancelRequested,
+    JobRef,
+    JobRetryRequested,
+    JobStatusChanged,
+    JobSubmitted,
+    StepHeartbeat,
+    StepRequested,
+    StepSucceeded,
+)
+from talkavocado_common.events.models import StepError
+from talkavocado_common.models import ErrorCode, ErrorInfo, JobStatus
+
+from .commands import Command, EmitStatus, Event, RequestStep, SetManifest, Tick, Trace
+from .row import JobRow, PendingStep, seed_for
+
+ORCHESTRATOR = "orchestrator"
+BUILTIN_STATUS: Mapping[str, JobStatus] = {
+    "mark-processing": JobStatus.PROCESSING,
+    "mark-complete": JobStatus.COMPLETED,
+    "mark-failed": JobStatus.FAILED,
+}
+PLATFORM_RESOURCES: Mapping[str, Collection[str]] = {
+    "audio": ("audio-extraction",),
+    "transcribe": ("transcription",),
+    "render": (
+        "smart-cut-planner",
+        "video-cuts",
+        "video-transitions",
+        "subtitles-post-edit",
+        "branding-layer",
+    ),
+    ORCHESTRATOR: tuple(BUILTIN_STATUS),
+}
+# ASL's default TimeoutSeconds for a Task that declares none.
+DEFAULT_TASK_TIMEOUT_SECONDS = 99_999_999.0
+# States passed inline (Choice, Pass, mark-*) in one transition before the document is deemed to
+# loop without ever running a step.
+MAX_INLINE_STATES = 1000
+NO_CHOICE_MATCHED = "States.NoChoiceMatched"
+RUNTIME_ERROR = "States.Runtime"
+
+
+def validate_machine(
+    machine: StateMachine, resources: Mapping[str, Collection[str]] = PLATFORM_RESOURCES
+) -> None:
+    """Refuse, at start-up, a document the platform cannot run: a Task naming a service or step
+    it lacks, or timeouts a step request cannot carry. The error names the state."""
+    for state in machine.states.values():
+        if not isinstance(state, TaskState):
+            continue
+        where = f"state {state.name!r}"
+        steps = resources.get(state.service)
+        if steps is None:
+            raise AslError(
+                f"{where}: resource {state.resource!r} names service {state.service!r}, which "
+                f"the platform does not run (services: {', '.join(sorted(resources))})"
+            )
+        if state.step not in steps:
+            raise AslError(
+                f"{where}: resource {state.resource!r}: service {state.service!r} has no step "
+                f"{state.step!r} (it runs: {', '.join(steps)})"
+            )
+        if state.timeout_seconds is not None and state.timeout_seconds <= 0:
+            raise AslError(f"{where}: TimeoutSeconds must be positive")
+        if state.heartbeat_seconds is not None:
+            if state.heartbeat_seconds <= 0:
+                raise AslError(f"{where}: HeartbeatSeconds must be positive")
+            if (
+                state.timeout_seconds is not None
+                and state.heartbeat_seconds >= state.timeout_seconds
+            ):
+                raise AslError(f"{where}: HeartbeatSeconds must be smaller than TimeoutSeconds")
+    if machine.timeout_seconds is not None and machine.timeout_seconds <= 0:
+        raise AslError("the state machine's TimeoutSeconds must be positive")
+
+
+def transition(
+    row: JobRow | None,
+    event: Event,
+    now: datetime,
+    machine: StateMachine,
+    *,
+    trace: Trace | None = None,
+) -> tuple[JobRow | None, list[Command]]:
+    """Apply one event to a job's row. An ignored event returns the very same row and no
+    commands; otherwise a new row (the argument is never modified) and the commands to carry
+    out in order, the last one always the `EmitStatus`.
+
+    `now` is the processing time (for a `Tick`, pass the tick's reading); it must be aware.
+    `trace` is the event envelope's correlation id and traceparent, kept from the submission.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if row is None:
+        if isinstance(event, JobSubmitted):
+            run = _Run.new(event, now, machine, trace)
+            run.submit(event)
+            return run.finish()
+        if isinstance(event, JobCancelRequested):
+            # Cancelled before the orchestrator saw it run: keep a tombstone so a late
+            # submission is not started.
+            run = _Run.new(event, now, machine, trace)
+            run.cancel(event)
+            return run.finish()
+        return None, []
+    if not isinstance(event, Tick) and event.job_id != row.job_id:
+        return row, []
+    run = _Run(row, now, machine)
+    if not run.handle(event):
+        return row, []
+    return run.finish()
+
+
+def next_wakeup(row: JobRow) -> datetime | None:
+    """The earliest time a Tick would change this row (None once the job has ended). A timer may
+    tick only the rows whose wake-up has come; ticking any row earlier is harmless."""
+    if row.ended:
+        return None
+    times = [row.deadline, row.retry_due]
+    if row.pending is not None:
+        times += [row.pending.deadline, row.pending.heartbeat_deadline]
+    present = [t for t in times if t is not None]
+    return min(present) if present else None
+
+
+def progress_of(row: JobRow, machine: StateMachine) -> float | None:
+    """Share of the planned path's step Tasks done (the pending step's own share counted in);
+    None if the path cannot be planned on the context."""
+    if row.status is JobStatus.COMPLETED:
+        return 1.0
+    try:
+        steps = [s.name for s in planned_path(machine, row.context) if s.service != ORCHESTRATOR]
+    except (AslError, KeyError):
+        return None
+    if not steps:
+        return 0.0
+    done = float(sum(1 for name in steps if name in row.done))
+    pending = row.pending
+    if pending is not None and pending.state in steps and pending.state not in row.done:
+        done += pending.progress
+    return min(done / len(steps), 1.0)
+
+
+def error_info(failure: Mapping[str, Any]) -> ErrorInfo:
+    """The manifest's error from an ASL error object `{Error, Cause, State}`: a step's code as is,
+    the ASL timeouts as TIMEOUT, anything else as INTERNAL."""
+    raw = str(failure.get("Error", ErrorCode.INTERNAL))
+    if raw in ErrorCode.__members__:
+        code = ErrorCode(raw)
+    elif raw in (TIMEOUT, HEARTBEAT_TIMEOUT):
+        code = ErrorCode.TIMEOUT
+    else:
+        code = ErrorCode.INTERNAL
+    state = failure.get("State")
+    return ErrorInfo(
+        code=code,
+        message=str(failure.get("Cause", "")),
+        step=state if isinstance(state, str) else None,
+    )
+
+
+def _failure(error: str, cause: str, state: str | None) -> dict[str, Any]:
+    return {"Error": error, "Cause": cause, "State": state}
+
+
+class _Run:
+    """One transition in progress: a private copy of the row, the commands so far."""
+
+    def __init__(self, row: JobRow, now: datetime, machine: StateMachine) -> None:
+        # Copy what this module edits in place; the rest (the context's nested values, the
+        # frozen error) is only ever replaced, never mutated, so sharing it is safe and cheap.
+        self.row = row.model_copy(
+            update={
+                "attempts": dict(row.attempts),
+                "retries": list(row.retries),
+                "done": list(row.done),
+                "pending": row.pending.model_copy() if row.pending is not None else None,
+                "context": dict(row.context) if isinstance(row.context, dict) else row.context,
+            }
+        )
+        self.now = now
+        self.machine = machine
+        self.commands: list[Command] = []
+        self.message = ""
+
+    @classmethod
+    def new(
+        cls,
+        event: JobSubmitted | JobCancelRequested,
+        now: datetime,
+        machine: StateMachine,
+        trace: Trace | None,
+    ) -> _Run:
+        row = JobRow(
+            job_id=event.job_id,
+            tenant_id=event.tenant_id,
+            env=event.env,
+            status=JobStatus.PENDING,
+            seed=seed_for(event.job_id),
+            correlation_id=trace.correlation_id if trace else None,
+            traceparent=trace.traceparent if trace else None,
+            created_at=now,
+            updated_at=now,
+        )
+        return cls(row, now, machine)
+
+    # ---- dispatch -------------------------------------------------------------------------
+
+    def handle(self, event: Event) -> bool:
+        """Apply the event; False when it is to be ignored."""
+        row = self.row
+        if isinstance(event, JobSubmitted):
+            return False  # a duplicate delivery: the job already has its row
+        if isinstance(event, JobCancelRequested):
+            if row.ended:
+                return False
+            self.cancel(event)
+            return True
+        if isinstance(event, JobRetryRequested):
+            return self.retry_requested()
+        if isinstance(event, Tick):
+            return self.tick()
+        pending = row.pending
+        if row.ended or pending is None or event.step_run_id != pending.step_run_id:
+            return False  # a duplicate, a late result, or a result for an ended job
+        task = self.task(pending.state)
+        if task is None:
+            return True
+        if isinstance(event, StepHeartbeat):
+            self.heartbeat(task, pending, event)
+        elif isinstance(event, StepSucceeded):
+            self.succeeded(task, event)
+        else:
+            self.failed(task, str(event.error.code), event.error.message)
+        return True
+
+    def finish(self) -> tuple[JobRow, list[Command]]:
+        row = self.row
+        row.seq += 1
+        row.updated_at = self.now
+        progress = progress_of(row, self.machine)
+        if progress is not None:
+            row.progress = max(row.progress, progress)
+        attempt = row.attempts.get(row.state) if row.state is not None else None
+        error = row.error if row.status is JobStatus.FAILED else None
+        status = JobStatusChanged(
+            job_id=row.job_id,
+            tenant_id=row.tenant_id,
+            env=row.env,
+            status=row.status,
+            state=row.state,
+            progress=row.progress,
+            attempt=attempt,
+            message=self.message,
+            error=StepError(code=error.code, message=error.message) if error else None,
+        )
+        self.commands.append(EmitStatus(event=status, trace=self.trace))
+        return row, self.commands
+
+    @property
+    def trace(self) -> Trace:
+        return Trace(correlation_id=self.row.correlation_id, traceparent=self.row.traceparent)
+
+    def task(self, name: str | None) -> TaskState | None:
+        """The Task `name` of the document; a row recovered under a document that lacks it
+        fails the job rather than the orchestrator."""
+        state = self.machine.states.get(name) if name is not None else None
+        if isinstance(state, TaskState):
+            return state
+        self.end_failure(
+            _failure(RUNTIME_ERROR, f"state {name!r} is not a Task of the pipeline", name)
+        )
+        return None
+
+    # ---- job commands ---------------------------------------------------------------------
+
+    def submit(self, event: JobSubmitted) -> None:
+        row = self.row
+        row.manifest_key = event.manifest_key
+        row.context = {
+            "jobId": event.job_id,
+            "tenantId": event.tenant_id,
+            "env": event.env,
+            "options": event.options.to_jsonable(),
+        }
+        if self.machine.timeout_seconds is not None:
+            row.deadline = self.now + timedelta(seconds=self.machine.timeout_seconds)
+        self.enter(self.machine.start_at)
+
+    def cancel(self, event: JobCancelRequested) -> None:
+        self.set_status(JobStatus.CANCELLED, None)
+        self.end()
+        self.message = f"cancelled: {event.reason}" if event.reason else "cancelled"
+
+    def retry_requested(self) -> bool:
+        """Re-run a failed job from the Task that failed, with fresh retry counters; the results
+        gathered so far stay in the context. Anything but a failed job ignores it."""
+        row = self.row
+        resume = row.failed_state
+        if row.status is not JobStatus.FAILED or not row.ended or resume is None:
+            return False
+        if resume not in self.machine.states:
+            return False
+        if isinstance(row.context, dict):
+            row.context.pop("error", None)
+        row.error = None
+        row.failed_state = None
+        row.ended_at = None
+        row.deadline = (
+            self.now + timedelta(seconds=self.machine.timeout_seconds)
+            if self.machine.timeout_seconds is not None
+            else None
+        )
+        self.set_status(JobStatus.PROCESSING, None)
+        self.enter(resume)
+        self.message = f"retry requested; {self.message}"
+        return True
+
+    # ---- the timer ------------------------------------------------------------------------
+
+    def tick(self) -> bool:
+        row, now = self.row, self.now
+        if row.ended:
+            return False
+        if row.deadline is not None and now >= row.deadline:
+            limit = self.machine.timeout_seconds or 0.0
+            self.end_failure(
+                _failure(TIMEOUT, f"the job did not finish within {limit:g} s", row.state)
+            )
+            return True
+        if row.retry_due is not None:
+            if now < row.retry_due:
+                return False
+            task = self.task(row.state)
+            if task is not None:
+                self.start_task(task)
+            return True
+        pending = row.pending
+        if pending is None:
+            return False
+        expired = [
+            (when, error)
+            for when, error in (
+                (pending.deadline, TIMEOUT),
+                (pending.heartbeat_deadline, HEARTBEAT_TIMEOUT),
+            )
+            if when is not None and now >= when
+        ]
+        if not expired:
+            return False
+        task = self.task(pending.state)
+        if task is None:
+            return True
+        _, error = min(expired, key=lambda e: e[0])  # the first to expire; Timeout on a tie
+        if error == TIMEOUT:
+            limit = task.timeout_seconds or DEFAULT_TASK_TIMEOUT_SECONDS
+            cause = f"the step did not finish within {limit:g} s"
+        else:
+            cause = f"no heartbeat from the step for {task.heartbeat_seconds or 0:g} s"
+        self.failed(task, error, cause)
+        return True
+
+    # ---- step results ---------------------------------------------------------------------
+
+    def heartbeat(self, task: TaskState, pending: PendingStep, event: StepHeartbeat) -> None:
+        pending.last_heartbeat = self.now
+        if task.heartbeat_seconds is not None:
+            pending.heartbeat_deadline = self.now + timedelta(seconds=task.heartbeat_seconds)
+        pending.progress = max(pending.progress, event.progress)
+        self.message = event.message or f"{task.name} running"
+
+    def succeeded(self, task: TaskState, event: StepSucceeded) -> None:
+        row = self.row
+        row.pending = None
+        row.context = assign(row.context, task.result_path, event.result)
+        if task.name not in row.done:
+            row.done.append(task.name)
+        row.failed_state = None
+        self.enter(task.next if not task.end else None)
+
+    def failed(self, task: TaskState, error: str, cause: str) -> None:
+        """A failure of the current Task: retry, else catch, else fail the job."""
+        row = self.row
+        failed_run = row.pending.step_run_id if row.pending else f"{row.job_id}/{task.name}/0"
+        row.pending = None
+        match = _retrier_for(task, error)
+        if match is not None:
+            index, retrier = match
+            if len(row.retries) != len(task.retry):  # a row from an older document
+                row.retries = [0] * len(task.retry)
+            used = row.retries[index]
+            if used < retrier.max_attempts:
+                row.retries[index] = used + 1
+                # Seeded per failed run: deterministic on replay, different for every retry.
+                delay = retrier.delay(used + 1, random.Random(f"{row.seed}/{failed_run}"))
+                row.retry_due = self.now + timedelta(seconds=delay)
+                self.message = (
+                    f"{task.name} failed ({error}: {cause}); "
+                    f"retry {used + 1} of {retrier.max_attempts} in {delay:.2f} s"
+                )
+                if delay <= 0:
+                    self.start_task(task)
+                return
+        failure = _failure(error, cause, task.name)
+        row.failed_state = task.name
+        catcher = task.catcher_for(error)
+        if catcher is None:
+            self.end_failure(failure)
+            return
+        row.context = assign(row.context, catcher.result_path, failure)
+        self.enter(catcher.next)
+
+    # ---- walking the document -------------------------------------------------------------
+
+    def enter(self, name: str | None) -> None:
+        """Run states from `name` until a step is requested or the execution ends."""
+        row = self.row
+        for _ in range(MAX_INLINE_STATES):
+            if name is None:
+                self.end_success()
+                return
+            state = self.machine[name]
+            row.state = name
+            if isinstance(state, TaskState):
+                row.retries = [0] * len(state.retry)
+                if state.service != ORCHESTRATOR:
+                    self.start_task(state)
+                    return
+                status = BUILTIN_STATUS.get(state.step)
+                if status is None:  # validate_machine refuses this at start-up
+                    cause = f"unknown orchestrator step {state.step!r}"
+                    self.end_failure(_failure(RUNTIME_ERROR, cause, state.name))
+                    return
+                self.builtin(status)
+                row.context = assign(row.context, state.result_path, {"status": status.value})
+                name = None if state.end else state.next
+            elif isinstance(state, ChoiceState):
+                try:
+                    name = state.choose(row.context)
+                except AslError as exc:
+                    self.end_failure(_failure(NO_CHOICE_MATCHED, str(exc), state.name))
+                    return
+            elif isinstance(state, PassState):
+                result = state.result if state.result is not None else row.context
+                row.context = assign(row.context, state.result_path, result)
+                name = None if state.end else state.next
+            elif isinstance(state, FailState):
+                self.end_fail_state(state)
+                return
+            else:  # Succeed
+                self.end_success()
+                return
+        self.end_failure(
+            _failure(
+                RUNTIME_ERROR,
+                f"the state machine passed {MAX_INLINE_STATES} states without running a step",
+                row.state,
+            )
+        )
+
+    def builtin(self, status: JobStatus) -> None:
+        """orchestrator:mark-*: set the manifest status (and, for failed, the context's error)."""
+        row = self.row
+        error: ErrorInfo | None = None
+        if status is JobStatus.FAILED:
+            raw = _lookup(row.context, "error")
+            error = error_info(raw) if isinstance(raw, Mapping) else None
+        self.set_status(status, error, always=True)
+        self.message = status.value
+
+    def start_task(self, task: TaskState) -> None:
+        row, now = self.row, self.now
+        attempt = row.attempts.get(task.name, 0) + 1
+        row.attempts[task.name] = attempt
+        row.state = task.name
+        row.retry_due = None
+        timeout = (
+            task.timeout_seconds
+            if task.timeout_seconds is not None
+            else DEFAULT_TASK_TIMEOUT_SECONDS
+        )
+        pending = PendingStep(
+            step_run_id=f"{row.job_id}/{task.name}/{attempt}",
+            state=task.name,
+            attempt=attempt,
+            requested_at=now,
+            deadline=now + timedelta(seconds=timeout),
+            heartbeat_deadline=now + timedelta(seconds=task.heartbeat_seconds)
+            if task.heartbeat_seconds
+            else None,
+        )
+        row.pending = pending
+        request = StepRequested(
+            job_id=row.job_id,
+            tenant_id=row.tenant_id,
+            env=row.env,
+            step_run_id=pending.step_run_id,
+            state=task.name,
+            service=task.service,
+            step=task.step,
+            attempt=attempt,
+            input=copy.deepcopy(row.context) if isinstance(row.context, dict) else {},
+            deadline=pending.deadline,
+            heartbeat_seconds=task.heartbeat_seconds or None,
+        )
+        self.commands.append(RequestStep(service=task.service, request=request, trace=self.trace))
+        self.message = f"{task.name} requested (attempt {attempt})"
+
+    # ---- ending ---------------------------------------------------------------------------
+
+    def set_status(
+        self, status: JobStatus, error: ErrorInfo | None, *, always: bool = False
+    ) -> None:
+        row = self.row
+        if not always and row.status is status and row.error == error:
+            return
+        row.status = status
+        row.error = error
+        job = JobRef(job_id=row.job_id, tenant_id=row.tenant_id, env=row.env)
+        self.commands.append(SetManifest(job=job, status=status, error=error, trace=self.trace))
+
+    def end(self) -> None:
+        row = self.row
+        row.pending = None
+        row.retry_due = None
+        row.ended_at = self.now
+
+    def end_success(self) -> None:
+        self.set_status(JobStatus.COMPLETED, None)
+        self.end()
+        self.message = "completed"
+
+    def end_failure(self, failure: Mapping[str, Any]) -> None:
+        """The job fails with this error: an uncaught one, a job timeout, a runtime error."""
+        row = self.row
+        error = error_info(failure)
+        row.failed_state = error.step
+        self.set_status(JobStatus.FAILED, error)
+        self.end()
+        self.message = f"{error.step or 'the job'} failed: {error.code}: {error.message}"
+
+    def end_fail_state(self, state: FailState) -> None:
+        row = self.row
+        if row.status is not JobStatus.FAILED:  # no mark-failed on the way: record it now
+            raw = _lookup(row.context, "error")
+            failure = (
+                raw
+                if isinstance(raw, Mapping)
+                else _failure(state.error or "States.Fail", state.cause or "", row.failed_state)
+            )
+            self.set_status(JobStatus.FAILED, error_info(failure))
+        self.end()
+        error = row.error
+        self.message = (
+            f"{error.step or 'the job'} failed: {error.code}: {error.message}"
+            if error
+            else f"failed in {state.name}"
+        )
+
+
+def _retrier_for(task: TaskState, error: str) -> tuple[int, Retrier] | None:
+    """The first Retrier matching `error` and its index (ASL keeps a count per Retrier)."""
+    for index, retrier in enumerate(task.retry):
+        if matches_error(retrier.error_equals, error):
+            return index, retrier
+    return None
+
+
+def _lookup(context: Any, key: str) -> Any:
+    return context.get(key) if isinstance(context, Mapping) else None

@@ -1,0 +1,97 @@
+"""The real app under uvicorn on 127.0.0.1 (random port), real ffprobe, LocalStorage on disk,
+the in-memory publisher and status feed (the Kafka ones are tested with the broker)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from talkavocado_api import ApiSettings, InMemoryPublisher, InMemoryStatusFeed, create_app
+from talkavocado_api.ports import storage_check
+from talkavocado_common.manifest_store import ManifestStore
+from talkavocado_common.settings import StorageSettings
+from talkavocado_common.storage import JobKeys, LocalStorage
+from tests.mediagen import DEMO_SCRIPT, Recording, make_recording
+
+TENANT = "demo-tenant"
+KEY = "integration-key-0123456789"
+ENV = "it"
+
+
+@pytest.fixture(scope="session")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Recording:
+    return make_recording(DEMO_SCRIPT, tmp_path_factory.mktemp("media") / "talk.mp4")
+
+
+@dataclass
+class Server:
+    url: str
+    client: httpx.AsyncClient
+    storage: LocalStorage
+    publisher: InMemoryPublisher
+    feed: InMemoryStatusFeed
+    broker: dict[str, bool] = field(default_factory=lambda: {"up": True})
+
+    def keys(self, job_id: str) -> JobKeys:
+        return JobKeys(ENV, TENANT, job_id)
+
+    @property
+    def manifests(self) -> ManifestStore:
+        return ManifestStore(self.storage)
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[Server]:
+    storage = LocalStorage(tmp_path / "storage")
+    publisher, feed = InMemoryPublisher(), InMemoryStatusFeed()
+    broker = {"up": True}
+
+    async def broker_check() -> None:
+        if not broker["up"]:
+            raise ConnectionError("127.0.0.1:9092: connection refused")
+
+    settings = ApiSettings(
+        keys=f"{TENANT}:{KEY}",
+        storage=StorageSettings(STORAGE_URL=str(tmp_path / "storage"), TALKAVOCADO_ENV=ENV),
+        sse_keepalive_seconds=0.5,
+        MAX_UPLOAD_BYTES=50_000_000,
+    )
+    app = create_app(
+        settings,
+        storage=storage,
+        publisher=publisher,
+        status_feed=feed,
+        readiness_checks={"broker": broker_check, "storage": storage_check(storage)},
+    )
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_config=None,
+        access_log=False,
+        ws="none",
+        lifespan="off",
+        timeout_graceful_shutdown=2,
+    )
+    uv = uvicorn.Server(config)
+    task = asyncio.create_task(uv.serve())
+    while not uv.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = uv.servers[0].sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
+    ) as client:
+        yield Server(url, client, storage, publisher, feed, broker)
+    uv.should_exit = True
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=10)

@@ -1,0 +1,194 @@
+"""The API over real HTTP: a generated recording streamed in chunks, probed by ffprobe and
+submitted; a text file refused; Range on the stored input; SSE; readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from talkavocado_common.events import JobStatusChanged, decode, encode, new_event
+from talkavocado_common.models import ErrorCode, JobStatus
+
+from .conftest import TENANT, Recording, Server
+
+PARAMS = {"tenantId": TENANT}
+
+
+async def file_chunks(path: Path, size: int = 64 * 1024) -> AsyncIterator[bytes]:
+    async with await anyio.open_file(path, "rb") as handle:
+        while chunk := await handle.read(size):
+            yield chunk
+
+
+async def create(server: Server, name: str, size: int, mime: str = "video/mp4") -> dict[str, Any]:
+    response = await server.client.post(
+        "/jobs",
+        json={
+            "tenantId": TENANT,
+            "input": {"originalFilename": name, "bytes": size, "mimeType": mime},
+            "options": {"transitions": {"enabled": True}},
+        },
+    )
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def test_recording_upload_is_probed_and_submitted(
+    server: Server, recording: Recording
+) -> None:
+    size = recording.path.stat().st_size
+    job = await create(server, "demo talk.mp4", size)
+    response = await server.client.put(
+        job["uploadUrl"],
+        content=file_chunks(recording.path),
+        headers={"x-correlation-id": "it-upload-1", "content-type": "video/mp4"},
+    )
+    assert response.status_code == 202, response.text
+    assert response.headers["x-correlation-id"] == "it-upload-1"
+    uploaded = response.json()["input"]
+    assert uploaded["bytes"] == size
+    assert uploaded["hasVideo"]
+    assert uploaded["hasAudio"]
+    assert abs(uploaded["durationSec"] - recording.duration) < 0.2
+
+    with anyio.fail_after(5):
+        event = await server.publisher.wait_for("job.submitted")
+    assert event.correlationid == "it-upload-1"
+    _, payload = decode(encode(event))
+    assert payload.model_dump(by_alias=True)["input"]["key"] == uploaded["key"]
+    assert event.data["options"]["transitions"]["enabled"] is True
+
+    stored, _ = await server.storage.read_bytes(uploaded["key"])
+    assert stored == recording.path.read_bytes()
+
+    # Range on the uploaded input: exact bytes, as a browser seeking in the video would get.
+    original = recording.path.read_bytes()
+    url = f"/jobs/{job['jobId']}/artifacts/input/demo_talk.mp4"
+    for header, start, end in [
+        ("bytes=0-1023", 0, 1023),
+        ("bytes=1000000-1065535", 1_000_000, 1_065_535),
+        ("bytes=-4096", size - 4096, size - 1),
+    ]:
+        ranged = await server.client.get(url, params=PARAMS, headers={"Range": header})
+        assert ranged.status_code == 206
+        assert ranged.headers["content-range"] == f"bytes {start}-{end}/{size}"
+        assert ranged.headers["content-type"] == "video/mp4"
+        assert ranged.content == original[start : end + 1]
+    beyond = await server.client.get(url, params=PARAMS, headers={"Range": f"bytes={size}-"})
+    assert beyond.status_code == 416
+
+    view = (await server.client.get(f"/jobs/{job['jobId']}", params=PARAMS)).json()
+    assert view["status"] == "pending"
+
+
+async def test_text_file_named_mp4_is_refused_and_recorded(server: Server, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("Meeting notes\n- record the talk\n- upload it\n" * 50)
+    job = await create(server, "notes.mp4", notes.stat().st_size)
+    response = await server.client.put(job["uploadUrl"], content=file_chunks(notes, 512))
+    assert response.status_code == 422
+    data = response.json()
+    assert data["error"] == "input_invalid"
+    assert data["detail"] == (
+        "The file is not a video recording that can be read. It contains text, not audio or video."
+    )
+    manifest = await server.manifests.get(server.keys(job["jobId"]))
+    assert manifest.status == JobStatus.FAILED
+    assert manifest.error is not None
+    assert manifest.error.code == ErrorCode.INPUT_INVALID
+    assert server.publisher.events == []
+
+
+async def test_upload_larger_than_declared_is_413(server: Server) -> None:
+    job = await create(server, "a.mp4", 1000)
+    response = await server.client.put(job["uploadUrl"], content=b"\0" * 2000)
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
+
+
+def status_event(job_id: str, status: JobStatus, progress: float, state: str) -> Any:
+    return new_event(
+        "job.status-changed",
+        JobStatusChanged(
+            job_id=job_id, tenant_id=TENANT, env="it", status=status, progress=progress, state=state
+        ),
+        source="orchestrator",
+        subject=job_id,
+        tenant_id=TENANT,
+        correlation_id="it-orch",
+    )
+
+
+async def read_frames(lines: AsyncIterator[str], count: int) -> list[dict[str, Any]]:
+    frames: list[dict[str, Any]] = []
+    async for line in lines:
+        if line.startswith("data: "):
+            frames.append(json.loads(line.removeprefix("data: ")))
+            if len(frames) == count:
+                break
+    return frames
+
+
+async def test_sse_streams_status_changes_as_they_happen(server: Server) -> None:
+    job = await create(server, "a.mp4", 10)
+    job_id = job["jobId"]
+    with anyio.fail_after(15):
+        async with server.client.stream("GET", f"/jobs/{job_id}/events", params=PARAMS) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            lines = response.aiter_lines()
+            [first] = await read_frames(lines, 1)
+            assert first["data"]["status"] == "pending"
+            # Events arrive one by one while the stream stays open.
+            server.feed.push(status_event(job_id, JobStatus.PROCESSING, 0.1, "audio-extraction"))
+            [second] = await read_frames(lines, 1)
+            assert second["data"]["state"] == "audio-extraction"
+            server.feed.push(status_event(job_id, JobStatus.PROCESSING, 0.6, "video-cuts"))
+            server.feed.push(status_event(job_id, JobStatus.COMPLETED, 1.0, "mark-complete"))
+            rest = await read_frames(lines, 2)
+            assert [f["data"]["status"] for f in rest] == ["processing", "completed"]
+            remaining = [line async for line in lines]  # the server ends the stream
+            assert not [line for line in remaining if line.startswith("data:")]
+    assert server.feed.subscriber_count(job_id) == 0
+
+
+async def test_sse_client_going_away_unsubscribes(server: Server) -> None:
+    job = await create(server, "a.mp4", 10)
+    job_id = job["jobId"]
+    with anyio.fail_after(15):
+        async with server.client.stream("GET", f"/jobs/{job_id}/events", params=PARAMS) as response:
+            await read_frames(response.aiter_lines(), 1)
+            assert server.feed.subscriber_count(job_id) == 1
+        while server.feed.subscriber_count(job_id):
+            server.feed.push(status_event(job_id, JobStatus.PROCESSING, 0.1, "tick"))
+            await asyncio.sleep(0.05)
+
+
+async def test_keep_alive_comments_while_idle(server: Server) -> None:
+    job = await create(server, "a.mp4", 10)
+    with anyio.fail_after(15):
+        async with server.client.stream(
+            "GET", f"/jobs/{job['jobId']}/events", params=PARAMS
+        ) as response:
+            async for line in response.aiter_lines():
+                if line.startswith(":"):
+                    assert line == ": keep-alive"
+                    break
+
+
+async def test_readiness_reports_the_failing_dependency(server: Server) -> None:
+    anonymous = {"Authorization": ""}
+    ready = await server.client.get("/readyz", headers=anonymous)
+    assert ready.status_code == 200
+    server.broker["up"] = False
+    down = await server.client.get("/readyz", headers=anonymous)
+    assert down.status_code == 503
+    assert down.json()["failed"] == ["broker"]
+    assert "connection refused" in down.json()["detail"]
+    assert (await server.client.get("/healthz", headers=anonymous)).status_code == 200

@@ -1,0 +1,181 @@
+"""GET /jobs/{id}/artifacts/{path}: whole or ranged (206/416), content types, no traversal."""
+
+from __future__ import annotations
+
+import pytest
+
+from talkavocado_api.ranges import ByteRange, Unsatisfiable, content_type_for, parse_range
+
+from .support import TENANT_A, Api
+
+DATA = bytes(range(256)) * 40  # 10240 bytes, every offset distinguishable
+
+
+@pytest.mark.parametrize(
+    ("header", "size", "expected"),
+    [
+        (None, 100, None),
+        ("bytes=0-9", 100, ByteRange(0, 9)),
+        ("bytes=10-", 100, ByteRange(10, 99)),
+        ("bytes=-5", 100, ByteRange(95, 99)),
+        ("bytes=-500", 100, ByteRange(0, 99)),
+        ("bytes=90-1000", 100, ByteRange(90, 99)),
+        ("bytes=99-99", 100, ByteRange(99, 99)),
+        ("bytes = 1-2", 100, ByteRange(1, 2)),
+        ("bytes=5-1", 100, None),  # invalid: ignored
+        ("bytes=0-1,5-6", 100, None),  # multi-range: whole
+        ("items=0-1", 100, None),
+        ("bytes=-", 100, None),
+        ("bytes=abc", 100, None),
+    ],
+)
+def test_parse_range(header: str | None, size: int, expected: ByteRange | None) -> None:
+    assert parse_range(header, size) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "size"),
+    [
+        ("bytes=100-", 100),
+        ("bytes=100-200", 100),
+        ("bytes=-0", 100),
+        ("bytes=0-", 0),
+        ("bytes=-1", 0),
+    ],
+)
+def test_unsatisfiable_ranges(header: str, size: int) -> None:
+    with pytest.raises(Unsatisfiable):
+        parse_range(header, size)
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("renders/final.mp4", "video/mp4"),
+        ("audio/job.mp3", "audio/mpeg"),
+        ("audio/asr-16k-mono.wav", "audio/wav"),
+        ("subtitles/final.srt", "application/x-subrip; charset=utf-8"),
+        ("subtitles/final.vtt", "text/vtt; charset=utf-8"),
+        ("plan/cut_plan.json", "application/json"),
+        ("input/talk.MOV", "video/quicktime"),
+        ("weird/no_extension", "application/octet-stream"),
+    ],
+)
+def test_content_types(path: str, content_type: str) -> None:
+    assert content_type_for(path) == content_type
+
+
+async def artifact_job(api: Api) -> tuple[str, str]:
+    job = await api.create_job()
+    key = api.keys(job["jobId"]).final_render
+    await api.storage.write_bytes(key, DATA)
+    return job["jobId"], f"/jobs/{job['jobId']}/artifacts/renders/final.mp4"
+
+
+async def test_whole_artifact(api: Api) -> None:
+    _, url = await artifact_job(api)
+    response = await api.client.get(url, params={"tenantId": TENANT_A})
+    assert response.status_code == 200
+    assert response.content == DATA
+    assert response.headers["content-type"] == "video/mp4"
+    assert response.headers["content-length"] == str(len(DATA))
+    assert response.headers["accept-ranges"] == "bytes"
+    assert response.headers["etag"].startswith('"')
+
+
+@pytest.mark.parametrize(
+    ("header", "start", "end"),
+    [
+        ("bytes=0-0", 0, 0),
+        ("bytes=0-99", 0, 99),
+        ("bytes=1000-", 1000, len(DATA) - 1),
+        ("bytes=-10", len(DATA) - 10, len(DATA) - 1),
+        ("bytes=10000-999999", 10000, len(DATA) - 1),
+        (f"bytes={len(DATA) - 1}-", len(DATA) - 1, len(DATA) - 1),
+    ],
+)
+async def test_ranges_are_206_with_exact_bytes(api: Api, header: str, start: int, end: int) -> None:
+    _, url = await artifact_job(api)
+    response = await api.client.get(url, params={"tenantId": TENANT_A}, headers={"Range": header})
+    assert response.status_code == 206
+    assert response.content == DATA[start : end + 1]
+    assert response.headers["content-range"] == f"bytes {start}-{end}/{len(DATA)}"
+    assert response.headers["content-length"] == str(end - start + 1)
+
+
+@pytest.mark.parametrize("header", [f"bytes={len(DATA)}-", "bytes=20000-20001", "bytes=-0"])
+async def test_unsatisfiable_range_is_416(api: Api, header: str) -> None:
+    _, url = await artifact_job(api)
+    response = await api.client.get(url, params={"tenantId": TENANT_A}, headers={"Range": header})
+    assert response.status_code == 416
+    assert response.headers["content-range"] == f"bytes */{len(DATA)}"
+    assert response.json()["error"] == "range_not_satisfiable"
+
+
+@pytest.mark.parametrize("header", ["bytes=0-1,4-5", "bytes=9-2", "pages=1-2"])
+async def test_unusable_range_headers_send_the_whole_artifact(api: Api, header: str) -> None:
+    _, url = await artifact_job(api)
+    response = await api.client.get(url, params={"tenantId": TENANT_A}, headers={"Range": header})
+    assert response.status_code == 200
+    assert response.content == DATA
+
+
+async def test_if_range_with_a_stale_etag_sends_it_whole(api: Api) -> None:
+    _, url = await artifact_job(api)
+    params = {"tenantId": TENANT_A}
+    etag = (await api.client.get(url, params=params)).headers["etag"]
+    fresh = await api.client.get(
+        url, params=params, headers={"Range": "bytes=0-1", "If-Range": etag}
+    )
+    assert fresh.status_code == 206
+    stale = await api.client.get(
+        url, params=params, headers={"Range": "bytes=0-1", "If-Range": '"older"'}
+    )
+    assert stale.status_code == 200
+    assert stale.content == DATA
+
+
+async def test_full_storage_keys_are_accepted_as_paths(api: Api) -> None:
+    job_id, _ = await artifact_job(api)
+    key = api.keys(job_id).final_render
+    response = await api.client.get(
+        f"/jobs/{job_id}/artifacts/{key}",
+        params={"tenantId": TENANT_A},
+        headers={"Range": "bytes=0-3"},
+    )
+    assert response.status_code == 206
+    assert response.content == DATA[:4]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "..%2Fmanifest.json",
+        "renders/%2E%2E/%2E%2E/other-job/manifest.json",
+        "%2Fetc%2Fpasswd",
+        "renders/.hidden",
+        "a\\b",
+    ],
+)
+async def test_paths_leaving_the_job_are_refused(api: Api, path: str) -> None:
+    job_id, _ = await artifact_job(api)
+    response = await api.client.get(
+        f"/jobs/{job_id}/artifacts/{path}", params={"tenantId": TENANT_A}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert "invalid artifact path" in response.json()["detail"]
+
+
+async def test_missing_artifact_and_missing_job_are_404(api: Api) -> None:
+    job_id, _ = await artifact_job(api)
+    missing = await api.client.get(
+        f"/jobs/{job_id}/artifacts/renders/preview.mp4", params={"tenantId": TENANT_A}
+    )
+    assert missing.status_code == 404
+    assert missing.json()["detail"] == "no artifact 'renders/preview.mp4' in this job"
+    unknown = await api.client.get(
+        "/jobs/0190000000000-0000/artifacts/renders/final.mp4", params={"tenantId": TENANT_A}
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"] == "job '0190000000000-0000' not found"
