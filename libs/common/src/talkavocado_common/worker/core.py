@@ -1,0 +1,133 @@
+"""The worker's pure logic: step.requested → StepRequest, time limits, heartbeat pacing and the
+events a step run emits. No broker, no clock of its own (times are arguments)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..events import (
+    CloudEvent,
+    StepFailed,
+    StepHeartbeat,
+    StepRequested,
+    StepSucceeded,
+    new_event,
+)
+from ..events.models import StepError as StepErrorModel
+from ..kafka.headers import child_traceparent
+from ..models import ErrorCode, JobOptions
+from ..steps import StepError, StepRequest
+from ..storage import InvalidKey, JobKeys
+
+# Never heartbeat more often than this, whatever HeartbeatSeconds says.
+MIN_HEARTBEAT_INTERVAL = 0.05
+
+
+def build_step_request(requested: StepRequested) -> StepRequest:
+    """The handler's input: job keys from the event, options from input["options"], the whole
+    state input as context. Raises StepError(INPUT_INVALID) for bad ids or options."""
+    try:
+        keys = JobKeys(requested.env, requested.tenant_id, requested.job_id)
+    except InvalidKey as exc:
+        raise StepError(ErrorCode.INPUT_INVALID, str(exc)) from None
+    raw_options: Any = requested.input.get("options") or {}
+    try:
+        options = JobOptions.model_validate(raw_options)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(root)"
+        raise StepError(
+            ErrorCode.INPUT_INVALID, f"invalid options: {where}: {first['msg']}"
+        ) from None
+    return StepRequest(step=requested.step, keys=keys, options=options, context=requested.input)
+
+
+def seconds_left(deadline: datetime, now: datetime) -> float:
+    """The step's time limit: what is left until the deadline (≤ 0 when it has passed)."""
+    return (deadline - now).total_seconds()
+
+
+def heartbeat_interval(heartbeat_seconds: float | None, default_seconds: float) -> float:
+    """A third of HeartbeatSeconds (DESIGN.md §5), so two lost heartbeats are still on time."""
+    return max(MIN_HEARTBEAT_INTERVAL, (heartbeat_seconds or default_seconds) / 3)
+
+
+def next_beat(started: float, interval: float, now: float) -> float:
+    """The next heartbeat time on the grid started + k·interval strictly after `now`.
+
+    Beats stay on the grid (no drift from the time a send takes) and missed ones are skipped,
+    not sent in a burst, when a send was slow."""
+    if now < started:
+        return started
+    return started + (math.floor((now - started) / interval) + 1) * interval
+
+
+def clamp_progress(fraction: float) -> float:
+    if math.isnan(fraction):
+        return 0.0
+    return min(1.0, max(0.0, fraction))
+
+
+def reply(
+    payload: StepHeartbeat | StepSucceeded | StepFailed,
+    request: CloudEvent,
+    *,
+    source: str,
+    traceparent: str | None = None,
+) -> CloudEvent:
+    """An event answering `request`: same subject, tenant and correlation id, same trace."""
+    if isinstance(payload, StepHeartbeat):
+        event_type = "step.heartbeat"
+    elif isinstance(payload, StepSucceeded):
+        event_type = "step.succeeded"
+    else:
+        event_type = "step.failed"
+    return new_event(
+        event_type,
+        payload,
+        source=source,
+        subject=request.subject,
+        tenant_id=request.tenantid,
+        correlation_id=request.correlationid,
+        traceparent=traceparent or child_traceparent(request.traceparent),
+    )
+
+
+def heartbeat(requested: StepRequested, progress: float, message: str) -> StepHeartbeat:
+    return StepHeartbeat(
+        job_id=requested.job_id,
+        tenant_id=requested.tenant_id,
+        env=requested.env,
+        step_run_id=requested.step_run_id,
+        state=requested.state,
+        progress=clamp_progress(progress),
+        message=message[:500],
+    )
+
+
+def succeeded(requested: StepRequested, result: dict[str, Any], seconds: float) -> StepSucceeded:
+    return StepSucceeded(
+        job_id=requested.job_id,
+        tenant_id=requested.tenant_id,
+        env=requested.env,
+        step_run_id=requested.step_run_id,
+        state=requested.state,
+        result=result,
+        duration_sec=round(max(0.0, seconds), 3),
+    )
+
+
+def failed(requested: StepRequested, code: ErrorCode, message: str, seconds: float) -> StepFailed:
+    return StepFailed(
+        job_id=requested.job_id,
+        tenant_id=requested.tenant_id,
+        env=requested.env,
+        step_run_id=requested.step_run_id,
+        state=requested.state,
+        error=StepErrorModel(code=code, message=message),
+        duration_sec=round(max(0.0, seconds), 3),
+    )

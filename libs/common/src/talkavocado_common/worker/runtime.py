@@ -1,0 +1,426 @@
+"""The step worker: a consumer-group member that runs step handlers (DESIGN.md §5).
+
+One loop polls the service's step topic without ever blocking on work; each step.requested runs
+in its own task through `run_step` (manifest record, error codes, time limit). While a step runs
+its partition is paused and the loop keeps calling poll, so the member never exceeds
+max.poll.interval.ms and never leaves its group, however long the step takes. The result
+(step.succeeded / step.failed) is produced to steps.results *before* the offset is committed:
+a crash in between means the step is redone (handlers are idempotent), never lost.
+
+Shutdown (SIGTERM/SIGINT, or `request_stop()`): no new work is taken; the step in flight may
+finish within the grace period and is then committed; past it, it is cancelled, nothing is
+produced or committed, and the group hands the record to another member.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from ..events import CloudEvent, StepFailed, StepRequested, StepSucceeded, Topics
+from ..kafka.admin import ensure_topics
+from ..kafka.consumer import Delivery, EventConsumer
+from ..kafka.producer import KafkaPublisher
+from ..manifest_store import ManifestStore
+from ..models import ErrorCode
+from ..settings import KafkaSettings
+from ..step_runner import as_step_error, run_step
+from ..steps import StepError, StepHandler
+from ..storage import Storage
+from .core import (
+    build_step_request,
+    failed,
+    heartbeat,
+    heartbeat_interval,
+    next_beat,
+    reply,
+    seconds_left,
+    succeeded,
+)
+from .http import MetricsServer
+from .metrics import WorkerMetrics
+from .settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+STEP_REQUESTED = "step.requested"
+
+
+class WorkerCrashed(RuntimeError):
+    """The worker could not carry on (e.g. a result could not be produced); restart it."""
+
+
+@dataclass
+class _Progress:
+    """What the handler last reported; written by the handler (maybe from a thread), read by
+    the heartbeat task. Plain attribute stores: cheap and never raising."""
+
+    fraction: float = 0.0
+    message: str = "started"
+
+    def __call__(self, fraction: float, message: str = "") -> None:
+        self.fraction = fraction
+        if message:
+            self.message = message
+
+
+@dataclass
+class _InFlight:
+    delivery: Delivery
+    task: asyncio.Task[None]
+    started: float
+
+
+class StepWorker:
+    def __init__(
+        self,
+        service: str,
+        handlers: Mapping[str, StepHandler],
+        kafka: KafkaSettings,
+        storage: Storage,
+        *,
+        settings: WorkerSettings | None = None,
+        topics: Topics | None = None,
+        registry: CollectorRegistry | None = None,
+        client_id: str | None = None,
+        consumer_overrides: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.topics = topics or Topics(kafka.topic_prefix)
+        self.step_topic = self.topics.steps(service)  # refuses an unknown service
+        self.service = service
+        self.handlers = dict(handlers)
+        self.kafka = kafka
+        self.storage = storage
+        self.manifests = ManifestStore(storage)
+        self.settings = settings or WorkerSettings()
+        self.group_id = f"talkavocado.{service}"
+        self.source = f"/talkavocado/{service}"
+        self.client_id = client_id or f"talkavocado-{service}"
+        self.metrics = WorkerMetrics(service, registry)
+        self._consumer_overrides = dict(consumer_overrides or {})
+        self._publisher: KafkaPublisher | None = None
+        self._consumer: EventConsumer | None = None
+        self._http: MetricsServer | None = None
+        self._in_flight: dict[Any, _InFlight] = {}
+        self._stop = asyncio.Event()
+        self._stop_deadline: float | None = None
+        self._fatal: BaseException | None = None
+        self._running = False
+        self.ready = asyncio.Event()  # set once the consumer has joined its group
+        self.completed = 0  # steps whose result was produced and committed (tests, /healthz)
+
+    # -- public -------------------------------------------------------------------------------
+
+    @property
+    def metrics_port(self) -> int | None:
+        return None if self._http is None else self._http.port
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        consumer = self._consumer
+        ok = self._running and consumer is not None and consumer.running and self._fatal is None
+        return ok, {
+            "service": self.service,
+            "group": self.group_id,
+            "draining": self._stop.is_set(),
+            "inFlight": len(self._in_flight),
+            "assigned": sorted(
+                f"{tp.topic}[{tp.partition}]" for tp in (consumer.assignment() if consumer else ())
+            ),
+        }
+
+    def request_stop(self, grace: float | None = None) -> None:
+        """Stop taking work; let the steps in flight finish within `grace` seconds (default the
+        setting), then cancel them and hand them back. Calling again shortens the grace."""
+        grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        deadline = time.monotonic() + grace
+        if self._stop_deadline is None or deadline < self._stop_deadline:
+            self._stop_deadline = deadline
+        if not self._stop.is_set():
+            log.info(
+                "%s worker stopping: %d step(s) in flight, grace %.0f s",
+                self.service,
+                len(self._in_flight),
+                grace,
+            )
+        self._stop.set()
+
+    async def run_until_signal(self) -> None:
+        """`run()` with SIGTERM/SIGINT asking for a graceful stop (a second one: stop now)."""
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGTERM, signal.SIGINT)
+
+        def on_signal(sig: signal.Signals) -> None:
+            log.info("%s received", sig.name)
+            self.request_stop(0 if self._stop.is_set() else None)
+
+        for sig in signals:
+            loop.add_signal_handler(sig, on_signal, sig)
+        try:
+            await self.run()
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+
+    async def run(self) -> None:
+        """Serve until `request_stop()`; raises WorkerCrashed if it cannot carry on."""
+        if self.settings.create_topics:
+            await ensure_topics(self.kafka, [self.step_topic, self.topics.results, self.topics.dlq])
+        self._publisher = KafkaPublisher(self.kafka, client_id=f"{self.client_id}-producer")
+        self._consumer = EventConsumer(
+            self.kafka,
+            [self.step_topic],
+            group_id=self.group_id,
+            publisher=self._publisher,
+            dlq_topic=self.topics.dlq,
+            source=self.source,
+            client_id=self.client_id,
+            expected_types=[STEP_REQUESTED],
+            on_dead_letter=lambda _reason: self.metrics.dead_letters.labels(self.service).inc(),
+            on_assigned=self._on_assigned,
+            on_revoked=lambda _tps: self.metrics.rebalances.labels(self.service).inc(),
+            **self._consumer_overrides,
+        )
+        if self.settings.metrics_enabled:
+            self._http = MetricsServer(
+                self.metrics.registry,
+                self.health,
+                host=self.settings.metrics_host,
+                port=self.settings.metrics_port,
+            )
+            await self._http.start()
+        try:
+            await self._publisher.start()
+            await self._consumer.start()
+            self._running = True
+            log.info(
+                "%s worker consuming %s as %s (steps: %s)",
+                self.service,
+                self.step_topic,
+                self.group_id,
+                ", ".join(sorted(self.handlers)) or "none",
+            )
+            await self._loop(self._consumer)
+        finally:
+            self._running = False
+            await self._cancel_in_flight()
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()
+            with contextlib.suppress(Exception):
+                await self._publisher.stop()
+            if self._http is not None:
+                await self._http.stop()
+        if self._fatal is not None:
+            raise WorkerCrashed(f"{self.service} worker: {self._fatal}") from self._fatal
+        log.info("%s worker stopped", self.service)
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def _loop(self, consumer: EventConsumer) -> None:
+        limit = self.settings.max_in_flight
+        while self._fatal is None:
+            if self._stop.is_set():
+                if not self._in_flight:
+                    return
+                if self._stop_deadline is not None and time.monotonic() >= self._stop_deadline:
+                    return  # run()'s finally cancels and hands back what is left
+            consumer.set_paused(self._wanted_paused())
+            if consumer.assignment() and not self.ready.is_set():
+                self.ready.set()
+            free = 0 if self._stop.is_set() else limit - len(self._in_flight)
+            deliveries = await consumer.poll(
+                self.settings.poll_seconds, max_records=free or None, per_partition=1
+            )
+            for delivery in deliveries:
+                if (
+                    self._stop.is_set()
+                    or len(self._in_flight) >= limit
+                    or (delivery.tp in self._in_flight)
+                ):
+                    consumer.release(delivery)  # comes again later (or to another member)
+                    continue
+                self._start(delivery)
+
+    def _wanted_paused(self) -> set[Any]:
+        consumer = self._consumer
+        if consumer is None:
+            return set()
+        if self._stop.is_set() or len(self._in_flight) >= self.settings.max_in_flight:
+            return consumer.assignment()
+        return set(self._in_flight)
+
+    def _on_assigned(self, assigned: list[Any]) -> None:
+        # A new assignment starts unpaused: pause again the partitions still being worked on.
+        if self._consumer is not None:
+            self._consumer.set_paused(self._wanted_paused())
+        self.ready.set()
+
+    def _start(self, delivery: Delivery) -> None:
+        task = asyncio.create_task(
+            self._execute(delivery),
+            name=f"step {delivery.topic}[{delivery.partition}]@{delivery.offset}",
+        )
+        self._in_flight[delivery.tp] = _InFlight(delivery, task, time.monotonic())
+        self.metrics.in_flight.labels(self.service).inc()
+        tp = delivery.tp
+        task.add_done_callback(lambda done: self._finished(tp, done))
+
+    def _finished(self, tp: Any, task: asyncio.Task[None]) -> None:
+        entry = self._in_flight.get(tp)
+        if entry is not None and entry.task is task:
+            del self._in_flight[tp]
+        self.metrics.in_flight.labels(self.service).dec()
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and self._fatal is None:
+            log.error("%s worker cannot carry on: %s", self.service, exc, exc_info=exc)
+            self._fatal = exc
+
+    async def _cancel_in_flight(self) -> None:
+        entries = list(self._in_flight.values())
+        for entry in entries:
+            if not entry.task.done():
+                log.warning(
+                    "handing back %s of job %s: cancelled after the grace period, not committed",
+                    getattr(entry.delivery.payload, "step", "a step"),
+                    entry.delivery.event.subject,
+                )
+                self.metrics.handed_back.labels(self.service).inc()
+                entry.task.cancel()
+        for entry in entries:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await entry.task
+
+    # -- one step -----------------------------------------------------------------------------
+
+    async def _execute(self, delivery: Delivery) -> None:
+        requested = delivery.payload
+        assert isinstance(requested, StepRequested)
+        request_event = delivery.event
+        began = time.monotonic()
+        progress = _Progress()
+        log.info(
+            "%s of job %s started (run %s, correlation %s)",
+            requested.step,
+            requested.job_id,
+            requested.step_run_id,
+            request_event.correlationid,
+        )
+        beats = asyncio.create_task(self._heartbeats(request_event, requested, progress, began))
+        try:
+            outcome = await self._run(requested, progress)
+        finally:
+            beats.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beats
+        seconds = time.monotonic() - began
+        result = reply(outcome, request_event, source=self.source)
+        assert self._publisher is not None
+        assert self._consumer is not None
+        await self._publisher.publish(self.topics.results, result)  # the result first ...
+        committed = await self._consumer.ack(delivery)  # ... then the offset
+        label = "succeeded" if isinstance(outcome, StepSucceeded) else "failed"
+        self.metrics.step_done(requested.step, label, seconds)
+        if isinstance(outcome, StepFailed):
+            self.metrics.step_failed(requested.step, str(outcome.error.code))
+        self.completed += 1
+        log.info(
+            "%s of job %s %s in %.1f s%s%s",
+            requested.step,
+            requested.job_id,
+            label,
+            seconds,
+            ""
+            if isinstance(outcome, StepSucceeded)
+            else f": {outcome.error.code}: {outcome.error.message}",
+            "" if committed else " (not committed: partition moved, the new owner redoes it)",
+        )
+
+    async def _run(
+        self, requested: StepRequested, progress: _Progress
+    ) -> StepSucceeded | StepFailed:
+        """Run the handler; every failure becomes a step.failed with a contract error code."""
+        began = time.monotonic()
+
+        def fail(code: ErrorCode, message: str) -> StepFailed:
+            return failed(requested, code, message, time.monotonic() - began)
+
+        handler = self.handlers.get(requested.step)
+        if handler is None:
+            known = ", ".join(sorted(self.handlers)) or "none"
+            return fail(
+                ErrorCode.INTERNAL,
+                f"the {self.service} service has no step {requested.step!r} (it runs: {known})",
+            )
+        try:
+            request = build_step_request(requested)
+        except StepError as exc:
+            return fail(exc.code, exc.message)
+        limit = seconds_left(requested.deadline, datetime.now(UTC))
+        if limit <= 0:
+            return fail(ErrorCode.TIMEOUT, "the step's deadline passed before it could start")
+        try:
+            outcome = await run_step(
+                handler,
+                request,
+                storage=self.storage,
+                manifests=self.manifests,
+                progress=progress,
+                attempt=requested.attempt,
+                time_limit=limit,
+                scratch_root=self._scratch_root(),
+            )
+        except Exception as exc:  # the manifest could not be read or written, storage down...
+            error = as_step_error(exc)
+            log.warning("%s of job %s: %s", requested.step, requested.job_id, error)
+            return fail(error.code, error.message)
+        if outcome.error is not None:
+            return fail(outcome.error.code, outcome.error.message)
+        done = succeeded(requested, dict(outcome.result or {}), outcome.seconds)
+        try:
+            done.to_jsonable()  # what the event will carry: fail here, not at produce time
+        except (ValueError, TypeError) as exc:
+            return fail(ErrorCode.INTERNAL, f"the step's result is not JSON: {exc}")
+        return done
+
+    def _scratch_root(self) -> Path | None:
+        root = self.settings.scratch_dir
+        if root is not None:
+            root.mkdir(parents=True, exist_ok=True)
+        return root
+
+    async def _heartbeats(
+        self, request_event: CloudEvent, requested: StepRequested, progress: _Progress, began: float
+    ) -> None:
+        """step.heartbeat now and then at least every HeartbeatSeconds/3 until cancelled."""
+        assert self._publisher is not None
+        interval = heartbeat_interval(
+            requested.heartbeat_seconds, self.settings.heartbeat_default_seconds
+        )
+        while True:
+            beat = reply(
+                heartbeat(requested, progress.fraction, progress.message),
+                request_event,
+                source=self.source,
+            )
+            try:
+                await self._publisher.publish(self.topics.results, beat)
+                self.metrics.heartbeats.labels(self.service).inc()
+            except Exception as exc:  # a lost heartbeat is not worth failing the step for
+                log.warning("heartbeat for %s not sent: %s", requested.step_run_id, exc)
+            now = time.monotonic()
+            await asyncio.sleep(next_beat(began, interval, now) - now)

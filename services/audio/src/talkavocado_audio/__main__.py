@@ -1,0 +1,12 @@
+"""`python -m talkavocado_audio`: the audio step service (a StepWorker with this service's handlers)."""
+
+from __future__ import annotations
+
+import sys
+
+from talkavocado_common.worker import main
+
+from .handler import HANDLERS
+
+if __name__ == "__main__":
+    sys.exit(main("audio", HANDLERS))

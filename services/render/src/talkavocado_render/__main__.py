@@ -1,0 +1,12 @@
+"""`python -m talkavocado_render`: the render step service (a StepWorker with this service's handlers)."""
+
+from __future__ import annotations
+
+import sys
+
+from talkavocado_common.worker import main
+
+from .handlers import HANDLERS
+
+if __name__ == "__main__":
+    sys.exit(main("render", HANDLERS))

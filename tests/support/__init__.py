@@ -1,0 +1,1 @@
+"""Helpers shared by tests: the embedded broker, Kafka read/write helpers, jobs."""
