@@ -1,0 +1,34 @@
+"""`python -m talkavocado_orchestrator`: create the topics, then run the faust worker."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from pydantic import ValidationError
+
+from talkavocado_common.asl import AslError
+from talkavocado_common.kafka import TopicError, ensure_topics
+from talkavocado_common.settings import KafkaSettings, StorageSettings
+
+from .app import create_app, internal_topics
+from .settings import OrchestratorSettings
+
+
+def main() -> int:
+    try:
+        kafka, storage, settings = KafkaSettings(), StorageSettings(), OrchestratorSettings()
+        app = create_app(kafka, storage, settings)
+        asyncio.run(ensure_topics(kafka, internal_topics(kafka, settings)))
+    except (ValidationError, AslError, TopicError, OSError) as exc:
+        sys.stderr.write(f"orchestrator: {str(exc).splitlines()[0]}\n")
+        return 2
+    import faust
+
+    worker = faust.Worker(app, loglevel="INFO", quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

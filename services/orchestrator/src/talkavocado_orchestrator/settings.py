@@ -1,0 +1,26 @@
+"""Orchestrator settings (environment variables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OrchestratorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORCHESTRATOR_", extra="ignore")
+
+    app_id: str = Field(
+        "talkavocado-orchestrator", description="Faust app id: consumer group and changelog prefix."
+    )
+    pipeline: Path | None = Field(
+        None, description="ASL document (default: contracts/pipeline.asl.json)."
+    )
+    tick_seconds: float = Field(
+        1.0, gt=0, description="How often deadlines and retry times are checked."
+    )
+    web_port: int = Field(
+        6066, ge=0, description="HTTP port of /healthz and /metrics (Faust's web server)."
+    )
+    data_dir: Path = Field(Path(".cache/orchestrator"), description="Faust's local data directory.")

@@ -1,0 +1,136 @@
+"""The imperative shell around the transition function: decode what arrives, load the job's
+row, call `transition`, carry out its commands, store the row.
+
+Commands are carried out *before* the row is stored: if the process dies in between, the event
+is delivered again and the unchanged row yields the same commands (at-least-once; duplicates
+are harmless — step runs are idempotent and results are matched on stepRunId).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+
+from talkavocado_common.asl import StateMachine
+from talkavocado_common.events import CloudEvent, InvalidEvent, Topics, decode, new_event
+from talkavocado_common.manifest_store import ManifestStore
+from talkavocado_common.models import Manifest
+from talkavocado_common.storage import JobKeys, NotFound
+
+from .core.commands import Command, EmitStatus, Event, RequestStep, SetManifest, Tick, Trace
+from .core.row import JobRow
+from .core.transition import transition
+
+log = logging.getLogger(__name__)
+
+SOURCE = "/talkavocado/orchestrator"
+Send = Callable[[str, str, CloudEvent], Awaitable[None]]  # (topic, key, event)
+
+_ORCHESTRATOR_EVENTS = frozenset(
+    {
+        "job.submitted",
+        "job.cancel-requested",
+        "job.retry-requested",
+        "step.heartbeat",
+        "step.succeeded",
+        "step.failed",
+    }
+)
+
+
+def tick_topic(topics: Topics) -> str:
+    """The orchestrator's own topic of timer readings, keyed by job id like its inputs, so a
+    Tick reaches the row on the partition that owns it (a table is only written in a stream)."""
+    return f"{topics.prefix}orchestrator.ticks"
+
+
+def encode_tick(job_id: str, now: datetime) -> bytes:
+    return json.dumps({"jobId": job_id, "now": now.isoformat()}).encode()
+
+
+def decode_input(topics: Topics, topic: str, value: bytes | None) -> tuple[Event, Trace, str]:
+    """A record of jobs.commands, steps.results or the tick topic → (event, trace, job id).
+    Raises InvalidEvent with the reason."""
+    if topic == tick_topic(topics):
+        try:
+            raw = json.loads(value or b"")
+            return Tick(now=datetime.fromisoformat(raw["now"])), Trace(), str(raw["jobId"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidEvent(f"invalid tick: {exc}") from None
+    envelope, payload = decode(value)
+    if envelope.type not in _ORCHESTRATOR_EVENTS:
+        raise InvalidEvent(f"{envelope.type} is not an orchestrator input")
+    trace = Trace(correlation_id=envelope.correlationid, traceparent=envelope.traceparent)
+    return payload, trace, envelope.subject  # type: ignore[return-value]
+
+
+class Executor:
+    """Carries out commands: produce events, update manifests."""
+
+    def __init__(self, topics: Topics, manifests: ManifestStore, send: Send) -> None:
+        self.topics = topics
+        self.manifests = manifests
+        self.send = send
+
+    async def run(self, commands: list[Command]) -> None:
+        for command in commands:
+            if isinstance(command, RequestStep):
+                event = new_event(
+                    "step.requested",
+                    command.request,
+                    source=SOURCE,
+                    subject=command.request.job_id,
+                    tenant_id=command.request.tenant_id,
+                    correlation_id=command.trace.correlation_id,
+                    traceparent=command.trace.traceparent,
+                )
+                await self.send(self.topics.steps(command.service), command.request.job_id, event)
+            elif isinstance(command, EmitStatus):
+                event = new_event(
+                    "job.status-changed",
+                    command.event,
+                    source=SOURCE,
+                    subject=command.event.job_id,
+                    tenant_id=command.event.tenant_id,
+                    correlation_id=command.trace.correlation_id,
+                    traceparent=command.trace.traceparent,
+                )
+                await self.send(self.topics.status, command.event.job_id, event)
+            else:
+                await self._set_manifest(command)
+
+    async def _set_manifest(self, command: SetManifest) -> None:
+        keys = JobKeys(command.job.env, command.job.tenant_id, command.job.job_id)
+
+        def change(m: Manifest) -> Manifest:
+            return m.model_copy(update={"status": command.status, "error": command.error})
+
+        try:
+            await self.manifests.update(keys, change)
+        except NotFound:
+            log.warning(
+                "job %s has no manifest; status %s not recorded", keys.job_id, command.status
+            )
+
+
+async def handle(
+    rows: Mapping[str, str],
+    job_id: str,
+    event: Event,
+    trace: Trace,
+    machine: StateMachine,
+    executor: Executor,
+    *,
+    now: datetime | None = None,
+) -> JobRow | None:
+    """One input through the machine. Returns the new row (or None when unchanged)."""
+    stored = rows.get(job_id)
+    row = JobRow.from_json_bytes(stored) if stored is not None else None
+    moment = now or (event.now if isinstance(event, Tick) else datetime.now(UTC))
+    new_row, commands = transition(row, event, moment, machine, trace=trace)
+    if new_row is row:
+        return None
+    await executor.run(commands)
+    return new_row

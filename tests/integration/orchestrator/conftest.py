@@ -1,0 +1,1 @@
+from tests.support.broker import kafka, kafka_bootstrap, topics  # noqa: F401
