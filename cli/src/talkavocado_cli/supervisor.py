@@ -106,6 +106,9 @@ class Supervisor:
     def stop(self) -> None:
         self._stopping.set()
 
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     async def _terminate_all(self) -> None:
         alive = [r.process for r in self._services if r.process and r.process.returncode is None]
         for process in alive:

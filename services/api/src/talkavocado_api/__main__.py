@@ -1,8 +1,7 @@
 """`python -m talkavocado_api`: serve the API with uvicorn, configured from the environment.
 
-The Kafka-backed publisher and status feed are plugged in by whoever wires the broker (see
-`serve`); run bare, this entry point uses the in-memory ones and says so loudly: jobs are
-accepted but nothing consumes them.
+Publishes job commands to Kafka and streams status events from it (kafka_wiring.py);
+`build_app` without a publisher/feed (embedding, tests) falls back to in-memory ones.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ import sys
 from collections.abc import Mapping
 
 import uvicorn
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
 from talkavocado_common.storage import open_storage
@@ -85,15 +85,45 @@ async def serve(app: FastAPI, settings: ApiSettings) -> None:
     await uvicorn.Server(config).serve()
 
 
+async def run_with_kafka(settings: ApiSettings, keyring: ApiKeyRing) -> None:
+    """Serve with the Kafka publisher and status feed until uvicorn stops."""
+    from talkavocado_common.kafka import KafkaPublisher
+
+    from .kafka_wiring import KafkaStatusFeed, broker_check
+
+    feed = KafkaStatusFeed(settings.kafka)
+    async with KafkaPublisher(settings.kafka) as publisher:
+        await feed.start()
+        try:
+            app = build_app(
+                settings,
+                publisher=publisher,
+                status_feed=feed,
+                readiness_checks={
+                    "storage": storage_check(open_storage(settings.storage.storage_url)),
+                    "broker": broker_check(settings.kafka),
+                },
+                keyring=keyring,
+            )
+            await serve(app, settings)
+        finally:
+            await feed.stop()
+
+
 def main() -> int:
     settings = ApiSettings()
     configure_logging(settings.log_level)
     try:
-        app = build_app(settings)
+        keyring = load_keyring(settings)
+        open_storage(settings.storage.storage_url)
     except (KeyConfigError, ValueError) as exc:  # KeyConfigError is a ValueError too
         log.error("cannot start: %s", exc)
         return 2
-    asyncio.run(serve(app, settings))
+    try:
+        asyncio.run(run_with_kafka(settings, keyring))
+    except (OSError, KafkaError) as exc:  # no broker: exit so a supervisor restarts us
+        log.error("cannot reach Kafka at %s: %s", settings.kafka.bootstrap_servers, exc)
+        return 1
     return 0
 
 

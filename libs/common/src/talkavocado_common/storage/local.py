@@ -18,6 +18,11 @@ from .base import CHUNK_SIZE, NotFound, ObjectInfo, PreconditionFailed, Storage
 from .keys import InvalidKey, validate_relative_path
 
 
+# mkstemp makes owner-only files; objects are ordinary files (the umask of a shared root applies
+# to their directory, not to each object).
+_FILE_MODE = 0o644
+
+
 def _etag_of(st: os.stat_result) -> str:
     # Size + mtime_ns + inode change on every atomic replace; cheap even for large files.
     return hashlib.sha1(f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}".encode()).hexdigest()
@@ -63,6 +68,7 @@ class LocalStorage(Storage):
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
+            os.chmod(tmp, _FILE_MODE)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -130,6 +136,7 @@ class LocalStorage(Storage):
                 async for chunk in chunks:
                     size += len(chunk)
                     await handle.write(chunk)
+            os.chmod(tmp, _FILE_MODE)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -180,6 +187,7 @@ class LocalStorage(Storage):
             os.close(fd)
             try:
                 shutil.copyfile(path, tmp)
+                os.chmod(tmp, _FILE_MODE)
                 os.replace(tmp, target)
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):

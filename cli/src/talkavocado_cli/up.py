@@ -1,0 +1,144 @@
+"""`avocado up`: the whole stack on one machine (DESIGN.md §8).
+
+A Kafka-compatible broker (the embedded Tansu, unless KAFKA_BOOTSTRAP_SERVERS names a cluster),
+the topics, and the five services as separate processes under a supervisor. Prints the API URL
+and a dev key for tenant `demo-tenant`; Ctrl-C / SIGTERM stops everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+
+from talkavocado_common.kafka import EmbeddedBroker, ensure_topics, free_port
+from talkavocado_common.settings import KafkaSettings
+
+from .supervisor import ServiceSpec, Supervisor
+
+DEV_TENANT = "demo-tenant"
+STEP_SERVICES = ("audio", "transcribe", "render")
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    port: int = 8000
+    storage: str = "storage"
+    dev_key: str | None = None
+    env: str = "local"
+    partitions: int = 3
+    state_dir: Path = Path(".cache/avocado-up")
+
+
+def orchestrator_topics(kafka: KafkaSettings, app_id: str) -> list[str]:
+    # Imported lazily: faust is heavy and only the orchestrator process needs it loaded.
+    from talkavocado_orchestrator.app import internal_topics
+    from talkavocado_orchestrator.settings import OrchestratorSettings
+
+    return internal_topics(kafka, OrchestratorSettings(app_id=app_id))
+
+
+def service_specs(kafka: KafkaSettings, config: StackConfig, dev_key: str) -> list[ServiceSpec]:
+    storage = config.storage if "://" in config.storage else str(Path(config.storage).resolve())
+    common = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
+        "KAFKA_PARTITIONS": str(kafka.partitions),
+        "KAFKA_IDEMPOTENCE": str(kafka.idempotence).lower(),
+        "KAFKA_SESSION_TIMEOUT_MS": str(kafka.session_timeout_ms),
+        "KAFKA_HEARTBEAT_INTERVAL_MS": str(kafka.heartbeat_interval_ms),
+        "STORAGE_URL": storage,
+        "TALKAVOCADO_ENV": config.env,
+        "WORKER_CREATE_TOPICS": "false",
+    }
+    python = sys.executable
+    specs = [
+        ServiceSpec(
+            "api",
+            [python, "-m", "talkavocado_api"],
+            {**common, "API_PORT": str(config.port), "API_KEYS": f"{DEV_TENANT}:{dev_key}"},
+        ),
+        ServiceSpec(
+            "orchestrator",
+            [python, "-m", "talkavocado_orchestrator"],
+            {
+                **common,
+                "ORCHESTRATOR_WEB_PORT": str(free_port()),
+                "ORCHESTRATOR_DATA_DIR": str((config.state_dir / "orchestrator").resolve()),
+            },
+        ),
+    ]
+    specs += [
+        ServiceSpec(
+            service,
+            [python, "-m", f"talkavocado_{service}"],
+            {**common, "METRICS_PORT": str(free_port())},
+        )
+        for service in STEP_SERVICES
+    ]
+    return specs
+
+
+async def wait_healthy(url: str, stopping: Callable[[], bool], within: float = 120.0) -> bool:
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        while time.monotonic() < deadline and not stopping():
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{url}/readyz")).status_code == 200:
+                    return True
+            await asyncio.sleep(0.5)
+    return False
+
+
+@contextlib.contextmanager
+def broker_for(config: StackConfig, log_dir: Path) -> Iterator[KafkaSettings]:
+    """The cluster named by KAFKA_BOOTSTRAP_SERVERS, else an embedded Tansu for the stack's life."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield KafkaSettings(partitions=config.partitions)
+        return
+    broker = EmbeddedBroker(log_path=log_dir / "broker.log").start()
+    try:
+        # Quick group joins and failure detection on one machine.
+        yield broker.settings(
+            partitions=config.partitions, session_timeout_ms=6_000, heartbeat_interval_ms=1_000
+        )
+    finally:
+        broker.stop()
+
+
+async def run_stack(config: StackConfig, output: TextIO) -> int:
+    dev_key = config.dev_key or secrets.token_urlsafe(24)
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    with broker_for(config, config.state_dir) as kafka:
+        app_id = "talkavocado-orchestrator"
+        await ensure_topics(kafka, orchestrator_topics(kafka, app_id))
+        supervisor = Supervisor(
+            service_specs(kafka, config, dev_key), output=output, grace_seconds=30
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, supervisor.stop)
+        runner = asyncio.create_task(supervisor.run())
+        url = f"http://127.0.0.1:{config.port}"
+        if await wait_healthy(url, supervisor.stopping):
+            output.write(
+                f"\navocado: the stack is up (Kafka at {kafka.bootstrap_servers}).\n"
+                f"  API:      {url}   (docs: {url}/docs)\n"
+                f"  tenant:   {DEV_TENANT}\n"
+                f"  dev key:  {dev_key}\n"
+                f"  try:      AVOCADO_API_KEY={dev_key} avocado submit talk.mp4 --api {url} --wait\n"
+                "Ctrl-C stops everything.\n\n"
+            )
+            output.flush()
+        await runner
+    return 0
