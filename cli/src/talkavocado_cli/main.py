@@ -89,7 +89,62 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument(
         "--noise", type=float, default=0.0, help="background noise amplitude, e.g. 0.02"
     )
+    up = commands.add_parser(
+        "up",
+        help="run the whole stack on this machine (broker, API, orchestrator, step services)",
+        description="Starts the embedded Kafka-compatible broker (unless KAFKA_BOOTSTRAP_SERVERS is "
+        "set), creates the topics and runs the five services as processes; Ctrl-C stops them.",
+    )
+    up.add_argument("--port", type=int, default=8000, help="API port (default: 8000)")
+    up.add_argument("--storage", default="storage", help="storage directory (default: ./storage)")
+    up.add_argument(
+        "--dev-key", help="API key of tenant demo-tenant (default: a new one; 16+ characters)"
+    )
+    up.add_argument("--partitions", type=int, default=3, help="partitions per topic (default: 3)")
+    submit = commands.add_parser(
+        "submit",
+        help="send a recording to the REST API (`avocado up`) and optionally wait for the result",
+        description="Create a job, upload the recording with a progress bar and print the job "
+        "id. With --wait or --out, follow the job's progress and download the edited video and "
+        "subtitles, then print their paths and the job as JSON. Exit status: 0 done, 1 the job "
+        "failed, 2 a mistake (usage, key, options, not a recording, API unreachable).",
+    )
+    submit.add_argument("file", type=Path, help="the recording to upload")
+    submit.add_argument(
+        "--options",
+        type=Path,
+        help="job options as a JSON file (contracts/job-options.schema.json)",
+    )
+    submit.add_argument(
+        "--api", help="API base URL (default: $AVOCADO_API_URL or http://127.0.0.1:8000)"
+    )
+    submit.add_argument("--key", help="API key (default: $AVOCADO_API_KEY)")
+    submit.add_argument("--tenant", help="tenant id (default: $AVOCADO_TENANT or demo-tenant)")
+    submit.add_argument(
+        "--wait", action="store_true", help="follow the job to its end and download the results"
+    )
+    submit.add_argument(
+        "--out",
+        type=Path,
+        help="where to download the results (implies --wait; default: ./avocado-output/<jobId>/)",
+    )
+    submit.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     return parser
+
+
+def up(args: argparse.Namespace) -> int:
+    from .up import StackConfig, run_stack
+
+    if args.dev_key is not None and len(args.dev_key) < 16:
+        raise UsageError("--dev-key must be at least 16 characters")
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port must be a TCP port, got {args.port}")
+    if args.partitions < 1:
+        raise UsageError("--partitions must be at least 1")
+    config = StackConfig(
+        port=args.port, storage=args.storage, dev_key=args.dev_key, partitions=args.partitions
+    )
+    return asyncio.run(run_stack(config, sys.stderr))
 
 
 def sample(args: argparse.Namespace) -> int:
@@ -222,6 +277,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "sample":
             return sample(args)
+        if args.command == "up":
+            return up(args)
+        if args.command == "submit":
+            from .submit import submit
+
+            return submit(args)
         return asyncio.run(process(prepare(args)))
     except UsageError as exc:
         sys.stderr.write(f"avocado: error: {exc}\n")

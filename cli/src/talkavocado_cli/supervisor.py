@@ -74,6 +74,7 @@ class Supervisor:
             start_new_session=True,  # our stop signal reaches children only through us
         )
         running.started_at = time.monotonic()
+        self.log(spec.name, f"started (pid {running.process.pid})")
 
     async def _watch(self, running: _Running) -> None:
         backoff = 0.5

@@ -1,0 +1,206 @@
+"""The platform end to end: `avocado up` (embedded broker, five services as processes), jobs
+through REST → Kafka → orchestrator → step services → renders/final.mp4, and the stack surviving
+`kill -9` of a service while a job is in flight."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from talkavocado_common.kafka import free_port
+from talkavocado_common.models import Timeline
+from tests.e2e.audiocheck import decode, sentence_matches
+from tests.mediagen import Recording
+
+pytestmark = pytest.mark.slow
+
+AVOCADO = Path(sys.executable).with_name("avocado")
+KEY = "e2e-dev-key-0123456789abcdef"
+TENANT = "demo-tenant"
+
+
+@dataclass
+class Stack:
+    url: str
+    storage: Path
+    process: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+
+    def pid_of(self, service: str) -> int:
+        started = [
+            m.group(1)
+            for line in self.lines
+            if (m := re.match(rf"{service}\s+\| started \(pid (\d+)\)", line))
+        ]
+        assert started, f"{service} never started"
+        return int(started[-1])
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
+        )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("stack")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "PYTEST"))}
+    process = subprocess.Popen(
+        [
+            str(AVOCADO),
+            "up",
+            "--port",
+            str(port),
+            "--storage",
+            str(root / "storage"),
+            "--dev-key",
+            KEY,
+        ],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    running = Stack(f"http://127.0.0.1:{port}", root / "storage", process)
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            running.lines.append(line.rstrip())
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while not any("the stack is up" in line for line in running.lines):
+        assert process.poll() is None, "\n".join(running.lines[-40:])
+        assert time.monotonic() < deadline, "\n".join(running.lines[-40:])
+        time.sleep(0.2)
+    yield running
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    finally:
+        reader.join(10)
+        assert process.stdout is not None
+        process.stdout.close()
+    assert process.returncode == 0, "\n".join(running.lines[-20:])
+
+
+def submit(stack: Stack, recording: Recording, options: dict[str, Any] | None = None) -> str:
+    with stack.client() as client:
+        created = client.post(
+            "/jobs",
+            json={
+                "tenantId": TENANT,
+                "input": {
+                    "originalFilename": recording.path.name,
+                    "bytes": recording.path.stat().st_size,
+                    "mimeType": "video/mp4",
+                },
+                "options": options or {},
+            },
+        )
+        assert created.status_code == 201, created.text
+        job = created.json()
+        with recording.path.open("rb") as body:
+            uploaded = client.put(
+                job["uploadUrl"], content=body, headers={"content-type": "video/mp4"}
+            )
+        assert uploaded.status_code == 202, uploaded.text
+        return str(job["jobId"])
+
+
+def wait_for_end(stack: Stack, job_id: str, within: float = 180) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    with stack.client() as client:
+        while time.monotonic() < deadline:
+            job = client.get(f"/jobs/{job_id}", params={"tenantId": TENANT}).json()
+            if job["status"] in ("completed", "failed", "cancelled"):
+                return dict(job)
+            time.sleep(0.5)
+    raise AssertionError(f"job {job_id} did not end; last lines:\n" + "\n".join(stack.lines[-30:]))
+
+
+def wait_for_step(stack: Stack, job_id: str, step: str, within: float = 60) -> None:
+    manifest = stack.storage / "local" / TENANT / job_id / "manifest.json"
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if manifest.is_file():
+            steps = json.loads(manifest.read_text()).get("steps", {})
+            if steps.get(step, {}).get("status") == "running":
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"{step} never ran for {job_id}")
+
+
+def assert_valid_edit(stack: Stack, job_id: str, recording: Recording) -> None:
+    prefix = stack.storage / "local" / TENANT / job_id
+    timeline = Timeline.model_validate_json((prefix / "plan" / "timeline.json").read_bytes())
+    source = decode(recording.path)
+    output = decode(prefix / "renders" / "final.mp4")
+    for piece in recording.of_kind("speech"):
+        clip = next(c for c in timeline.clips if c.source_start <= piece.start < c.source_end)
+        out_start = clip.timeline_start + piece.start - clip.source_start
+        ok, detail = sentence_matches(source, output, piece.start, piece.end, out_start)
+        assert ok, f"{piece.text!r}: {detail}"
+
+
+def test_a_job_runs_through_rest_and_kafka(stack: Stack, demo_recording: Recording) -> None:
+    job_id = submit(stack, demo_recording, {"transitions": {"enabled": True}})
+    job = wait_for_end(stack, job_id)
+    assert job["status"] == "completed", job
+    assert job["artifacts"]["renders"] == [f"local/{TENANT}/{job_id}/renders/final.mp4"]
+    assert_valid_edit(stack, job_id, demo_recording)
+    with stack.client() as client:
+        ranged = client.get(
+            f"/jobs/{job_id}/artifacts/renders/final.mp4",
+            params={"tenantId": TENANT},
+            headers={"Range": "bytes=0-99"},
+        )
+        assert ranged.status_code == 206
+        assert len(ranged.content) == 100
+        events = client.get(f"/jobs/{job_id}/events", params={"tenantId": TENANT})
+        assert events.status_code == 200
+        assert '"status":"completed"' in events.text.replace(" ", "")
+
+
+@pytest.mark.parametrize(
+    ("service", "during"),
+    [
+        ("transcribe", "transcription"),
+        ("orchestrator", "transcription"),
+        ("render", "branding-layer"),
+    ],
+)
+def test_kill_9_of_a_service_mid_job_still_completes_once(
+    stack: Stack, demo_recording: Recording, service: str, during: str
+) -> None:
+    job_id = submit(stack, demo_recording)
+    wait_for_step(stack, job_id, during)
+    victim = stack.pid_of(service)
+    os.kill(victim, signal.SIGKILL)
+    job = wait_for_end(stack, job_id, within=240)
+    assert job["status"] == "completed", job
+    assert stack.pid_of(service) != victim, "the supervisor did not restart the service"
+    assert_valid_edit(stack, job_id, demo_recording)
+    renders = list((stack.storage / "local" / TENANT / job_id / "renders").iterdir())
+    assert [p.name for p in renders] == ["final.mp4"]
