@@ -30,6 +30,7 @@ integration: setup
 
 bench: setup
 	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.platform
 
 contracts: setup
 	$(BIN)/python -m talkavocado_common.contracts
