@@ -1,25 +1,60 @@
-"""`make demo`: generate a sample talk, edit it with `avocado process`, say where the result is."""
+"""`make demo`: start the embedded stack, submit a generated sample talk through the REST API,
+follow its progress, say where the results are, stop the stack."""
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "demo-output"
 AVOCADO = ROOT / ".venv" / "bin" / "avocado"
+PORT = int(os.environ.get("DEMO_PORT", "8765"))
+
+
+def say(text: str) -> None:
+    print(f"demo: {text}", file=sys.stderr, flush=True)
+
+
+def start_stack(key: str) -> subprocess.Popen[str]:
+    log = (OUT / "stack.log").open("w")
+    stack = subprocess.Popen(
+        [AVOCADO, "up", "--port", str(PORT), "--storage", OUT / "storage", "--dev-key", key],
+        cwd=OUT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    up = threading.Event()
+
+    def pump() -> None:
+        assert stack.stdout is not None
+        for line in stack.stdout:
+            log.write(line)
+            log.flush()
+            if "the stack is up" in line:
+                up.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + 120
+    while not up.wait(0.5):
+        if stack.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"demo: the stack did not start; see {OUT / 'stack.log'}")
+    return stack
 
 
 def main() -> int:
     OUT.mkdir(exist_ok=True)
     sample = OUT / "sample-talk.mp4"
     options = OUT / "options.json"
-    print(
-        f"demo: generating a sample talk with long pauses and filler words: {sample}",
-        file=sys.stderr,
-    )
+    say(f"generating a sample talk with long pauses and filler words: {sample}")
     truth = json.loads(
         subprocess.run(
             [AVOCADO, "sample", sample], check=True, capture_output=True, text=True
@@ -28,27 +63,44 @@ def main() -> int:
     options.write_text(
         json.dumps({"transitions": {"enabled": True}, "subtitles": {"burnIn": True}}, indent=2)
     )
-    print("demo: editing it (crossfades on, subtitles burned in)", file=sys.stderr)
-    proc = subprocess.run(
-        [AVOCADO, "process", sample, "--options", options, "--storage", OUT / "storage"],
-        stdout=subprocess.PIPE,
-        text=True,
+    key = secrets.token_urlsafe(24)
+    say(
+        f"starting the stack (broker, API, orchestrator, audio, transcribe, render; log: {OUT / 'stack.log'})"
     )
-    if proc.returncode != 0:
-        print("demo: the job failed (see above)", file=sys.stderr)
-        return proc.returncode
-    manifest = json.loads(proc.stdout)
-    (OUT / "manifest.json").write_text(proc.stdout)
-    storage = OUT / "storage"
-    final = next(r for r in manifest["renders"] if r["kind"] == "final")
-    subtitles = [s["key"] for s in manifest["subtitles"] if s["kind"] == "final"]
+    stack = start_stack(key)
+    try:
+        say(f"submitting it to http://127.0.0.1:{PORT} (crossfades on, subtitles burned in)")
+        result = subprocess.run(
+            [
+                AVOCADO,
+                "submit",
+                sample,
+                "--options",
+                options,
+                "--api",
+                f"http://127.0.0.1:{PORT}",
+                "--key",
+                key,
+                "--out",
+                OUT / "results",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        say("stopping the stack")
+        stack.send_signal(signal.SIGTERM)
+        stack.wait(60)
+    if result.returncode != 0:
+        say("the job failed (see above)")
+        return result.returncode
+    lines = result.stdout.splitlines()
+    files = [line for line in lines[1:] if line.startswith(str(OUT))]
     print()
     print(f"Source:        {sample} ({truth['durationSec']:.1f} s)")
-    print(f"Edited video:  {storage / final['key']} ({final['durationSec']:.1f} s)")
-    for key in subtitles:
-        print(f"Subtitles:     {storage / key}")
-    print(f"Cut plan:      {storage / manifest['plan']['cutPlan']}")
-    print(f"Manifest:      {OUT / 'manifest.json'}")
+    for path in files:
+        print(f"Result:        {path}")
+    print(f"All artifacts: {OUT / 'storage'}")
     return 0
 
 
