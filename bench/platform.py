@@ -15,59 +15,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import httpx
 
 from talkavocado_cli.samplegen import long_script, make_recording
+from talkavocado_cli.stack_process import StackProcess
 from talkavocado_common.kafka import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 AVOCADO = Path(sys.executable).with_name("avocado")
 KEY = "bench-dev-key-0123456789abcdef"
 TENANT = "demo-tenant"
-
-
-def start_stack(workdir: Path, port: int) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
-    process = subprocess.Popen(
-        [
-            str(AVOCADO),
-            "up",
-            "--port",
-            str(port),
-            "--storage",
-            str(workdir / "storage"),
-            "--dev-key",
-            KEY,
-        ],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    ready = threading.Event()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if "the stack is up" in line:
-                ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not ready.wait(120):
-        process.kill()
-        raise SystemExit("bench: the stack did not come up")
-    return process
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -170,17 +134,17 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         source = work / "talk.mp4"
         recording = make_recording(long_script(args.seconds), source, width=width, height=height)
-        port = free_port()
-        stack = start_stack(work, port)
+        stack = StackProcess(
+            port=free_port(), storage=work / "storage", dev_key=KEY, cwd=work
+        ).start()
         try:
-            url = f"http://127.0.0.1:{port}"
+            url = stack.url
             sequential = asyncio.run(post_jobs(url, args.requests // 2, 1))
             concurrent = asyncio.run(post_jobs(url, args.requests, args.concurrency))
             through_rest(url, source)  # warm-up: models loaded, groups settled
             platform = [through_rest(url, source) for _ in range(2)]
         finally:
-            stack.send_signal(signal.SIGTERM)
-            stack.wait(60)
+            stack.stop()
         local = [in_process(source, work / "local") for _ in range(2)]
     result = {
         "recordingSec": round(recording.duration, 2),

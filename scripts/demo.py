@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
+
+from talkavocado_cli.stack_process import StackProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "demo-output"
@@ -21,33 +20,6 @@ PORT = int(os.environ.get("DEMO_PORT", "8765"))
 
 def say(text: str) -> None:
     print(f"demo: {text}", file=sys.stderr, flush=True)
-
-
-def start_stack(key: str) -> subprocess.Popen[str]:
-    log = (OUT / "stack.log").open("w")
-    stack = subprocess.Popen(
-        [AVOCADO, "up", "--port", str(PORT), "--storage", OUT / "storage", "--dev-key", key],
-        cwd=OUT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    up = threading.Event()
-
-    def pump() -> None:
-        assert stack.stdout is not None
-        for line in stack.stdout:
-            log.write(line)
-            log.flush()
-            if "the stack is up" in line:
-                up.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + 120
-    while not up.wait(0.5):
-        if stack.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"demo: the stack did not start; see {OUT / 'stack.log'}")
-    return stack
 
 
 def main() -> int:
@@ -67,7 +39,13 @@ def main() -> int:
     say(
         f"starting the stack (broker, API, orchestrator, audio, transcribe, render; log: {OUT / 'stack.log'})"
     )
-    stack = start_stack(key)
+    try:
+        stack = StackProcess(
+            port=PORT, storage=OUT / "storage", dev_key=key, cwd=OUT, log=OUT / "stack.log"
+        ).start()
+    except RuntimeError:
+        say(f"the stack did not start; see {OUT / 'stack.log'}")
+        return 1
     try:
         say(f"submitting it to http://127.0.0.1:{PORT} (crossfades on, subtitles burned in)")
         result = subprocess.run(
@@ -89,8 +67,7 @@ def main() -> int:
         )
     finally:
         say("stopping the stack")
-        stack.send_signal(signal.SIGTERM)
-        stack.wait(60)
+        stack.stop()
     if result.returncode != 0:
         say("the job failed (see above)")
         return result.returncode

@@ -6,20 +6,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from talkavocado_cli.stack_process import StackProcess
 from talkavocado_common.kafka import free_port
 from talkavocado_common.models import Timeline
 from tests.e2e.audiocheck import decode, sentence_matches
@@ -27,27 +22,11 @@ from tests.mediagen import Recording
 
 pytestmark = pytest.mark.slow
 
-AVOCADO = Path(sys.executable).with_name("avocado")
 KEY = "e2e-dev-key-0123456789abcdef"
 TENANT = "demo-tenant"
 
 
-@dataclass
-class Stack:
-    url: str
-    storage: Path
-    process: subprocess.Popen[str]
-    lines: list[str] = field(default_factory=list)
-
-    def pid_of(self, service: str) -> int:
-        started = [
-            m.group(1)
-            for line in self.lines
-            if (m := re.match(rf"{service}\s+\| started \(pid (\d+)\)", line))
-        ]
-        assert started, f"{service} never started"
-        return int(started[-1])
-
+class Stack(StackProcess):
     def client(self) -> httpx.Client:
         return httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
@@ -57,52 +36,12 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "PYTEST"))}
-    process = subprocess.Popen(
-        [
-            str(AVOCADO),
-            "up",
-            "--port",
-            str(port),
-            "--storage",
-            str(root / "storage"),
-            "--dev-key",
-            KEY,
-        ],
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
-    running = Stack(f"http://127.0.0.1:{port}", root / "storage", process)
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            running.lines.append(line.rstrip())
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 120
-    while not any("the stack is up" in line for line in running.lines):
-        assert process.poll() is None, "\n".join(running.lines[-40:])
-        assert time.monotonic() < deadline, "\n".join(running.lines[-40:])
-        time.sleep(0.2)
-    yield running
-    process.send_signal(signal.SIGTERM)
+    running = Stack(port=free_port(), storage=root / "storage", dev_key=KEY, cwd=root).start()
     try:
-        process.wait(60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise
+        yield running
     finally:
-        reader.join(10)
-        assert process.stdout is not None
-        process.stdout.close()
-    assert process.returncode == 0, "\n".join(running.lines[-20:])
+        code = running.stop()
+    assert code == 0, "\n".join(running.lines[-20:])
 
 
 def submit(stack: Stack, recording: Recording, options: dict[str, Any] | None = None) -> str:

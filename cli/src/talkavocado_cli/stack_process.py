@@ -1,0 +1,114 @@
+"""`avocado up` as a child process, for `make demo`, the benchmarks and the end-to-end tests:
+started, awaited until the API is ready, its output kept (and optionally logged), stopped."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self, TextIO
+
+READY_LINE = "the stack is up"
+
+
+class StackProcess:
+    def __init__(
+        self, *, port: int, storage: Path, dev_key: str, cwd: Path, log: Path | None = None
+    ) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.storage = storage
+        self.dev_key = dev_key
+        self._argv = [
+            str(Path(sys.executable).with_name("avocado")),
+            "up",
+            "--port",
+            str(port),
+            "--storage",
+            str(storage),
+            "--dev-key",
+            dev_key,
+        ]
+        self._cwd = cwd
+        self._log_path = log
+        self.lines: list[str] = []
+        self._ready = threading.Event()
+        self._process: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+
+    def start(self, within: float = 120) -> Self:
+        # The stack brings its own broker: an inherited KAFKA_* would point it elsewhere.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "PYTEST"))}
+        self._process = subprocess.Popen(
+            self._argv,
+            cwd=self._cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._pump, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + within
+        while not self._ready.wait(0.2):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("avocado up did not start:\n" + "\n".join(self.lines[-40:]))
+        return self
+
+    def _pump(self) -> None:
+        assert self._process is not None
+        assert self._process.stdout is not None
+        log: TextIO | None = self._log_path.open("w") if self._log_path else None
+        try:
+            for raw in self._process.stdout:
+                line = raw.rstrip()
+                self.lines.append(line)
+                if log is not None:
+                    log.write(raw)
+                    log.flush()
+                if READY_LINE in line:
+                    self._ready.set()
+        finally:
+            if log is not None:
+                log.close()
+
+    def pid_of(self, service: str) -> int:
+        """The pid of a service's current process (from the supervisor's 'started' lines)."""
+        pattern = re.compile(rf"{re.escape(service)}\s+\| started \(pid (\d+)\)")
+        found = [m.group(1) for line in list(self.lines) if (m := pattern.match(line))]
+        if not found:
+            raise LookupError(f"{service} never started")
+        return int(found[-1])
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM, wait (KILL after `timeout`); the exit status."""
+        process = self._process
+        if process is None:
+            return 0
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._reader is not None:
+            self._reader.join(10)
+        if process.stdout is not None:
+            process.stdout.close()
+        return process.returncode
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
