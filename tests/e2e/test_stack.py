@@ -125,6 +125,7 @@ def test_a_job_runs_through_rest_and_kafka(stack: Stack, demo_recording: Recordi
 @pytest.mark.parametrize(
     ("service", "during"),
     [
+        ("audio", "audio-extraction"),
         ("transcribe", "transcription"),
         ("orchestrator", "transcription"),
         ("render", "branding-layer"),
