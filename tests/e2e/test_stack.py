@@ -4,8 +4,10 @@ through REST → Kafka → orchestrator → step services → renders/final.mp4,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -15,10 +17,13 @@ import httpx
 import pytest
 
 from talkavocado_cli.stack_process import StackProcess
+from talkavocado_common.events import Topics
 from talkavocado_common.kafka import free_port
 from talkavocado_common.models import Timeline
+from talkavocado_common.settings import KafkaSettings
 from tests.e2e.audiocheck import decode, sentence_matches
 from tests.mediagen import Recording
+from tests.support.kafka import TopicReader
 
 pytestmark = pytest.mark.slow
 
@@ -91,6 +96,25 @@ def wait_for_step(stack: Stack, job_id: str, step: str, within: float = 60) -> N
     raise AssertionError(f"{step} never ran for {job_id}")
 
 
+def await_status_events(stack: Stack, job_id: str) -> list[dict[str, Any]]:
+    """Every job.status-changed of the job on the stack's own broker (read from the start)."""
+    (bootstrap,) = [
+        m.group(1) for line in stack.lines if (m := re.search(r"Kafka at ([\d.:]+)\)", line))
+    ]
+
+    async def read() -> list[dict[str, Any]]:
+        settings = KafkaSettings(bootstrap_servers=bootstrap, idempotence=False)
+        async with TopicReader(settings, Topics(settings.topic_prefix).status) as reader:
+            await reader.quiet(2.0)
+            return [
+                r.event.data
+                for r in reader.seen
+                if r.event is not None and r.event.subject == job_id
+            ]
+
+    return asyncio.run(read())
+
+
 def assert_valid_edit(stack: Stack, job_id: str, recording: Recording) -> None:
     prefix = stack.storage / "local" / TENANT / job_id
     timeline = Timeline.model_validate_json((prefix / "plan" / "timeline.json").read_bytes())
@@ -144,3 +168,6 @@ def test_kill_9_of_a_service_mid_job_still_completes_once(
     assert_valid_edit(stack, job_id, demo_recording)
     renders = list((stack.storage / "local" / TENANT / job_id / "renders").iterdir())
     assert [p.name for p in renders] == ["final.mp4"]
+    # Exactly once: the job completed one time, whatever was redelivered meanwhile.
+    completions = await_status_events(stack, job_id)
+    assert [e["status"] for e in completions].count("completed") == 1
