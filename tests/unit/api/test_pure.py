@@ -15,7 +15,6 @@ from talkavocado_api.media_check import (
     NO_AUDIO,
     NO_VIDEO,
     explain_unreadable,
-    looks_like_text,
     media_problem,
 )
 from talkavocado_api.service import (
@@ -26,6 +25,7 @@ from talkavocado_api.service import (
 )
 from talkavocado_common.events import JobRetryRequested, new_event
 from talkavocado_common.media import MediaInfo, StreamInfo
+from talkavocado_common.media.sniff import looks_like_text
 
 KEY = "a-long-enough-secret-key"
 

@@ -10,11 +10,11 @@ from talkavocado_audio.core import (
     explain_decode_failure,
     explain_unreadable,
     looks_like_iso_media,
-    looks_like_text,
     media_problem,
     truncation_problem,
 )
 from talkavocado_common.media import MediaInfo, StreamInfo
+from talkavocado_common.media.sniff import looks_like_text
 
 MP4_HEAD = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41"
 VIDEO = StreamInfo(0, "video", "h264", width=320, height=240, frame_rate=Fraction(25))

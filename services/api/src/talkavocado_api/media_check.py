@@ -6,6 +6,7 @@ Each refusal is one sentence its owner understands (it ends up in the 422 and th
 from __future__ import annotations
 
 from talkavocado_common.media import MediaInfo
+from talkavocado_common.media.sniff import looks_like_text
 
 NOT_MEDIA = "The file is not a video recording that can be read."
 NO_AUDIO = "The video has no sound track, so there is no speech to edit; upload it with its audio."
@@ -13,19 +14,6 @@ NO_VIDEO = (
     "The file holds only audio; TalkAvocado edits video recordings, so upload the video itself."
 )
 EMPTY_MEDIA = "The recording is empty: it has no length."
-
-
-def looks_like_text(head: bytes) -> bool:
-    """Printable UTF-8 with no NUL bytes: a document, never a media file."""
-    if not head or b"\x00" in head:
-        return False
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 3:  # a character cut by the end of the sample is still text
-            return False
-        text = head[: exc.start].decode("utf-8")
-    return all(ch.isprintable() or ch in "\t\r\n\f" for ch in text)
 
 
 def explain_unreadable(head: bytes) -> str:

@@ -36,6 +36,7 @@ from talkavocado_common.events.models import JobRef, StepError
 from talkavocado_common.ids import new_job_id
 from talkavocado_common.manifest_store import ManifestInvalid, ManifestStore
 from talkavocado_common.media import MediaInfo, ProbeError, probe
+from talkavocado_common.media.sniff import looks_like_text
 from talkavocado_common.models import (
     ErrorCode,
     ErrorInfo,
@@ -572,6 +573,9 @@ class JobService:
             ) from None
         problem = media_check.media_problem(info)
         if problem is not None:
+            head = await anyio.to_thread.run_sync(_read_head, path)
+            if looks_like_text(head):  # ffprobe read a text file as a "video"
+                raise InputInvalid(media_check.explain_unreadable(head))
             raise InputInvalid(problem)
         return info
 

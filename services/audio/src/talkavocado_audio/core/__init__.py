@@ -16,7 +16,6 @@ from .inputs import (
     explain_decode_failure,
     explain_unreadable,
     looks_like_iso_media,
-    looks_like_text,
     media_problem,
     truncation_problem,
 )
@@ -35,7 +34,6 @@ __all__ = [
     "frame_levels_db",
     "level_stats",
     "looks_like_iso_media",
-    "looks_like_text",
     "media_problem",
     "parse_integrated_loudness",
     "presence_levels_db",

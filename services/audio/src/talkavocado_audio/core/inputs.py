@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from talkavocado_common.media import MediaInfo
+from talkavocado_common.media.sniff import looks_like_text
 
 # Box types an ISO base media file (MP4, MOV, M4A) starts with.
 _ISO_LEADING_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot")
@@ -33,20 +34,6 @@ NOT_MEDIA = "The file is not a video or audio recording that can be read."
 
 def looks_like_iso_media(head: bytes) -> bool:
     return len(head) >= 8 and head[4:8] in _ISO_LEADING_BOXES
-
-
-def looks_like_text(head: bytes) -> bool:
-    """Printable UTF-8 with no NUL bytes: a document or a script, never a media file."""
-    if not head or b"\x00" in head:
-        return False
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # A multi-byte character cut by the end of the sample is still text.
-        if exc.start < len(head) - 3:
-            return False
-        text = head[: exc.start].decode("utf-8")
-    return all(ch.isprintable() or ch in "\t\r\n\f" for ch in text)
 
 
 def explain_unreadable(probe_message: str, head: bytes) -> str:
