@@ -31,6 +31,7 @@ integration: setup
 bench: setup
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.platform
+	$(BIN)/python -m bench.orchestration
 
 contracts: setup
 	$(BIN)/python -m talkavocado_common.contracts
