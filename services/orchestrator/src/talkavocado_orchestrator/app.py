@@ -22,6 +22,7 @@ from .core.row import JobRow
 from .core.transition import next_wakeup, validate_machine
 from .settings import OrchestratorSettings
 from .shell import SOURCE, Executor, decode_input, encode_tick, handle, tick_topic
+from .transport import OrchestratorApp
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,9 @@ def create_app(
     machine = load_file(settings.pipeline or default_pipeline_path())
     validate_machine(machine)
     topics = Topics(kafka.topic_prefix)
-    app = faust.App(
+    app = OrchestratorApp(
         settings.app_id,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
         broker=[f"kafka://{server.strip()}" for server in kafka.bootstrap_servers.split(",")],
         store="memory://",
         datadir=str(settings.data_dir),

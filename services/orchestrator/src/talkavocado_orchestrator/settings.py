@@ -23,4 +23,7 @@ class OrchestratorSettings(BaseSettings):
     web_port: int = Field(
         6066, ge=0, description="HTTP port of /healthz and /metrics (Faust's web server)."
     )
+    fetch_max_wait_ms: int = Field(
+        100, ge=1, description="Longest wait of a consumer fetch (faust's own default is 1500)."
+    )
     data_dir: Path = Field(Path(".cache/orchestrator"), description="Faust's local data directory.")
