@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from talkavocado_common.media import MediaInfo, probe
 from tests.mediagen import DEMO_SCRIPT, Recording, make_recording
 
 AVOCADO = Path(sys.executable).with_name("avocado")
@@ -43,6 +45,11 @@ def avocado(*args: str | Path, storage: Path, timeout: float = 600) -> Run:
         stdin=subprocess.DEVNULL,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr, storage)
+
+
+def media_info(path: Path) -> MediaInfo:
+    """What ffprobe finds in a file, through the product's own probe."""
+    return asyncio.run(probe(path))
 
 
 @pytest.fixture(scope="session")

@@ -2,42 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from talkavocado_common.captions import parse_srt, parse_vtt
-from talkavocado_common.media.probe import parse_probe
 from talkavocado_common.models import CutPlan, Timeline
 from tests.e2e.audiocheck import RATE, decode, sentence_matches
-from tests.e2e.conftest import Run, avocado
+from tests.e2e.conftest import Run, avocado, media_info
 from tests.mediagen import Recording
 
 pytestmark = pytest.mark.slow
-
-
-def probe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-            str(path),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(out)
 
 
 def normalise(text: str) -> list[str]:
@@ -166,7 +143,7 @@ def test_final_duration_matches_the_timeline_within_a_frame(
 ) -> None:
     manifest = plain_run.manifest
     timeline: Timeline = load_model(plain_run, manifest["plan"]["timeline"], Timeline)
-    info = parse_probe(probe(plain_run.path(manifest["renders"][0]["key"])))
+    info = media_info(plain_run.path(manifest["renders"][0]["key"]))
     frame = 1 / demo_recording.fps
     assert info.video is not None
     assert info.audio is not None

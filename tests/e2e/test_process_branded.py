@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from talkavocado_common.captions import parse_srt
-from talkavocado_common.media.probe import parse_probe
 from talkavocado_common.models import CutPlan, Timeline, TimelineClip
 from tests.e2e.audiocheck import decode, sentence_matches
-from tests.e2e.conftest import Run, avocado
+from tests.e2e.conftest import Run, avocado, media_info
 from tests.mediagen import DEMO_SCRIPT, Recording, make_recording
 
 pytestmark = pytest.mark.slow
@@ -25,25 +24,6 @@ OUTRO_SEC = 0.8
 
 def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *args], check=True)
-
-
-def probe(path: Path) -> dict[str, object]:
-    out = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-            str(path),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(out)
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +141,7 @@ def test_output_is_intro_edit_outro_in_the_main_shape(
     branded_run: Run, noisy_recording: Recording
 ) -> None:
     final = branded_run.path(branded_run.manifest["renders"][0]["key"])
-    info = parse_probe(probe(final))  # type: ignore[arg-type]
+    info = media_info(final)
     assert info.video is not None
     assert info.audio is not None
     frame = 1 / noisy_recording.fps
