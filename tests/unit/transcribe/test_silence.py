@@ -92,8 +92,14 @@ def test_tighten_moves_edges_inside_pauses_to_the_pause_edge() -> None:
     ]
 
 
-def test_tighten_leaves_words_wholly_inside_a_pause() -> None:
-    assert tighten_words([w(2.2, 2.6)], [(2.0, 3.0)]) == [w(2.2, 2.6)]
+def test_a_word_wholly_inside_a_pause_moves_to_the_nearer_edge() -> None:
+    (near_start,) = tighten_words([w(2.2, 2.6)], [(2.0, 3.0)])
+    assert (near_start.start, near_start.end) == pytest.approx((1.65, 2.05))
+    (near_end,) = tighten_words([w(2.7, 2.8)], [(2.0, 3.0)])
+    assert (near_end.start, near_end.end) == pytest.approx((2.95, 3.05))
+    # Whisper's zero-length last word parked in the pause after its sentence.
+    (parked,) = tighten_words([w(3.66, 3.66)], [(2.93, 4.9)])
+    assert (parked.start, parked.end) == pytest.approx((2.98, 2.98))
 
 
 def test_a_word_spanning_a_whole_pause_keeps_the_side_with_more_sound() -> None:

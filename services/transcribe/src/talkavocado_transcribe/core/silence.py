@@ -55,14 +55,22 @@ def tighten_words(
 ) -> list[Word]:
     """Words whose start or end lies inside a pause, moved to the pause's edge (plus a margin);
     a word spanning a whole pause is cut back to the side with more sound (no spoken word holds
-    a pause of MIN_SILENCE_SEC). A word wholly inside a pause is left alone: there is no sound
-    to move it to.
+    a pause of MIN_SILENCE_SEC). A word wholly inside a pause (Whisper parks a sentence's last
+    word there, often with zero length) moves, keeping its length, to the nearer edge: its
+    sound is on that side.
     """
     out: list[Word] = []
     for word in words:
         start, end = word.start, word.end
         for a, b in silences:
             if a <= start and end <= b:
+                length = end - start
+                if start - a <= b - end:
+                    end = a + margin
+                    start = max(0.0, end - length)
+                else:
+                    start = b - margin
+                    end = start + length
                 continue
             if a <= start < b:  # sound follows the pause within the word
                 start = max(start, b - margin)
