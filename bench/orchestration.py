@@ -97,12 +97,7 @@ def orchestrator(
     """The real orchestrator as a subprocess; SIGTERM (then SIGKILL) on the way out."""
     env = {
         **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-        "KAFKA_PARTITIONS": str(kafka.partitions),
-        "KAFKA_IDEMPOTENCE": str(kafka.idempotence).lower(),
-        "KAFKA_SESSION_TIMEOUT_MS": str(kafka.session_timeout_ms),
-        "KAFKA_HEARTBEAT_INTERVAL_MS": str(kafka.heartbeat_interval_ms),
+        **kafka.to_env(),
         "STORAGE_URL": str(storage),
         "ORCHESTRATOR_APP_ID": f"orch-{uuid.uuid4().hex[:8]}",
         "ORCHESTRATOR_WEB_PORT": str(free_port()),

@@ -51,12 +51,7 @@ def orchestrator_topics(kafka: KafkaSettings, app_id: str) -> list[str]:
 def service_specs(kafka: KafkaSettings, config: StackConfig, dev_key: str) -> list[ServiceSpec]:
     storage = config.storage if "://" in config.storage else str(Path(config.storage).resolve())
     common = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-        "KAFKA_PARTITIONS": str(kafka.partitions),
-        "KAFKA_IDEMPOTENCE": str(kafka.idempotence).lower(),
-        "KAFKA_SESSION_TIMEOUT_MS": str(kafka.session_timeout_ms),
-        "KAFKA_HEARTBEAT_INTERVAL_MS": str(kafka.heartbeat_interval_ms),
+        **kafka.to_env(),
         "STORAGE_URL": storage,
         "TALKAVOCADO_ENV": config.env,
         "WORKER_CREATE_TOPICS": "false",

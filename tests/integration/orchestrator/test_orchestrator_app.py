@@ -62,12 +62,7 @@ def orchestrator(
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
-        "KAFKA_PARTITIONS": str(kafka.partitions),
-        "KAFKA_IDEMPOTENCE": str(kafka.idempotence).lower(),
-        "KAFKA_SESSION_TIMEOUT_MS": "2000",
-        "KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+        **kafka.to_env(),
         "STORAGE_URL": str(storage),
         "ORCHESTRATOR_APP_ID": f"orch-{uuid.uuid4().hex[:8]}",
         "ORCHESTRATOR_WEB_PORT": str(free_port()),

@@ -25,6 +25,13 @@ class KafkaSettings(BaseSettings):
     heartbeat_interval_ms: int = Field(3_000, ge=100)
     max_poll_interval_ms: int = Field(300_000, ge=10_000)
 
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that give a child process these same settings."""
+        return {
+            f"KAFKA_{name.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
+            for name, value in self.model_dump().items()
+        }
+
 
 class StorageSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
