@@ -3,15 +3,12 @@ the in-memory publisher and status feed (the Kafka ones are tested with the brok
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from talkavocado_api import ApiSettings, InMemoryPublisher, InMemoryStatusFeed, create_app
 from talkavocado_api.ports import storage_check
@@ -19,6 +16,7 @@ from talkavocado_common.manifest_store import ManifestStore
 from talkavocado_common.settings import StorageSettings
 from talkavocado_common.storage import JobKeys, LocalStorage
 from tests.mediagen import DEMO_SCRIPT, Recording, make_recording
+from tests.support.http import serve_on_loopback
 
 TENANT = "demo-tenant"
 KEY = "integration-key-0123456789"
@@ -70,28 +68,10 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
         status_feed=feed,
         readiness_checks={"broker": broker_check, "storage": storage_check(storage)},
     )
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_config=None,
-        access_log=False,
-        ws="none",
-        lifespan="off",
-        timeout_graceful_shutdown=2,
-    )
-    uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve())
-    while not uv.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = uv.servers[0].sockets[0].getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
-    ) as client:
+    async with (
+        serve_on_loopback(app) as url,
+        httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
+        ) as client,
+    ):
         yield Server(url, client, storage, publisher, feed, broker)
-    uv.should_exit = True
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(task, timeout=10)

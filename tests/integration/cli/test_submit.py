@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from talkavocado_api import ApiSettings, InMemoryPublisher, InMemoryStatusFeed, create_app
 from talkavocado_api.ports import storage_check
@@ -38,6 +37,7 @@ from talkavocado_common.models import (
 from talkavocado_common.settings import StorageSettings
 from talkavocado_common.storage import JobKeys, LocalStorage
 from tests.mediagen import DEMO_SCRIPT, Recording, make_recording
+from tests.support.http import serve_on_loopback
 
 AVOCADO = Path(sys.executable).with_name("avocado")
 TENANT = "demo-tenant"
@@ -130,27 +130,8 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
         status_feed=feed,
         readiness_checks={"storage": storage_check(storage)},
     )
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_config=None,
-        access_log=False,
-        ws="none",
-        lifespan="off",
-        timeout_graceful_shutdown=2,
-    )
-    uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve())
-    while not uv.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = uv.servers[0].sockets[0].getsockname()[1]
-    yield Server(f"http://127.0.0.1:{port}", storage, publisher, feed)
-    uv.should_exit = True
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(task, timeout=10)
+    async with serve_on_loopback(app) as url:
+        yield Server(url, storage, publisher, feed)
 
 
 async def avocado(
