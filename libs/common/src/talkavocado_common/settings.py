@@ -5,8 +5,13 @@ Each service composes these with its own settings class; the README lists every 
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from .storage.s3 import S3Options
 
 
 class KafkaSettings(BaseSettings):
@@ -34,11 +39,60 @@ class KafkaSettings(BaseSettings):
 
 
 class StorageSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore")
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     storage_url: str = Field(
-        "storage", alias="STORAGE_URL", description="Directory or URL of the object store."
+        "storage",
+        alias="STORAGE_URL",
+        description="Object store: a directory, file:///path or s3://bucket/prefix.",
     )
     env: str = Field(
         "local", alias="TALKAVOCADO_ENV", description="Environment part of storage keys."
     )
+    s3_endpoint_url: str | None = Field(
+        None,
+        alias="AWS_ENDPOINT_URL",
+        description="S3 endpoint (MinIO, moto); unset: AWS for the region.",
+    )
+    s3_region: str | None = Field(None, alias="AWS_REGION", description="S3 region.")
+    s3_access_key_id: SecretStr | None = Field(
+        None,
+        alias="AWS_ACCESS_KEY_ID",
+        description="S3 access key; unset: boto's credential chain (IRSA, profile).",
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        None, alias="AWS_SECRET_ACCESS_KEY", description="S3 secret key."
+    )
+    s3_part_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=5 * 1024 * 1024,
+        alias="STORAGE_S3_PART_BYTES",
+        description="Part size of multipart uploads (memory per upload in flight).",
+    )
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto",
+        alias="STORAGE_S3_ADDRESSING_STYLE",
+        description="Bucket in the path or the host name (MinIO without DNS: path).",
+    )
+    presign_seconds: int = Field(
+        3600,
+        ge=1,
+        le=7 * 24 * 3600,
+        alias="STORAGE_PRESIGN_SECONDS",
+        description="Lifetime of presigned download links (S3 only).",
+    )
+
+    def s3_options(self) -> S3Options:
+        from .storage.s3 import S3Options
+
+        def secret(value: SecretStr | None) -> str | None:
+            return value.get_secret_value() if value is not None else None
+
+        return S3Options(
+            endpoint_url=self.s3_endpoint_url or None,
+            region=self.s3_region or None,
+            access_key_id=secret(self.s3_access_key_id),
+            secret_access_key=secret(self.s3_secret_access_key),
+            part_size=self.s3_part_bytes,
+            addressing_style=self.s3_addressing_style,
+        )

@@ -87,3 +87,13 @@ class Storage(abc.ABC):
     def local_path(self, key: str) -> Path | None:
         """A path ffmpeg can read in place, if the backend has one (saves a copy)."""
         return None
+
+    async def presigned_url(
+        self, key: str, *, expires_seconds: int, download_name: str | None = None
+    ) -> str | None:
+        """A time-limited URL a client can GET the object from directly, if the backend has
+        such URLs (S3 does, a local directory does not)."""
+        return None
+
+    async def aclose(self) -> None:
+        """Release connections (nothing to do for backends without any)."""

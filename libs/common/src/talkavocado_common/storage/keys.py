@@ -120,7 +120,9 @@ class JobKeys:
         return self.key("renders/preview.mp4")
 
     def branding_asset(self, name: str) -> str:
-        return build_key(self.env, self.tenant_id, "assets", "branding", validate_relative_path(name))
+        return build_key(
+            self.env, self.tenant_id, "assets", "branding", validate_relative_path(name)
+        )
 
 
 def safe_filename(filename: str) -> str:

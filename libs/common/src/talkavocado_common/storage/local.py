@@ -107,7 +107,9 @@ class LocalStorage(Storage):
 
         return await anyio.to_thread.run_sync(write)
 
-    async def stream(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    async def stream(
+        self, key: str, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
         path = self._path(key)
         try:
             handle = await anyio.open_file(path, "rb")

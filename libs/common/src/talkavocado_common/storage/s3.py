@@ -1,0 +1,317 @@
+"""S3 backend (aioboto3): `s3://bucket/prefix`, any S3-compatible endpoint (MinIO, moto).
+
+Objects stream both ways: uploads larger than one part go up as a multipart upload (at most one
+part in memory), downloads read ranged GETs chunk by chunk. Whole-document writes use S3's
+conditional PUT (If-Match / If-None-Match) so the manifest keeps its compare-and-swap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aioboto3
+import anyio
+from aiobotocore.config import AioConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .base import CHUNK_SIZE, NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
+from .keys import validate_relative_path
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+
+# S3's smallest part is 5 MiB (all but the last); 16 MiB keeps a 10 000-part upload above 150 GB.
+MIN_PART_SIZE = 5 * 1024 * 1024
+DEFAULT_PART_SIZE = 16 * 1024 * 1024
+_MISSING = {"NoSuchKey", "404", "NotFound"}
+_PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """How to reach the store; credentials left None use boto's chain (env, IRSA, profile)."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = field(default=None, repr=False)
+    secret_access_key: str | None = field(default=None, repr=False)
+    part_size: int = DEFAULT_PART_SIZE
+    addressing_style: str = "auto"
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    max_attempts: int = 5
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """`s3://bucket/some/prefix` → ("bucket", "some/prefix/"); the prefix may be empty."""
+    if not url.startswith("s3://"):
+        raise ValueError(f"not an s3:// URL: {url!r}")
+    bucket, _, prefix = url[len("s3://") :].partition("/")
+    if not bucket:
+        raise ValueError(f"storage {url!r}: no bucket name (use s3://bucket/prefix)")
+    prefix = prefix.strip("/")
+    if prefix:
+        validate_relative_path(prefix)
+    return bucket, f"{prefix}/" if prefix else ""
+
+
+def _etag(raw: str) -> str:
+    return raw.strip('"')
+
+
+def _code(exc: ClientError) -> str:
+    error = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return str(error.get("Code") or status or "")
+
+
+class S3Storage(Storage):
+    def __init__(self, bucket: str, prefix: str = "", options: S3Options | None = None) -> None:
+        self.bucket = bucket
+        self.prefix = prefix
+        self.options = options or S3Options()
+        if self.options.part_size < MIN_PART_SIZE:
+            raise ValueError(f"S3 part size {self.options.part_size} is below S3's 5 MiB minimum")
+        self._session = aioboto3.Session(
+            aws_access_key_id=self.options.access_key_id,
+            aws_secret_access_key=self.options.secret_access_key,
+            region_name=self.options.region,
+        )
+        # One client per event loop: aiobotocore's connection pool belongs to the loop that
+        # made it, and the CLI may run more than one loop in a process.
+        self._clients: dict[asyncio.AbstractEventLoop, tuple[Any, S3Client]] = {}
+
+    @classmethod
+    def from_url(cls, url: str, options: S3Options | None = None) -> S3Storage:
+        bucket, prefix = parse_s3_url(url)
+        return cls(bucket, prefix, options)
+
+    def __repr__(self) -> str:
+        return f"S3Storage('s3://{self.bucket}/{self.prefix}')"
+
+    async def _client(self) -> S3Client:
+        loop = asyncio.get_running_loop()
+        for other in [old for old in self._clients if old.is_closed()]:
+            del self._clients[other]
+        if loop not in self._clients:
+            o = self.options
+            config = AioConfig(
+                s3={"addressing_style": o.addressing_style},
+                connect_timeout=o.connect_timeout,
+                read_timeout=o.read_timeout,
+                retries={"max_attempts": o.max_attempts, "mode": "standard"},
+            )
+            context = self._session.client("s3", endpoint_url=o.endpoint_url, config=config)
+            client = await context.__aenter__()
+            self._clients[loop] = (context, client)
+        return self._clients[loop][1]
+
+    async def aclose(self) -> None:
+        """Close this loop's client (others are dropped with their loops)."""
+        entry = self._clients.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry[0].__aexit__(None, None, None)
+
+    def _key(self, key: str) -> str:
+        validate_relative_path(key)
+        return self.prefix + key
+
+    def _failure(self, exc: ClientError | BotoCoreError, key: str) -> StorageError:
+        if isinstance(exc, ClientError):
+            code = _code(exc)
+            if code in _MISSING:
+                return NotFound(key)
+            if code in _PRECONDITION:
+                return PreconditionFailed(key)
+            if code == "NoSuchBucket":
+                return StorageError(f"bucket {self.bucket!r} does not exist")
+        return StorageError(f"s3://{self.bucket}/{self.prefix}{key}: {exc}")
+
+    async def read_bytes(self, key: str) -> tuple[bytes, str]:
+        client = await self._client()
+        try:
+            response = await client.get_object(Bucket=self.bucket, Key=self._key(key))
+            body = response["Body"]
+            try:
+                data = await body.read()
+            finally:
+                body.close()
+        except (ClientError, BotoCoreError) as exc:
+            raise self._failure(exc, key) from None
+        return data, _etag(response["ETag"])
+
+    async def write_bytes(
+        self, key: str, data: bytes, *, if_match: str | None = None, if_none_match: bool = False
+    ) -> str:
+        client = await self._client()
+        conditions: dict[str, Any] = {}
+        if if_match is not None:
+            conditions["IfMatch"] = f'"{if_match}"'
+        if if_none_match:
+            conditions["IfNoneMatch"] = "*"
+        try:
+            response = await client.put_object(
+                Bucket=self.bucket, Key=self._key(key), Body=data, **conditions
+            )
+        except (ClientError, BotoCoreError) as exc:
+            failure = self._failure(exc, key)
+            # If-Match on a missing object is a lost race too, not a missing document.
+            if isinstance(failure, NotFound) and if_match is not None:
+                raise PreconditionFailed(key) from None
+            raise failure from None
+        return _etag(response["ETag"])
+
+    async def stream(
+        self, key: str, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        if end is not None and end <= start:
+            await self.info(key)  # still NotFound for a missing object
+            return
+        client = await self._client()
+        byte_range = f"bytes={start}-{'' if end is None else end - 1}"
+        try:
+            response = await client.get_object(
+                Bucket=self.bucket, Key=self._key(key), Range=byte_range
+            )
+        except ClientError as exc:
+            if _code(exc) in ("InvalidRange", "416"):
+                return  # start at or past the end: nothing to yield, as for a file
+            raise self._failure(exc, key) from None
+        except BotoCoreError as exc:
+            raise self._failure(exc, key) from None
+        body = response["Body"]
+        try:
+            async for chunk in body.iter_chunks(CHUNK_SIZE):
+                if chunk:
+                    yield chunk
+        except (ClientError, BotoCoreError, OSError) as exc:
+            raise StorageError(
+                f"s3://{self.bucket}/{self.prefix}{key}: read failed: {exc}"
+            ) from exc
+        finally:
+            body.close()
+
+    async def write_stream(self, key: str, chunks: AsyncIterable[bytes]) -> ObjectInfo:
+        client = await self._client()
+        full_key = self._key(key)
+        part_size = self.options.part_size
+        buffer = bytearray()
+        size = 0
+        upload_id: str | None = None
+        parts: list[dict[str, Any]] = []
+
+        async def send_part(data: bytes) -> None:
+            nonlocal upload_id
+            if upload_id is None:
+                created = await client.create_multipart_upload(Bucket=self.bucket, Key=full_key)
+                upload_id = created["UploadId"]
+            number = len(parts) + 1
+            response = await client.upload_part(
+                Bucket=self.bucket, Key=full_key, UploadId=upload_id, PartNumber=number, Body=data
+            )
+            parts.append({"PartNumber": number, "ETag": response["ETag"]})
+
+        try:
+            async for chunk in chunks:
+                size += len(chunk)
+                buffer += chunk
+                while len(buffer) >= part_size:
+                    await send_part(bytes(buffer[:part_size]))
+                    del buffer[:part_size]
+            if upload_id is None:
+                response = await client.put_object(
+                    Bucket=self.bucket, Key=full_key, Body=bytes(buffer)
+                )
+                return ObjectInfo(key=key, size=size, etag=_etag(response["ETag"]))
+            if buffer:
+                await send_part(bytes(buffer))
+            done = await client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=full_key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+            )
+        except BaseException as exc:
+            if upload_id is not None:
+                with contextlib.suppress(ClientError, BotoCoreError, OSError):
+                    await client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=full_key, UploadId=upload_id
+                    )
+            if isinstance(exc, ClientError | BotoCoreError):
+                raise self._failure(exc, key) from None
+            raise
+        return ObjectInfo(key=key, size=size, etag=_etag(done["ETag"]))
+
+    async def info(self, key: str) -> ObjectInfo:
+        client = await self._client()
+        try:
+            head = await client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._failure(exc, key) from None
+        return ObjectInfo(key=key, size=int(head["ContentLength"]), etag=_etag(head["ETag"]))
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await self.info(key)
+        except NotFound:
+            return False
+        return True
+
+    async def delete(self, key: str) -> None:
+        client = await self._client()
+        try:
+            await client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except (ClientError, BotoCoreError) as exc:
+            failure = self._failure(exc, key)
+            if not isinstance(failure, NotFound):
+                raise failure from None
+
+    async def list(self, prefix: str) -> list[str]:
+        client = await self._client()
+        stem = prefix.strip("/")
+        full = self.prefix + (f"{self._key(stem)[len(self.prefix) :]}/" if stem else "")
+        keys: list[str] = []
+        try:
+            async for page in client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full
+            ):
+                for item in page.get("Contents", []):
+                    name = item["Key"][len(self.prefix) :]
+                    if not name.rsplit("/", 1)[-1].startswith("."):
+                        keys.append(name)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._failure(exc, prefix) from None
+        return sorted(keys)
+
+    async def download_to(self, key: str, path: Path) -> None:
+        chunks = self.stream(key)
+        first = await anext(chunks, b"")  # NotFound before the file is created
+        async with await anyio.open_file(path, "wb") as handle:
+            await handle.write(first)
+            async for chunk in chunks:
+                await handle.write(chunk)
+
+    async def upload_from(self, path: Path, key: str) -> ObjectInfo:
+        async def read() -> AsyncIterator[bytes]:
+            async with await anyio.open_file(path, "rb") as handle:
+                while chunk := await handle.read(CHUNK_SIZE):
+                    yield chunk
+
+        return await self.write_stream(key, read())
+
+    async def presigned_url(
+        self, key: str, *, expires_seconds: int, download_name: str | None = None
+    ) -> str | None:
+        client = await self._client()
+        params: dict[str, str] = {"Bucket": self.bucket, "Key": self._key(key)}
+        if download_name:
+            params["ResponseContentDisposition"] = f'attachment; filename="{download_name}"'
+        url: str = await client.generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=expires_seconds
+        )
+        return url
