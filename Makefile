@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint typecheck unit integration e2e bench contracts clean
+.PHONY: setup demo test lint typecheck unit integration e2e bench contracts env-table clean
 
 setup:
 	@./scripts/bootstrap.sh
@@ -35,6 +35,9 @@ bench: setup
 
 contracts: setup
 	$(BIN)/python -m talkavocado_common.contracts
+
+env-table: setup  # the README's table of environment variables, from the settings classes
+	@$(BIN)/python -m tests.support.service_settings
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .pytest_cache .ruff_cache storage demo-output

@@ -10,10 +10,10 @@ from talkavocado_common.worker import ConfigError, WorkerSettings, load_config, 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("METRICS_PORT", "SHUTDOWN_GRACE_SECONDS", "KAFKA_IDEMPOTENCE"):
         monkeypatch.delenv(name, raising=False)
-    kafka, _storage, worker = load_config("render")
-    assert kafka.idempotence is True
-    assert worker.metrics_port == 9100
-    assert worker.shutdown_grace_seconds == 30
+    settings = load_config("render")
+    assert settings.kafka.idempotence is True
+    assert settings.metrics_port == 9100
+    assert settings.shutdown_grace_seconds == 30
 
 
 def test_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:

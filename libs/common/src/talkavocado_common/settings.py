@@ -22,13 +22,25 @@ class KafkaSettings(BaseSettings):
     partitions: int = Field(
         3, ge=1, description="Partitions of every topic (they bound parallelism)."
     )
-    replication_factor: int = Field(1, ge=1)
+    replication_factor: int = Field(
+        1, ge=1, description="Replicas of every topic the services create (3 on a real cluster)."
+    )
     idempotence: bool = Field(
         True, description="Idempotent producer; off for brokers without InitProducerId (Tansu)."
     )
-    session_timeout_ms: int = Field(10_000, ge=1_000)
-    heartbeat_interval_ms: int = Field(3_000, ge=100)
-    max_poll_interval_ms: int = Field(300_000, ge=10_000)
+    session_timeout_ms: int = Field(
+        10_000,
+        ge=1_000,
+        description="Consumer group session timeout: how soon a dead member is noticed.",
+    )
+    heartbeat_interval_ms: int = Field(
+        3_000, ge=100, description="Consumer heartbeat interval (below the session timeout)."
+    )
+    max_poll_interval_ms: int = Field(
+        300_000,
+        ge=10_000,
+        description="Longest gap between polls (steps run beside the poll loop, so any length works).",
+    )
 
     def to_env(self) -> dict[str, str]:
         """The environment variables that give a child process these same settings."""

@@ -15,6 +15,7 @@ import uvicorn
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
+from talkavocado_common.config import ConfigError, load_settings
 from talkavocado_common.storage import open_storage
 
 from .app import create_app
@@ -47,7 +48,7 @@ def build_app(
     Raises KeyConfigError (bad or no API keys) or ValueError (unusable STORAGE_URL).
     """
     keyring = keyring if keyring is not None else load_keyring(settings)
-    storage = open_storage(settings.storage.storage_url)
+    storage = open_storage(settings.storage.storage_url, settings.storage)
     if publisher is None or status_feed is None:
         log.warning(
             "no Kafka publisher/status feed wired: events stay in memory and no job will run"
@@ -100,7 +101,9 @@ async def run_with_kafka(settings: ApiSettings, keyring: ApiKeyRing) -> None:
                 publisher=publisher,
                 status_feed=feed,
                 readiness_checks={
-                    "storage": storage_check(open_storage(settings.storage.storage_url)),
+                    "storage": storage_check(
+                        open_storage(settings.storage.storage_url, settings.storage)
+                    ),
                     "broker": broker_check(settings.kafka),
                 },
                 keyring=keyring,
@@ -111,11 +114,15 @@ async def run_with_kafka(settings: ApiSettings, keyring: ApiKeyRing) -> None:
 
 
 def main() -> int:
-    settings = ApiSettings()
-    configure_logging(settings.log_level)
+    try:
+        settings = load_settings(ApiSettings)
+    except ConfigError as exc:
+        sys.stderr.write(f"talkavocado-api: bad configuration: {exc}\n")
+        return 2
+    configure_logging(settings.observability.log_level)
     try:
         keyring = load_keyring(settings)
-        open_storage(settings.storage.storage_url)
+        open_storage(settings.storage.storage_url, settings.storage)
     except (KeyConfigError, ValueError) as exc:  # KeyConfigError is a ValueError too
         log.error("cannot start: %s", exc)
         return 2

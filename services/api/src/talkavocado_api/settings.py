@@ -11,9 +11,9 @@
 | `API_UPLOAD_CLAIM_TTL_SECONDS` | an upload in progress for longer may be taken over |
 | `API_PROBE_TIMEOUT_SECONDS` | ffprobe time limit |
 | `API_READINESS_TIMEOUT_SECONDS` | time limit of each readiness check |
-| `API_LOG_LEVEL` | root log level of `python -m talkavocado_api` |
 
-plus `KAFKA_*` (KafkaSettings) and `STORAGE_URL` / `TALKAVOCADO_ENV` (StorageSettings).
+plus `KAFKA_*` (KafkaSettings), `STORAGE_URL`, `TALKAVOCADO_ENV`, `AWS_*`, `STORAGE_*`
+(StorageSettings) and `LOG_*`, `OTEL_*` (ObservabilitySettings); the README lists them all.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from talkavocado_common.observability.settings import ObservabilitySettings
 from talkavocado_common.settings import KafkaSettings, StorageSettings
 
 GIB = 1024**3
@@ -32,7 +33,7 @@ class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="API_", extra="ignore", populate_by_name=True)
 
     host: str = Field("127.0.0.1", description="Listen address (0.0.0.0 in a container).")
-    port: int = Field(8000, ge=0, le=65535)
+    port: int = Field(8000, ge=0, le=65535, description="Listen port.")
     keys: SecretStr = Field(
         SecretStr(""), description="Comma list of tenant:key or tenant:sha256:<hex>."
     )
@@ -46,14 +47,22 @@ class ApiSettings(BaseSettings):
     public_url: str | None = Field(
         None, description="Base URL clients use; makes uploadUrl absolute when set."
     )
-    sse_keepalive_seconds: float = Field(15.0, gt=0)
-    upload_claim_ttl_seconds: float = Field(6 * 3600.0, gt=0)
-    probe_timeout_seconds: float = Field(120.0, gt=0)
-    readiness_timeout_seconds: float = Field(2.0, gt=0)
-    log_level: str = Field("INFO")
+    sse_keepalive_seconds: float = Field(
+        15.0, gt=0, description="Interval of SSE keep-alive comments (and manifest re-checks)."
+    )
+    upload_claim_ttl_seconds: float = Field(
+        6 * 3600.0, gt=0, description="An upload in progress for longer may be taken over."
+    )
+    probe_timeout_seconds: float = Field(
+        120.0, gt=0, description="Time limit of ffprobe on an uploaded recording."
+    )
+    readiness_timeout_seconds: float = Field(
+        2.0, gt=0, description="Time limit of each /readyz check (Kafka, storage)."
+    )
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     @property
     def env(self) -> str:

@@ -7,6 +7,7 @@ import sys
 from talkavocado_common.worker import main
 
 from .handler import HANDLERS
+from .settings import AudioSettings
 
 if __name__ == "__main__":
-    sys.exit(main("audio", HANDLERS))
+    sys.exit(main("audio", HANDLERS, AudioSettings))

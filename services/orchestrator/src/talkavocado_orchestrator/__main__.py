@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from pydantic import ValidationError
-
 from talkavocado_common.asl import AslError
+from talkavocado_common.config import ConfigError, load_settings
 from talkavocado_common.kafka import TopicError, ensure_topics
-from talkavocado_common.settings import KafkaSettings, StorageSettings
 
 from .app import create_app, internal_topics
 from .settings import OrchestratorSettings
@@ -17,10 +15,11 @@ from .settings import OrchestratorSettings
 
 def main() -> int:
     try:
-        kafka, storage, settings = KafkaSettings(), StorageSettings(), OrchestratorSettings()
-        app = create_app(kafka, storage, settings)
+        settings = load_settings(OrchestratorSettings)
+        kafka = settings.kafka
+        app = create_app(kafka, settings.storage, settings)
         asyncio.run(ensure_topics(kafka, internal_topics(kafka, settings)))
-    except (ValidationError, AslError, TopicError, OSError) as exc:
+    except (ConfigError, AslError, TopicError, ValueError, OSError) as exc:
         sys.stderr.write(f"orchestrator: {str(exc).splitlines()[0]}\n")
         return 2
     import faust

@@ -75,7 +75,7 @@ def create_app(
     inputs = app.topic(topics.commands, topics.results, tick_topic(topics), **raw)
     outputs = {name: app.topic(name, **raw) for name in [*topics.all(), tick_topic(topics)]}
     table = app.Table(TABLE, partitions=kafka.partitions, key_type=str, value_type=str)
-    manifests = ManifestStore(open_storage(storage.storage_url))
+    manifests = ManifestStore(open_storage(storage.storage_url, storage))
 
     async def send(topic: str, key: str, event: CloudEvent) -> None:
         await outputs[topic].send(

@@ -1,4 +1,4 @@
-"""Orchestrator settings (environment variables)."""
+"""The orchestrator's settings (environment variables): its own and the shared groups."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from talkavocado_common.observability.settings import ObservabilitySettings
+from talkavocado_common.settings import KafkaSettings, StorageSettings
 
 
 class OrchestratorSettings(BaseSettings):
@@ -27,3 +30,7 @@ class OrchestratorSettings(BaseSettings):
         100, ge=1, description="Longest wait of a consumer fetch (faust's own default is 1500)."
     )
     data_dir: Path = Field(Path(".cache/orchestrator"), description="Faust's local data directory.")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

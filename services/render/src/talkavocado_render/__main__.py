@@ -7,6 +7,7 @@ import sys
 from talkavocado_common.worker import main
 
 from .handlers import HANDLERS
+from .settings import RenderSettings
 
 if __name__ == "__main__":
-    sys.exit(main("render", HANDLERS))
+    sys.exit(main("render", HANDLERS, RenderSettings))

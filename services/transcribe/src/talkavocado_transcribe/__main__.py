@@ -7,6 +7,7 @@ import sys
 from talkavocado_common.worker import main
 
 from .handler import HANDLERS
+from .settings import TranscribeSettings
 
 if __name__ == "__main__":
-    sys.exit(main("transcribe", HANDLERS))
+    sys.exit(main("transcribe", HANDLERS, TranscribeSettings))

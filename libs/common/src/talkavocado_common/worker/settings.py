@@ -1,5 +1,4 @@
-"""Settings of a step-service process, from environment variables (next to KafkaSettings and
-StorageSettings)."""
+"""Settings of a step-service process, from environment variables."""
 
 from __future__ import annotations
 
@@ -7,6 +6,9 @@ from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ..observability.settings import ObservabilitySettings
+from ..settings import KafkaSettings, StorageSettings
 
 
 class WorkerSettings(BaseSettings):
@@ -18,7 +20,9 @@ class WorkerSettings(BaseSettings):
     metrics_port: int = Field(
         9100, ge=0, le=65535, alias="METRICS_PORT", description="Its port; 0 picks a free one."
     )
-    metrics_enabled: bool = Field(True, alias="METRICS_ENABLED")
+    metrics_enabled: bool = Field(
+        True, alias="METRICS_ENABLED", description="Serve /healthz, /readyz and /metrics."
+    )
     shutdown_grace_seconds: float = Field(
         30.0,
         ge=0,
@@ -55,4 +59,12 @@ class WorkerSettings(BaseSettings):
     scratch_dir: Path | None = Field(
         None, alias="SCRATCH_DIR", description="Where steps get their scratch directories."
     )
-    log_level: str = Field("INFO", alias="LOG_LEVEL")
+
+
+class StepServiceSettings(WorkerSettings):
+    """Everything a step service reads: its worker settings and the shared groups. Each step
+    service subclasses it (the one settings class of that service)."""
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
