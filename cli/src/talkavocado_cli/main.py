@@ -20,10 +20,12 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from talkavocado_common.asl import AslError, StateMachine, default_pipeline_path, load_file
+from talkavocado_common.config import load_settings
 from talkavocado_common.ids import new_job_id
 from talkavocado_common.manifest_store import ManifestStore, utcnow
 from talkavocado_common.models import InputInfo, JobOptions, JobStatus, Manifest
-from talkavocado_common.storage import InvalidKey, JobKeys, Storage, open_storage
+from talkavocado_common.settings import StorageSettings
+from talkavocado_common.storage import InvalidKey, JobKeys, Storage, StorageError, open_storage
 from talkavocado_common.storage.keys import safe_filename
 
 from .local_runner import LocalPipeline
@@ -53,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         help="job options as a JSON file (contracts/job-options.schema.json)",
     )
     process.add_argument(
-        "--storage", default="storage", help="storage directory (default: ./storage)"
+        "--storage", default="storage", help="storage directory or s3://bucket/prefix (default: ./storage)"
     )
     process.add_argument("--tenant", default="demo-tenant", help="tenant id (default: demo-tenant)")
     process.add_argument(
@@ -96,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
         "set), creates the topics and runs the five services as processes; Ctrl-C stops them.",
     )
     up.add_argument("--port", type=int, default=8000, help="API port (default: 8000)")
-    up.add_argument("--storage", default="storage", help="storage directory (default: ./storage)")
+    up.add_argument("--storage", default="storage", help="storage directory or s3://bucket/prefix (default: ./storage)")
     up.add_argument(
         "--dev-key", help="API key of tenant demo-tenant (default: a new one; 16+ characters)"
     )
@@ -214,7 +216,7 @@ def prepare(args: argparse.Namespace) -> ProcessJob:
     try:
         machine = load_file(args.pipeline or default_pipeline_path())
         keys = JobKeys(args.env, args.tenant, args.job_id or new_job_id())
-        storage = open_storage(args.storage)
+        storage = open_storage(args.storage, load_settings(StorageSettings))
     except (AslError, InvalidKey, ValueError, OSError) as exc:
         raise UsageError(str(exc)) from exc
     return ProcessJob(source, options, machine, keys, storage, tuple(args.asset), args.quiet)
@@ -254,8 +256,7 @@ async def process(job: ProcessJob) -> int:
     )
     manifest = await pipeline.run(keys, job.options)
     sys.stdout.write(json.dumps(manifest.to_jsonable(), indent=2) + "\n")
-    root = getattr(storage, "root", None)
-    where = f" under {root}" if root is not None else ""
+    where = f" under {storage.location}"
     if manifest.status is JobStatus.COMPLETED:
         final = next((r.key for r in manifest.renders if r.kind == "final"), None)
         if not job.quiet and final:
@@ -287,6 +288,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         sys.stderr.write(f"avocado: error: {exc}\n")
         return 2
+    except StorageError as exc:  # S3 unreachable, bucket missing, access denied
+        sys.stderr.write(f"avocado: error: storage: {exc}\n")
+        return 1
     except KeyboardInterrupt:
         sys.stderr.write("avocado: interrupted\n")
         return 130

@@ -1,5 +1,6 @@
-"""The real app under uvicorn on 127.0.0.1 (random port), real ffprobe, LocalStorage on disk,
-the in-memory publisher and status feed (the Kafka ones are tested with the broker)."""
+"""The real app under uvicorn on 127.0.0.1 (random port), real ffprobe, storage on disk and on a
+real S3 endpoint (moto's server; every test runs on both), the in-memory publisher and status
+feed (the Kafka ones are tested with the broker)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from talkavocado_api import ApiSettings, InMemoryPublisher, InMemoryStatusFeed, 
 from talkavocado_api.ports import storage_check
 from talkavocado_common.manifest_store import ManifestStore
 from talkavocado_common.settings import StorageSettings
-from talkavocado_common.storage import JobKeys, LocalStorage
+from talkavocado_common.storage import JobKeys, Storage, open_storage
 from tests.mediagen import DEMO_SCRIPT, Recording, make_recording
 from tests.support.http import serve_on_loopback
+from tests.support.s3 import S3Server, s3_server  # noqa: F401
 
 TENANT = "demo-tenant"
 KEY = "integration-key-0123456789"
@@ -32,7 +34,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Recording:
 class Server:
     url: str
     client: httpx.AsyncClient
-    storage: LocalStorage
+    storage: Storage
     publisher: InMemoryPublisher
     feed: InMemoryStatusFeed
     broker: dict[str, bool] = field(default_factory=lambda: {"up": True})
@@ -45,9 +47,21 @@ class Server:
         return ManifestStore(self.storage)
 
 
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[Server]:
-    storage = LocalStorage(tmp_path / "storage")
+@pytest.fixture(params=["local", "s3"])
+async def server(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    s3_server: S3Server,  # noqa: F811
+) -> AsyncIterator[Server]:
+    if request.param == "local":
+        storage_settings = StorageSettings(
+            STORAGE_URL=str(tmp_path / "storage"), TALKAVOCADO_ENV=ENV
+        )
+    else:
+        storage_settings = StorageSettings.model_validate(
+            {**s3_server.env(s3_server.create_bucket()), "TALKAVOCADO_ENV": ENV}
+        )
+    storage = open_storage(storage_settings.storage_url, storage_settings)
     publisher, feed = InMemoryPublisher(), InMemoryStatusFeed()
     broker = {"up": True}
 
@@ -57,7 +71,7 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
 
     settings = ApiSettings(
         keys=f"{TENANT}:{KEY}",
-        storage=StorageSettings(STORAGE_URL=str(tmp_path / "storage"), TALKAVOCADO_ENV=ENV),
+        storage=storage_settings,
         sse_keepalive_seconds=0.5,
         MAX_UPLOAD_BYTES=50_000_000,
     )
@@ -75,3 +89,4 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
         ) as client,
     ):
         yield Server(url, client, storage, publisher, feed, broker)
+    await storage.aclose()

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 
 from talkavocado_common.events import JobStatusChanged, decode, encode, new_event
 from talkavocado_common.models import ErrorCode, JobStatus
+from talkavocado_common.storage.s3 import S3Storage
 
 from .conftest import TENANT, Recording, Server
 
@@ -85,6 +87,36 @@ async def test_recording_upload_is_probed_and_submitted(
 
     view = (await server.client.get(f"/jobs/{job['jobId']}", params=PARAMS)).json()
     assert view["status"] == "pending"
+
+
+async def test_an_artifact_link_downloads_the_artifact(
+    server: Server, recording: Recording
+) -> None:
+    job = await create(server, "talk.mp4", recording.path.stat().st_size)
+    uploaded = await server.client.put(job["uploadUrl"], content=file_chunks(recording.path))
+    assert uploaded.status_code == 202, uploaded.text
+    path = f"/jobs/{job['jobId']}/links/input/talk.mp4"
+    link = (await server.client.get(path, params=PARAMS)).json()
+    assert link["bytes"] == recording.path.stat().st_size
+    if isinstance(server.storage, S3Storage):
+        # Presigned: no API key, straight from the object store, for a limited time.
+        assert link["direct"] is True
+        assert link["expiresAt"] is not None
+        async with httpx.AsyncClient() as anonymous:
+            fetched = await anonymous.get(link["url"])
+        assert link["url"].startswith(server.storage.options.endpoint_url or "")
+    else:
+        assert link["direct"] is False
+        assert link["url"] == f"/jobs/{job['jobId']}/artifacts/input/talk.mp4"
+        fetched = await server.client.get(link["url"], params=PARAMS)
+    assert fetched.status_code == 200
+    assert fetched.content == recording.path.read_bytes()
+    missing = await server.client.get(
+        f"/jobs/{job['jobId']}/links/renders/final.mp4", params=PARAMS
+    )
+    assert missing.status_code == 404
+    other = await server.client.get(f"/jobs/{job['jobId']}/links/../x", params=PARAMS)
+    assert other.status_code in (400, 404)
 
 
 async def test_text_file_named_mp4_is_refused_and_recorded(server: Server, tmp_path: Path) -> None:

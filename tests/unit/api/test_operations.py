@@ -98,6 +98,7 @@ async def test_openapi_has_a_stable_operation_id_on_every_route(api: Api) -> Non
         ("/jobs", "get"): "listJobs",
         ("/jobs/{jobId}", "get"): "getJob",
         ("/jobs/{jobId}/input", "put"): "uploadJobInput",
+        ("/jobs/{jobId}/links/{path}", "get"): "getJobArtifactLink",
         ("/jobs/{jobId}/artifacts/{path}", "get"): "getJobArtifact",
         ("/jobs/{jobId}/cancel", "post"): "cancelJob",
         ("/jobs/{jobId}/retry", "post"): "retryJob",

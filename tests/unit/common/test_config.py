@@ -74,3 +74,14 @@ def test_the_readme_table_matches_the_settings_classes() -> None:
     found = re.search(r"<!-- env-table:start -->\n(.*?)<!-- env-table:end -->", text, re.S)
     assert found, "README.md has no env-table markers"
     assert found.group(1) == env_table(), "README env table is stale: run `make env-table`"
+
+
+def test_a_storage_outage_is_a_transient_step_error() -> None:
+    from talkavocado_common.models import ErrorCode
+    from talkavocado_common.step_runner import as_step_error
+    from talkavocado_common.storage import NotFound, StorageError
+
+    outage = as_step_error(StorageError("s3://media/data/x: Could not connect"))
+    assert outage.code == ErrorCode.TRANSIENT_DEPENDENCY
+    assert "Could not connect" in outage.message
+    assert as_step_error(NotFound("a/b")).code == ErrorCode.INPUT_NOT_FOUND

@@ -28,7 +28,7 @@ from .steps import (
     StepResult,
     no_progress,
 )
-from .storage import NotFound, Storage
+from .storage import NotFound, Storage, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ def as_step_error(exc: BaseException) -> StepError:
         return exc
     if isinstance(exc, NotFound):
         return StepError(ErrorCode.INPUT_NOT_FOUND, f"a file the step needs is missing: {exc.key}")
+    if isinstance(exc, StorageError):  # S3 unreachable, throttled, access denied: Retry decides
+        return StepError(ErrorCode.TRANSIENT_DEPENDENCY, f"storage: {exc}")
     if isinstance(exc, FfmpegNotInstalled):
         return StepError(ErrorCode.INTERNAL, str(exc))
     if isinstance(exc, FfmpegError):

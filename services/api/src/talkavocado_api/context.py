@@ -1,24 +1,48 @@
 """Per-request context (correlation id, tenant, job) for logs, and JSON logging.
 
 The middleware sets the correlation id; the auth and job dependencies add tenant and job. Every
-log record emitted while serving the request carries them, whatever logger emitted it.
+log record emitted while serving the request carries them, whatever logger emitted it. The
+variables are the shared log context of talkavocado_common.observability, so the common
+formatters (JSON or text, with the request span's traceId / spanId) print them.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import sys
 import uuid
 from contextvars import ContextVar
-from datetime import UTC, datetime
-from typing import Any
 
-correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+from talkavocado_common.observability import ObservabilitySettings
+from talkavocado_common.observability import configure_logging as configure_process_logging
+from talkavocado_common.observability.context import (
+    correlation_id_var,
+    job_id_var,
+    step_var,
+    tenant_id_var,
+)
+from talkavocado_common.observability.logging import JsonFormatter as _CommonJsonFormatter
+
+SERVICE = "api"
+
+# The W3C traceparent of the request's span: what the events a request produces carry.
 traceparent_var: ContextVar[str | None] = ContextVar("traceparent", default=None)
-tenant_id_var: ContextVar[str | None] = ContextVar("tenant_id", default=None)
-job_id_var: ContextVar[str | None] = ContextVar("job_id", default=None)
+
+__all__ = [
+    "CORRELATION_HEADER",
+    "SERVICE",
+    "ContextFilter",
+    "JsonFormatter",
+    "accept_correlation_id",
+    "accept_traceparent",
+    "configure_logging",
+    "correlation_id_var",
+    "current_correlation_id",
+    "job_id_var",
+    "step_var",
+    "tenant_id_var",
+    "traceparent_var",
+]
 
 CORRELATION_HEADER = "x-correlation-id"
 _CORRELATION_RE = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
@@ -43,7 +67,8 @@ def current_correlation_id() -> str:
 
 
 class ContextFilter(logging.Filter):
-    """Adds correlationId, tenantId and jobId to every record."""
+    """Adds correlationId, tenantId and jobId to every record (the formatters read the log
+    context themselves; this is for other formatters)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         for name, var in (
@@ -56,36 +81,16 @@ class ContextFilter(logging.Filter):
         return True
 
 
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+class JsonFormatter(_CommonJsonFormatter):
+    """The common JSON line formatter, service `api`."""
 
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, context and any `extra=`."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and value is not None and not key.startswith("_"):
-                out[key] = value
-        if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
+    def __init__(self, service: str | None = SERVICE) -> None:
+        super().__init__(service)
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """JSON logs on stderr for the whole process (uvicorn's loggers included)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(ContextFilter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logger = logging.getLogger(name)
-        logger.handlers[:] = []
-        logger.propagate = True
+    """JSON logs on stderr for the whole process (uvicorn's loggers included).
+
+    Kept for callers that only have a level; the entry point configures logging and tracing
+    with `talkavocado_common.observability.configure_observability("api", settings)`."""
+    configure_process_logging(SERVICE, ObservabilitySettings(LOG_LEVEL=level))

@@ -1,5 +1,9 @@
-"""The outermost ASGI layer: correlation id, access log, Prometheus metrics, JSON body limit,
-and a JSON 500 for anything that escaped the exception handlers.
+"""The outermost ASGI layer: correlation id, the request's span, access log, Prometheus metrics,
+JSON body limit, and a JSON 500 for anything that escaped the exception handlers.
+
+Each request runs in an OpenTelemetry SERVER span, child of the client's `traceparent` when it
+sends one; the events the request produces carry that span's context (`traceparent_var`), so
+the orchestrator's and the steps' spans join the same trace.
 
 A pure ASGI middleware (not BaseHTTPMiddleware): streaming uploads and SSE pass through
 untouched, and the context variables it sets are seen by the endpoint and its streaming body.
@@ -13,9 +17,17 @@ import re
 import time
 from typing import Any
 
+from opentelemetry.trace import Span, SpanKind
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from talkavocado_common.observability.tracing import (
+    context_from_traceparent,
+    current_traceparent,
+    mark_error,
+    start_span,
+)
 
 from .context import (
     CORRELATION_HEADER,
@@ -53,10 +65,29 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        method = scope["method"]
+        client_trace = accept_traceparent(headers.get("traceparent"))
+        with start_span(
+            f"{method} {_UNMATCHED}",
+            parent=context_from_traceparent(client_trace, headers.get("tracestate")),
+            kind=SpanKind.SERVER,
+            attributes={
+                "http.request.method": method,
+                "url.path": scope["path"],
+                "url.scheme": scope.get("scheme"),
+                "user_agent.original": headers.get("user-agent"),
+            },
+        ) as span:
+            await self._serve(scope, receive, send, headers, span)
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, headers: Headers, span: Span
+    ) -> None:
         correlation_id = accept_correlation_id(headers.get(CORRELATION_HEADER))
+        span.set_attribute("talkavocado.correlation_id", correlation_id)
         tokens = (
             correlation_id_var.set(correlation_id),
-            traceparent_var.set(accept_traceparent(headers.get("traceparent"))),
+            traceparent_var.set(current_traceparent()),
             tenant_id_var.set(None),
             job_id_var.set(None),
         )
@@ -113,6 +144,16 @@ class RequestMiddleware:
             self.metrics.in_flight.dec()
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(elapsed)
+            span.update_name(f"{method} {route}")
+            span.set_attribute("http.route", route)
+            span.set_attribute("http.response.status_code", status)
+            tenant, job = tenant_id_var.get(), job_id_var.get()
+            if tenant is not None:
+                span.set_attribute("talkavocado.tenant_id", tenant)
+            if job is not None:
+                span.set_attribute("talkavocado.job_id", job)
+            if status >= 500:
+                mark_error(span, f"HTTP {status}")
             access_log.info(
                 "%s %s %s",
                 method,

@@ -130,6 +130,16 @@ class UploadAccepted(ApiModel):
     input: UploadedInput
 
 
+class ArtifactLink(ApiModel):
+    url: str = Field(description="Where to GET the artifact.")
+    direct: bool = Field(
+        description="True: a presigned storage URL, no API key needed until expiresAt; "
+        "false: the API's own artifact URL (send the API key)."
+    )
+    expires_at: datetime | None = None
+    bytes: int
+
+
 class CancelRequest(ApiModel):
     reason: str | None = Field(None, max_length=500)
 

@@ -75,6 +75,7 @@ from .metrics import ApiMetrics
 from .ports import EventPublisher, StatusFeed
 from .ranges import ByteRange, Unsatisfiable, content_type_for, parse_range
 from .schemas import (
+    ArtifactLink,
     Artifacts,
     CreateJobRequest,
     JobList,
@@ -605,19 +606,7 @@ class JobService:
         range_header: str | None,
         if_range: str | None,
     ) -> Download:
-        keys = self.job_keys(ctx, job_id)
-        if path.startswith(keys.prefix):  # a full storage key, as GET /jobs/{id} lists them
-            path = path[len(keys.prefix) :]
-        try:
-            key = keys.key(path)
-        except InvalidKey:
-            raise InvalidRequest(f"invalid artifact path {path!r}") from None
-        if not await self.manifests.exists(keys):
-            raise JobNotFound(job_id)
-        try:
-            info = await self.storage.info(key)
-        except NotFound:
-            raise _artifact_not_found(path) from None
+        key, info = await self._artifact(ctx, job_id, path)
         if if_range is not None and if_range.strip('"') != info.etag:
             range_header = None  # changed since the client's copy: send it whole
         try:
@@ -633,6 +622,41 @@ class JobService:
             byte_range=byte_range,
             body=self.storage.stream(key, start, end),
         )
+
+    async def _artifact(
+        self, ctx: RequestContext, job_id: str, path: str
+    ) -> tuple[str, ObjectInfo]:
+        """The storage key and info of an artifact of the tenant's job (404 otherwise)."""
+        keys = self.job_keys(ctx, job_id)
+        if path.startswith(keys.prefix):  # a full storage key, as GET /jobs/{id} lists them
+            path = path[len(keys.prefix) :]
+        try:
+            key = keys.key(path)
+        except InvalidKey:
+            raise InvalidRequest(f"invalid artifact path {path!r}") from None
+        if not await self.manifests.exists(keys):
+            raise JobNotFound(job_id)
+        try:
+            return key, await self.storage.info(key)
+        except NotFound:
+            raise _artifact_not_found(path) from None
+
+    # --- GET /jobs/{id}/links/{path} ------------------------------------------------------------
+
+    async def artifact_link(
+        self, ctx: RequestContext, job_id: str, path: str, *, api_url: str
+    ) -> ArtifactLink:
+        """A direct, time-limited download URL where the storage has them (S3), else the API's
+        own artifact URL (which needs the API key)."""
+        key, info = await self._artifact(ctx, job_id, path)
+        seconds = self.settings.storage.presign_seconds
+        url = await self.storage.presigned_url(
+            key, expires_seconds=seconds, download_name=key.rsplit("/", 1)[-1]
+        )
+        if url is None:
+            return ArtifactLink(url=api_url, direct=False, expires_at=None, bytes=info.size)
+        expires = utcnow() + timedelta(seconds=seconds)
+        return ArtifactLink(url=url, direct=True, expires_at=expires, bytes=info.size)
 
     # --- POST /jobs/{id}/cancel, /retry -----------------------------------------------------
 

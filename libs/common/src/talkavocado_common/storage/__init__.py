@@ -1,6 +1,6 @@
-"""Object storage: one async interface, backends behind it (local filesystem now, S3 later)."""
+"""Object storage: one async interface, backends behind it (local filesystem, S3)."""
 
-from .base import NotFound, ObjectInfo, PreconditionFailed, Storage
+from .base import NotFound, ObjectInfo, PreconditionFailed, Storage, StorageError
 from .keys import InvalidKey, JobKeys, validate_tenant_id
 from .local import LocalStorage
 from .open import open_storage
@@ -13,6 +13,7 @@ __all__ = [
     "ObjectInfo",
     "PreconditionFailed",
     "Storage",
+    "StorageError",
     "open_storage",
     "validate_tenant_id",
 ]

@@ -42,6 +42,11 @@ class ObjectInfo:
 class Storage(abc.ABC):
     """Keys are '/'-separated relative paths built by storage.keys; backends never see others."""
 
+    @property
+    @abc.abstractmethod
+    def location(self) -> str:
+        """Where the objects are, for messages: a directory or s3://bucket/prefix."""
+
     @abc.abstractmethod
     async def read_bytes(self, key: str) -> tuple[bytes, str]:
         """Whole object and its ETag (for small documents). Raises NotFound."""
@@ -95,5 +100,5 @@ class Storage(abc.ABC):
         such URLs (S3 does, a local directory does not)."""
         return None
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027  (an optional hook: a no-op by default)
         """Release connections (nothing to do for backends without any)."""

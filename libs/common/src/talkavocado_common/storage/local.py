@@ -17,7 +17,6 @@ import anyio.to_thread
 from .base import CHUNK_SIZE, NotFound, ObjectInfo, PreconditionFailed, Storage
 from .keys import InvalidKey, validate_relative_path
 
-
 # mkstemp makes owner-only files; objects are ordinary files (the umask of a shared root applies
 # to their directory, not to each object).
 _FILE_MODE = 0o644
@@ -39,6 +38,10 @@ class LocalStorage(Storage):
 
     def __repr__(self) -> str:
         return f"LocalStorage({str(self.root)!r})"
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
 
     def _path(self, key: str) -> Path:
         validate_relative_path(key)

@@ -92,7 +92,11 @@ class S3Storage(Storage):
         return cls(bucket, prefix, options)
 
     def __repr__(self) -> str:
-        return f"S3Storage('s3://{self.bucket}/{self.prefix}')"
+        return f"S3Storage({self.location!r})"
+
+    @property
+    def location(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
 
     async def _client(self) -> S3Client:
         loop = asyncio.get_running_loop()

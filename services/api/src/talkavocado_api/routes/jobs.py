@@ -14,6 +14,7 @@ from ..context import job_id_var
 from ..deps import PrincipalDep, ServiceDep, SettingsDep, TenantContextDep, context_for
 from ..errors import ErrorBody, Forbidden, InvalidRequest
 from ..schemas import (
+    ArtifactLink,
     CancelRequest,
     CommandAccepted,
     CreateJobRequest,
@@ -190,6 +191,24 @@ async def get_artifact(
     return StreamingResponse(
         download.body, status_code=status, media_type=download.content_type, headers=headers
     )
+
+
+@router.get(
+    "/{jobId}/links/{path:path}",
+    operation_id="getJobArtifactLink",
+    summary="A download link for an artifact: presigned (no API key needed) when storage is S3",
+    response_model=ArtifactLink,
+    responses=_errors(400, 401, 404),
+)
+async def get_artifact_link(
+    job_id: JobIdPath,
+    path: Annotated[str, Path(description="Path under the job, e.g. renders/final.mp4.")],
+    ctx: TenantContextDep,
+    service: ServiceDep,
+    settings: SettingsDep,
+) -> ArtifactLink:
+    api_url = _job_url(settings.public_url, f"/jobs/{quote(job_id)}/artifacts/{quote(path)}")
+    return await service.artifact_link(ctx, job_id, path, api_url=api_url)
 
 
 @router.post(
