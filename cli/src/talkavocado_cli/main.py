@@ -55,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
         help="job options as a JSON file (contracts/job-options.schema.json)",
     )
     process.add_argument(
-        "--storage", default="storage", help="storage directory or s3://bucket/prefix (default: ./storage)"
+        "--storage",
+        default="storage",
+        help="storage directory or s3://bucket/prefix (default: ./storage)",
     )
     process.add_argument("--tenant", default="demo-tenant", help="tenant id (default: demo-tenant)")
     process.add_argument(
@@ -98,7 +100,11 @@ def _parser() -> argparse.ArgumentParser:
         "set), creates the topics and runs the five services as processes; Ctrl-C stops them.",
     )
     up.add_argument("--port", type=int, default=8000, help="API port (default: 8000)")
-    up.add_argument("--storage", default="storage", help="storage directory or s3://bucket/prefix (default: ./storage)")
+    up.add_argument(
+        "--storage",
+        default="storage",
+        help="storage directory or s3://bucket/prefix (default: ./storage)",
+    )
     up.add_argument(
         "--dev-key", help="API key of tenant demo-tenant (default: a new one; 16+ characters)"
     )
@@ -146,7 +152,21 @@ def up(args: argparse.Namespace) -> int:
     config = StackConfig(
         port=args.port, storage=args.storage, dev_key=args.dev_key, partitions=args.partitions
     )
+    try:
+        asyncio.run(check_storage(args.storage))
+    except (ValueError, OSError) as exc:
+        raise UsageError(str(exc)) from exc
     return asyncio.run(run_stack(config, sys.stderr))
+
+
+async def check_storage(location: str) -> None:
+    """Fail before starting five processes if the storage cannot be reached (S3: the bucket
+    exists and the credentials can list it). Raises StorageError or ValueError."""
+    storage = open_storage(location, load_settings(StorageSettings))
+    try:
+        await storage.list("no-such-prefix")
+    finally:
+        await storage.aclose()
 
 
 def sample(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Self, TextIO
@@ -19,8 +20,18 @@ READY_LINE = "the stack is up"
 
 class StackProcess:
     def __init__(
-        self, *, port: int, storage: Path, dev_key: str, cwd: Path, log: Path | None = None
+        self,
+        *,
+        port: int,
+        storage: Path,
+        dev_key: str,
+        cwd: Path,
+        log: Path | None = None,
+        storage_url: str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        """`storage_url` (e.g. s3://bucket/prefix, with its AWS_* variables in `env`) replaces
+        the local `storage` directory."""
         self.url = f"http://127.0.0.1:{port}"
         self.storage = storage
         self.dev_key = dev_key
@@ -30,11 +41,12 @@ class StackProcess:
             "--port",
             str(port),
             "--storage",
-            str(storage),
+            storage_url or str(storage),
             "--dev-key",
             dev_key,
         ]
         self._cwd = cwd
+        self._env = dict(env or {})
         self._log_path = log
         self.lines: list[str] = []
         self._ready = threading.Event()
@@ -44,6 +56,7 @@ class StackProcess:
     def start(self, within: float = 120) -> Self:
         # The stack brings its own broker: an inherited KAFKA_* would point it elsewhere.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "PYTEST"))}
+        env.update(self._env)
         self._process = subprocess.Popen(
             self._argv,
             cwd=self._cwd,

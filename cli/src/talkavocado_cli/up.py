@@ -55,6 +55,9 @@ def service_specs(kafka: KafkaSettings, config: StackConfig, dev_key: str) -> li
         "STORAGE_URL": storage,
         "TALKAVOCADO_ENV": config.env,
         "WORKER_CREATE_TOPICS": "false",
+        # One readable line per record in the prefixed console output; set LOG_FORMAT=json to
+        # get the production format.
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
     }
     python = sys.executable
     specs = [
