@@ -9,6 +9,7 @@ missing=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 command -v sox >/dev/null && command -v soxi >/dev/null || missing+=(sox)
+command -v docker-compose >/dev/null || missing+=(docker-compose)  # `config` checks docker-compose.yml
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 command -v fc-list >/dev/null || missing+=(fontconfig)
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3 || true)}
