@@ -32,6 +32,7 @@ bench: setup
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.platform
 	$(BIN)/python -m bench.orchestration
+	$(BIN)/python -m bench.storage
 
 contracts: setup
 	$(BIN)/python -m talkavocado_common.contracts
