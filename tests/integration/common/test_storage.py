@@ -187,3 +187,17 @@ def test_open_storage_picks_the_backend(tmp_path: Path) -> None:
     for bad in ("s3:///prefix", "s3://bucket/../x", "gs://bucket/x"):
         with pytest.raises(ValueError, match=r"storage|invalid path|bucket"):
             open_storage(bad)
+
+
+async def test_list_children_names_the_folders_right_below(storage: Storage) -> None:
+    for job in ("job-1", "job-2"):
+        keys = JobKeys("test", "tenant-a", job)
+        await storage.write_bytes(keys.manifest, b"{}")
+        await storage.write_bytes(keys.final_render, b"x")
+    await storage.write_bytes(KEYS.branding_asset("logo.png"), b"png")
+    await storage.write_bytes("test/tenant-a/loose.txt", b"not a folder")
+    assert await storage.list_children("test/tenant-a") == ["assets", "job-1", "job-2"]
+    assert await storage.list_children("test/tenant-a/") == ["assets", "job-1", "job-2"]
+    assert await storage.list_children("test") == ["tenant-a"]
+    assert await storage.list_children("") == ["test"]
+    assert await storage.list_children("test/nobody") == []

@@ -338,12 +338,10 @@ class JobService:
             raise InvalidRequest(f"limit: between 1 and {MAX_LIST_LIMIT}")
         after = decode_cursor(cursor) if cursor else None
         tenant_prefix = f"{self.env}/{ctx.tenant_id}/"
+        # One folder per job (and `assets`): a delimiter listing, not every artifact's key.
+        # A folder without a valid manifest is skipped by _summary.
         job_ids = sorted(
-            {
-                parts[2]
-                for key in await self.storage.list(tenant_prefix)
-                if len(parts := key.split("/")) == 4 and parts[3] == "manifest.json"
-            },
+            (j for j in await self.storage.list_children(tenant_prefix) if NAME_RE.fullmatch(j)),
             reverse=True,  # job ids are time-ordered: newest first
         )
         if after is not None:

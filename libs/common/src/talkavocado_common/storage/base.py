@@ -82,6 +82,11 @@ class Storage(abc.ABC):
         """Keys under a prefix, sorted."""
 
     @abc.abstractmethod
+    async def list_children(self, prefix: str) -> list[str]:
+        """Names of the 'folders' right under a prefix, sorted: a job list reads only the job
+        folders, not every artifact's key."""
+
+    @abc.abstractmethod
     async def download_to(self, key: str, path: Path) -> None:
         """Copy an object to a local file (ffmpeg needs files). Raises NotFound."""
 

@@ -177,6 +177,16 @@ class LocalStorage(Storage):
 
         return await anyio.to_thread.run_sync(walk)
 
+    async def list_children(self, prefix: str) -> list[str]:
+        base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+
+        def children() -> list[str]:
+            if not base.is_dir():
+                return []
+            return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+        return await anyio.to_thread.run_sync(children)
+
     async def download_to(self, key: str, path: Path) -> None:
         source = self._path(key)
         if not source.is_file():

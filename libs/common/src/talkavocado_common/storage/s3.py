@@ -292,6 +292,23 @@ class S3Storage(Storage):
             raise self._failure(exc, prefix) from None
         return sorted(keys)
 
+    async def list_children(self, prefix: str) -> list[str]:
+        client = await self._client()
+        stem = prefix.strip("/")
+        full = self.prefix + (f"{self._key(stem)[len(self.prefix) :]}/" if stem else "")
+        names: list[str] = []
+        try:
+            async for page in client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full, Delimiter="/"
+            ):
+                for common in page.get("CommonPrefixes", []):
+                    name = common["Prefix"][len(full) :].rstrip("/")
+                    if name and not name.startswith("."):
+                        names.append(name)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._failure(exc, prefix) from None
+        return sorted(names)
+
     async def download_to(self, key: str, path: Path) -> None:
         chunks = self.stream(key)
         first = await anext(chunks, b"")  # NotFound before the file is created
