@@ -7,6 +7,7 @@ with an ETag so the manifest can be updated with compare-and-swap.
 from __future__ import annotations
 
 import abc
+import builtins
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,7 @@ class Storage(abc.ABC):
         """Keys under a prefix, sorted."""
 
     @abc.abstractmethod
-    async def list_children(self, prefix: str) -> list[str]:
+    async def list_children(self, prefix: str) -> builtins.list[str]:
         """Names of the 'folders' right under a prefix, sorted: a job list reads only the job
         folders, not every artifact's key."""
 

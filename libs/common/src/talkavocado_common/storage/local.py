@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import hashlib
@@ -177,13 +178,15 @@ class LocalStorage(Storage):
 
         return await anyio.to_thread.run_sync(walk)
 
-    async def list_children(self, prefix: str) -> list[str]:
+    async def list_children(self, prefix: str) -> builtins.list[str]:
         base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
 
         def children() -> list[str]:
             if not base.is_dir():
                 return []
-            return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+            return sorted(
+                p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")
+            )
 
         return await anyio.to_thread.run_sync(children)
 

@@ -8,6 +8,7 @@ conditional PUT (If-Match / If-None-Match) so the manifest keeps its compare-and
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
@@ -292,11 +293,11 @@ class S3Storage(Storage):
             raise self._failure(exc, prefix) from None
         return sorted(keys)
 
-    async def list_children(self, prefix: str) -> list[str]:
+    async def list_children(self, prefix: str) -> builtins.list[str]:
         client = await self._client()
         stem = prefix.strip("/")
         full = self.prefix + (f"{self._key(stem)[len(self.prefix) :]}/" if stem else "")
-        names: list[str] = []
+        names: builtins.list[str] = []
         try:
             async for page in client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=full, Delimiter="/"
