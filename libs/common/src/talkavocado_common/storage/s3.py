@@ -226,7 +226,7 @@ class S3Storage(Storage):
                 size += len(chunk)
                 buffer += chunk
                 while len(buffer) >= part_size:
-                    await send_part(bytes(buffer[:part_size]))
+                    await send_part(bytes(memoryview(buffer)[:part_size]))  # one copy
                     del buffer[:part_size]
             if upload_id is None:
                 response = await client.put_object(
