@@ -232,7 +232,7 @@ def test_entry_point_refuses_to_start_without_keys(
 
     monkeypatch.delenv("API_KEYS", raising=False)
     monkeypatch.setenv("STORAGE_URL", str(tmp_path / "s"))
-    monkeypatch.setattr("talkavocado_api.__main__.configure_logging", lambda level: None)
+    monkeypatch.setattr("talkavocado_api.__main__.configure_observability", lambda *a, **k: None)
     assert main() == 2
     monkeypatch.setenv("API_KEYS", "t1:0123456789abcdef0123")
     from talkavocado_api import ApiSettings

@@ -16,11 +16,11 @@ from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
 from talkavocado_common.config import ConfigError, load_settings
+from talkavocado_common.observability import TracingConfigError, configure_observability
 from talkavocado_common.storage import open_storage
 
 from .app import create_app
 from .auth import ApiKeyRing, KeyConfigError, load_keyring
-from .context import configure_logging
 from .ports import (
     EventPublisher,
     InMemoryPublisher,
@@ -116,10 +116,10 @@ async def run_with_kafka(settings: ApiSettings, keyring: ApiKeyRing) -> None:
 def main() -> int:
     try:
         settings = load_settings(ApiSettings)
-    except ConfigError as exc:
+        configure_observability("api", settings.observability)
+    except (ConfigError, TracingConfigError) as exc:
         sys.stderr.write(f"talkavocado-api: bad configuration: {exc}\n")
         return 2
-    configure_logging(settings.observability.log_level)
     try:
         keyring = load_keyring(settings)
         open_storage(settings.storage.storage_url, settings.storage)

@@ -1,4 +1,4 @@
-"""Per-request context (correlation id, tenant, job) for logs, and JSON logging.
+"""Per-request context (correlation id, tenant, job) for logs.
 
 The middleware sets the correlation id; the auth and job dependencies add tenant and job. Every
 log record emitted while serving the request carries them, whatever logger emitted it. The
@@ -13,8 +13,6 @@ import re
 import uuid
 from contextvars import ContextVar
 
-from talkavocado_common.observability import ObservabilitySettings
-from talkavocado_common.observability import configure_logging as configure_process_logging
 from talkavocado_common.observability.context import (
     correlation_id_var,
     job_id_var,
@@ -35,7 +33,6 @@ __all__ = [
     "JsonFormatter",
     "accept_correlation_id",
     "accept_traceparent",
-    "configure_logging",
     "correlation_id_var",
     "current_correlation_id",
     "job_id_var",
@@ -86,11 +83,3 @@ class JsonFormatter(_CommonJsonFormatter):
 
     def __init__(self, service: str | None = SERVICE) -> None:
         super().__init__(service)
-
-
-def configure_logging(level: str = "INFO") -> None:
-    """JSON logs on stderr for the whole process (uvicorn's loggers included).
-
-    Kept for callers that only have a level; the entry point configures logging and tracing
-    with `talkavocado_common.observability.configure_observability("api", settings)`."""
-    configure_process_logging(SERVICE, ObservabilitySettings(LOG_LEVEL=level))

@@ -3,7 +3,9 @@ JSON body limit, and a JSON 500 for anything that escaped the exception handlers
 
 Each request runs in an OpenTelemetry SERVER span, child of the client's `traceparent` when it
 sends one; the events the request produces carry that span's context (`traceparent_var`), so
-the orchestrator's and the steps' spans join the same trace.
+the orchestrator's and the steps' spans join the same trace. When an outer layer already made
+the request's server span (FastAPI's native telemetry does, once a tracer provider is set),
+that span is used and given the request's ids instead of making a second one.
 
 A pure ASGI middleware (not BaseHTTPMiddleware): streaming uploads and SSE pass through
 untouched, and the context variables it sets are seen by the endpoint and its streaming body.
@@ -17,6 +19,7 @@ import re
 import time
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -66,6 +69,10 @@ class RequestMiddleware:
             return
         headers = Headers(scope=scope)
         method = scope["method"]
+        outer = trace.get_current_span()
+        if outer.is_recording() and outer.get_span_context().is_valid:
+            await self._serve(scope, receive, send, headers, outer, own_span=False)
+            return
         client_trace = accept_traceparent(headers.get("traceparent"))
         with start_span(
             f"{method} {_UNMATCHED}",
@@ -78,10 +85,17 @@ class RequestMiddleware:
                 "user_agent.original": headers.get("user-agent"),
             },
         ) as span:
-            await self._serve(scope, receive, send, headers, span)
+            await self._serve(scope, receive, send, headers, span, own_span=True)
 
     async def _serve(
-        self, scope: Scope, receive: Receive, send: Send, headers: Headers, span: Span
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: Headers,
+        span: Span,
+        *,
+        own_span: bool,
     ) -> None:
         correlation_id = accept_correlation_id(headers.get(CORRELATION_HEADER))
         span.set_attribute("talkavocado.correlation_id", correlation_id)
@@ -101,6 +115,7 @@ class RequestMiddleware:
                 started = True
                 status = message["status"]
                 MutableHeaders(scope=message)[CORRELATION_HEADER] = correlation_id
+                _annotate(span)  # while the span is open, whoever ends it
             await send(message)
 
         method = scope["method"]
@@ -144,15 +159,13 @@ class RequestMiddleware:
             self.metrics.in_flight.dec()
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(elapsed)
-            span.update_name(f"{method} {route}")
-            span.set_attribute("http.route", route)
-            span.set_attribute("http.response.status_code", status)
-            tenant, job = tenant_id_var.get(), job_id_var.get()
-            if tenant is not None:
-                span.set_attribute("talkavocado.tenant_id", tenant)
-            if job is not None:
-                span.set_attribute("talkavocado.job_id", job)
-            if status >= 500:
+            if own_span:
+                span.update_name(f"{method} {route}")
+                span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status)
+            if not started:
+                _annotate(span)
+            if own_span and status >= 500:
                 mark_error(span, f"HTTP {status}")
             access_log.info(
                 "%s %s %s",
@@ -173,6 +186,15 @@ class RequestMiddleware:
                 strict=True,
             ):
                 var.reset(token)
+
+
+def _annotate(span: Span) -> None:
+    """The tenant and job the request turned out to be about (known once it was routed)."""
+    tenant, job = tenant_id_var.get(), job_id_var.get()
+    if tenant is not None:
+        span.set_attribute("talkavocado.tenant_id", tenant)
+    if job is not None:
+        span.set_attribute("talkavocado.job_id", job)
 
 
 class _BodyTooLarge(StarletteHTTPException):

@@ -8,6 +8,7 @@ import sys
 from talkavocado_common.asl import AslError
 from talkavocado_common.config import ConfigError, load_settings
 from talkavocado_common.kafka import TopicError, ensure_topics
+from talkavocado_common.observability import configure_observability
 
 from .app import create_app, internal_topics
 from .settings import OrchestratorSettings
@@ -16,6 +17,7 @@ from .settings import OrchestratorSettings
 def main() -> int:
     try:
         settings = load_settings(OrchestratorSettings)
+        configure_observability("orchestrator", settings.observability)
         kafka = settings.kafka
         app = create_app(kafka, settings.storage, settings)
         asyncio.run(ensure_topics(kafka, internal_topics(kafka, settings)))
@@ -24,7 +26,10 @@ def main() -> int:
         return 2
     import faust
 
-    worker = faust.Worker(app, loglevel="INFO", quiet=True)
+    # override_logging=False: faust keeps our handlers (JSON lines with the job's context).
+    worker = faust.Worker(
+        app, loglevel=settings.observability.log_level, quiet=True, override_logging=False
+    )
     worker.execute_from_commandline()
     return 0
 

@@ -1,25 +1,33 @@
 """The orchestrator as a faust-streaming app: the `job-state` table (changelog in Kafka), one
 agent over the commands, results and tick topics, and a timer that ticks rows whose deadline or
-retry time has come."""
+retry time has come.
+
+Its web server serves /healthz and /metrics (the process's default Prometheus registry: the
+counters of metrics.py, jobs by status from the table and the consumer lag of the agent's input
+topics, both refreshed on each scrape)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from talkavocado_common.asl import default_pipeline_path, load_file
 from talkavocado_common.events import CloudEvent, InvalidEvent, Topics, encode
-from talkavocado_common.kafka import dead_letter_event, event_headers
+from talkavocado_common.kafka import CORRELATION_HEADER, dead_letter_event, event_headers, header
 from talkavocado_common.manifest_store import ManifestStore
+from talkavocado_common.observability.context import log_context
+from talkavocado_common.observability.metrics import refresh_lag
 from talkavocado_common.settings import KafkaSettings, StorageSettings
 from talkavocado_common.storage import open_storage
 
 from .core.row import JobRow
 from .core.transition import next_wakeup, validate_machine
+from .metrics import OrchestratorMetrics
 from .settings import OrchestratorSettings
 from .shell import SOURCE, Executor, decode_input, encode_tick, handle, tick_topic
 from .transport import OrchestratorApp
@@ -27,7 +35,8 @@ from .transport import OrchestratorApp
 log = logging.getLogger(__name__)
 
 TABLE = "job-state"
-EVENTS = Counter("orchestrator_events_total", "Inputs processed by outcome", ["outcome"])
+METRICS = OrchestratorMetrics()
+LAG_TIMEOUT_SECONDS = 2.0
 
 
 def changelog_topic(settings: OrchestratorSettings) -> str:
@@ -39,6 +48,44 @@ def internal_topics(kafka: KafkaSettings, settings: OrchestratorSettings) -> lis
     table refuses inputs whose partitions differ from its changelog's."""
     topics = Topics(kafka.topic_prefix)
     return [*topics.all(), tick_topic(topics), changelog_topic(settings)]
+
+
+def record_headers(raw: Any) -> list[tuple[str, bytes]]:
+    """A faust message's headers (a list of pairs or a mapping) as a list of (name, bytes)."""
+    items = raw.items() if isinstance(raw, Mapping) else (raw or [])
+    return [
+        (str(k), v if isinstance(v, bytes) else str(v).encode()) for k, v in items if v is not None
+    ]
+
+
+async def consumer_lag(consumer: Any, topics: Collection[str]) -> dict[Any, int]:
+    """End offset minus committed offset of the assigned partitions of `topics` (the agent's
+    inputs; the table's changelog is only read at recovery and never committed)."""
+    tps = sorted(
+        (tp for tp in consumer.assignment() if tp.topic in topics),
+        key=lambda tp: (tp.topic, tp.partition),
+    )
+    if not tps:
+        return {}
+    ends: Mapping[Any, int] = await consumer.highwaters(*tps)
+    committed: Mapping[Any, int | None] = getattr(consumer, "_committed_offset", {})
+    bases = {tp: committed.get(tp) for tp in tps}
+    never = [tp for tp, offset in bases.items() if offset is None]
+    starts: Mapping[Any, int] = await consumer.earliest_offsets(*never) if never else {}
+    lags: dict[Any, int] = {}
+    for tp in tps:
+        end, base = ends.get(tp), bases[tp]
+        if base is None:
+            base = starts.get(tp)
+        if end is not None and base is not None:
+            lags[tp] = max(0, int(end) - int(base))
+    return lags
+
+
+def _key_text(key: Any) -> str | None:
+    if isinstance(key, bytes):
+        return key.decode("utf-8", errors="replace")
+    return key if isinstance(key, str) else None
 
 
 def create_app(
@@ -85,33 +132,50 @@ def create_app(
     executor = Executor(topics, manifests, send)
     ticked: dict[str, datetime] = {}
 
+    async def process(
+        message: Any, key: Any, value: Any, headers: Sequence[tuple[str, bytes]]
+    ) -> None:
+        try:
+            payload, trace, job_id = decode_input(topics, message.topic, value)
+        except InvalidEvent as exc:
+            METRICS.events.labels("dead-letter").inc()
+            letter = dead_letter_event(
+                reason=str(exc),
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=key,
+                value=value,
+                headers=list(headers),
+                consumer_group=settings.app_id,
+                source=SOURCE,
+            )
+            log.warning(
+                "dead letter %s[%s]@%s: %s", message.topic, message.partition, message.offset, exc
+            )
+            await send(topics.dlq, letter.subject, letter)
+            return
+        new_row = await handle(
+            table, job_id, payload, trace, machine, executor, headers=headers, metrics=METRICS
+        )
+        if new_row is None:
+            METRICS.events.labels("ignored").inc()
+            return
+        METRICS.events.labels("applied").inc()
+        table[job_id] = new_row.to_json_bytes().decode()
+
     @app.agent(inputs)
     async def orchestrate(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
-            try:
-                payload, trace, job_id = decode_input(topics, message.topic, event.value)
-            except InvalidEvent as exc:
-                EVENTS.labels("dead-letter").inc()
-                letter = dead_letter_event(
-                    reason=str(exc),
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=event.key,
-                    value=event.value,
-                    headers=list(message.headers or []),
-                    consumer_group=settings.app_id,
-                    source=SOURCE,
-                )
-                await send(topics.dlq, letter.subject, letter)
-                continue
-            new_row = await handle(table, job_id, payload, trace, machine, executor)
-            if new_row is None:
-                EVENTS.labels("ignored").inc()
-                continue
-            EVENTS.labels("applied").inc()
-            table[job_id] = new_row.to_json_bytes().decode()
+            headers = record_headers(message.headers)
+            with log_context(
+                correlation_id=header(headers, CORRELATION_HEADER),
+                job_id=_key_text(event.key),
+                tenant_id=None,
+                step=None,
+            ):
+                await process(message, event.key, event.value, headers)
 
     @app.timer(settings.tick_seconds)  # type: ignore[untyped-decorator]
     async def tick() -> None:
@@ -130,8 +194,19 @@ def create_app(
     async def healthz(web: Any, request: Any) -> Any:
         return web.json({"status": "ok"})
 
+    input_topics = frozenset({topics.commands, topics.results, tick_topic(topics)})
+
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        METRICS.count_jobs(list(table.values()))
+
+        async def lag() -> dict[Any, int]:
+            return await consumer_lag(app.consumer, input_topics)
+
+        await refresh_lag(lag, METRICS.lag, within=LAG_TIMEOUT_SECONDS)
+        # aiohttp refuses a charset inside `content_type`: the full type goes in as a header.
+        return web.bytes(
+            generate_latest(METRICS.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
 
     return app

@@ -4,24 +4,33 @@ row, call `transition`, carry out its commands, store the row.
 Commands are carried out *before* the row is stored: if the process dies in between, the event
 is delivered again and the unchanged row yields the same commands (at-least-once; duplicates
 are harmless — step runs are idempotent and results are matched on stepRunId).
+
+Each input is handled inside a span, child of the trace context the record carries (headers,
+else envelope; a Tick: the job's own, kept from its submission), and inside the job's log
+context; the events it produces carry that span's context.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
+
+from opentelemetry.trace import SpanKind
 
 from talkavocado_common.asl import StateMachine
 from talkavocado_common.events import CloudEvent, InvalidEvent, Topics, decode, new_event
 from talkavocado_common.manifest_store import ManifestStore
-from talkavocado_common.models import Manifest
+from talkavocado_common.models import JobStatus, Manifest
+from talkavocado_common.observability.context import log_context
+from talkavocado_common.observability.tracing import current_traceparent, mark_error, start_span
 from talkavocado_common.storage import JobKeys, NotFound
 
 from .core.commands import Command, EmitStatus, Event, RequestStep, SetManifest, Tick, Trace
 from .core.row import JobRow
 from .core.transition import transition
+from .metrics import OrchestratorMetrics
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +93,7 @@ class Executor:
                     subject=command.request.job_id,
                     tenant_id=command.request.tenant_id,
                     correlation_id=command.trace.correlation_id,
-                    traceparent=command.trace.traceparent,
+                    traceparent=current_traceparent() or command.trace.traceparent,
                 )
                 await self.send(self.topics.steps(command.service), command.request.job_id, event)
             elif isinstance(command, EmitStatus):
@@ -95,7 +104,7 @@ class Executor:
                     subject=command.event.job_id,
                     tenant_id=command.event.tenant_id,
                     correlation_id=command.trace.correlation_id,
-                    traceparent=command.trace.traceparent,
+                    traceparent=current_traceparent() or command.trace.traceparent,
                 )
                 await self.send(self.topics.status, command.event.job_id, event)
             else:
@@ -115,6 +124,20 @@ class Executor:
             )
 
 
+def event_name(event: Event) -> str:
+    """The event type of an input (`tick` for the timer's)."""
+    if isinstance(event, Tick):
+        return "tick"
+    return {
+        "JobSubmitted": "job.submitted",
+        "JobCancelRequested": "job.cancel-requested",
+        "JobRetryRequested": "job.retry-requested",
+        "StepHeartbeat": "step.heartbeat",
+        "StepSucceeded": "step.succeeded",
+        "StepFailed": "step.failed",
+    }.get(type(event).__name__, type(event).__name__)
+
+
 async def handle(
     rows: Mapping[str, str],
     job_id: str,
@@ -124,13 +147,48 @@ async def handle(
     executor: Executor,
     *,
     now: datetime | None = None,
+    headers: Sequence[tuple[str, bytes]] = (),
+    metrics: OrchestratorMetrics | None = None,
 ) -> JobRow | None:
-    """One input through the machine. Returns the new row (or None when unchanged)."""
+    """One input through the machine. Returns the new row (or None when unchanged).
+
+    `headers` are the record's (their trace context is the parent of this input's span);
+    `metrics` counts retries, status transitions and failures."""
     stored = rows.get(job_id)
     row = JobRow.from_json_bytes(stored) if stored is not None else None
     moment = now or (event.now if isinstance(event, Tick) else datetime.now(UTC))
-    new_row, commands = transition(row, event, moment, machine, trace=trace)
-    if new_row is row:
-        return None
-    await executor.run(commands)
-    return new_row
+    kind = event_name(event)
+    state = getattr(event, "state", None) or (row.state if row is not None else None)
+    tenant = getattr(event, "tenant_id", None) or (row.tenant_id if row is not None else None)
+    correlation = trace.correlation_id or (row.correlation_id if row is not None else None)
+    with (
+        log_context(job_id=job_id, tenant_id=tenant, correlation_id=correlation, step=state),
+        start_span(
+            f"orchestrator {kind}",
+            headers=headers,
+            traceparent=trace.traceparent or (row.traceparent if row is not None else None),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "talkavocado.service": "orchestrator",
+                "talkavocado.event_type": kind,
+                "talkavocado.job_id": job_id,
+                "talkavocado.tenant_id": tenant,
+                "talkavocado.state": state,
+                "talkavocado.correlation_id": correlation,
+            },
+        ) as span,
+    ):
+        new_row, commands = transition(row, event, moment, machine, trace=trace)
+        if metrics is not None:
+            metrics.observe(row, new_row, event)
+        if new_row is row:
+            span.set_attribute("talkavocado.ignored", True)
+            return None
+        if new_row is not None:
+            span.set_attribute("talkavocado.status", new_row.status.value)
+            if new_row.state is not None:
+                span.set_attribute("talkavocado.next_state", new_row.state)
+            if new_row.status is JobStatus.FAILED and new_row.error is not None:
+                mark_error(span, f"{new_row.error.code}: {new_row.error.message}")
+        await executor.run(commands)
+        return new_row

@@ -6,8 +6,8 @@ import sys
 
 from talkavocado_common.worker import main
 
-from .handler import HANDLERS
+from .handler import HANDLERS, warmup
 from .settings import TranscribeSettings
 
 if __name__ == "__main__":
-    sys.exit(main("transcribe", HANDLERS, TranscribeSettings))
+    sys.exit(main("transcribe", HANDLERS, TranscribeSettings, warmup=warmup))

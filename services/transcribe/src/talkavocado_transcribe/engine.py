@@ -254,3 +254,13 @@ async def transcribe(
     if isinstance(result, Exception):
         raise result
     return result
+
+
+async def warm_up(model: str | None = None) -> None:
+    """Load the default (or the given) model into the process cache, in a worker thread.
+
+    The step worker runs this before joining its consumer group, so /readyz turns 200 only
+    once the first transcription will not pay the model load (about a second for tiny.en)."""
+    name = model or TranscriptionOptions().model
+    source = resolve_model(name)
+    await anyio.to_thread.run_sync(load_model, source, abandon_on_cancel=True)

@@ -18,7 +18,8 @@ from talkavocado_common.steps import StepEnv, StepError, StepHandler, StepReques
 from talkavocado_common.storage import NotFound
 
 from .core import is_silent, pauses_for_tightening, transcript_cue_words
-from .engine import transcribe
+from .core.model import DEFAULT_MODEL
+from .engine import transcribe, warm_up
 
 
 async def _local_audio(req: StepRequest, env: StepEnv) -> Path:
@@ -102,3 +103,11 @@ async def transcription(req: StepRequest, env: StepEnv) -> StepResult:
 
 
 HANDLERS: dict[str, StepHandler] = {"transcription": transcription}
+
+
+async def warmup(settings: object) -> None:
+    """The service's warm-up, run by the step worker before it joins its group (/readyz says
+    503 until it is done): loads TRANSCRIBE_WARMUP_MODEL (default tiny.en; empty: nothing)."""
+    model = getattr(settings, "warmup_model", DEFAULT_MODEL)
+    if model:
+        await warm_up(str(model))

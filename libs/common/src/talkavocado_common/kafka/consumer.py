@@ -221,6 +221,32 @@ class EventConsumer:
         if current - target:
             self.consumer.resume(*(current - target))
 
+    async def lag(self) -> dict[Any, int]:
+        """Per assigned partition: end offset minus the group's committed offset (records not
+        yet handled and committed; the one in flight counts). Asks the broker (ListOffsets, and
+        OffsetFetch for partitions this member has not committed yet); call it from a task of
+        its own, never from the poll loop. An uncommitted partition counts from its start."""
+        assigned = sorted(self.assignment(), key=lambda tp: (tp.topic, tp.partition))
+        if not assigned:
+            return {}
+        ends = await self.consumer.end_offsets(assigned)
+        committed: dict[Any, int | None] = {}
+        for tp in assigned:
+            known = self._tracker.committed_offset(tp)
+            committed[tp] = known if known is not None else await self.consumer.committed(tp)
+        never = [tp for tp, offset in committed.items() if offset is None]
+        starts = await self.consumer.beginning_offsets(never) if never else {}
+        lags: dict[Any, int] = {}
+        for tp in assigned:
+            end = ends.get(tp)
+            base = committed[tp]
+            if base is None:
+                base = starts.get(tp)
+            if end is None or base is None:
+                continue
+            lags[tp] = max(0, int(end) - int(base))
+        return lags
+
     # -- internals ----------------------------------------------------------------------------
 
     async def _decode_or_dead_letter(self, record: Any) -> Delivery | None:

@@ -71,6 +71,11 @@ class OffsetTracker(Generic[P]):
             return None
         return target
 
+    def committed_offset(self, partition: P) -> int | None:
+        """The last offset this consumer committed on the partition (None: none yet)."""
+        state = self._parts.get(partition)
+        return None if state is None else state.committed
+
     def committed(self, partition: P, offset: int) -> None:
         state = self._state(partition)
         if state.committed is None or offset > state.committed:

@@ -59,25 +59,23 @@ def _set(values: dict[str, object]) -> list[tuple[ContextVar[str | None], Token[
 
 def bind(
     *,
-    correlation_id: str | None | object = _UNSET,
-    tenant_id: str | None | object = _UNSET,
-    job_id: str | None | object = _UNSET,
-    step: str | None | object = _UNSET,
+    correlation_id: str | object | None = _UNSET,
+    tenant_id: str | object | None = _UNSET,
+    job_id: str | object | None = _UNSET,
+    step: str | object | None = _UNSET,
 ) -> None:
     """Set fields of the log context for the rest of the current task (or context). Only the
     fields given change; None clears one."""
-    _set(
-        {"correlation_id": correlation_id, "tenant_id": tenant_id, "job_id": job_id, "step": step}
-    )
+    _set({"correlation_id": correlation_id, "tenant_id": tenant_id, "job_id": job_id, "step": step})
 
 
 @contextmanager
 def log_context(
     *,
-    correlation_id: str | None | object = _UNSET,
-    tenant_id: str | None | object = _UNSET,
-    job_id: str | None | object = _UNSET,
-    step: str | None | object = _UNSET,
+    correlation_id: str | object | None = _UNSET,
+    tenant_id: str | object | None = _UNSET,
+    job_id: str | object | None = _UNSET,
+    step: str | object | None = _UNSET,
 ) -> Iterator[LogContext]:
     """Set the given fields inside the `with` block, restore them after (nests: fields not
     given keep their outer values)."""

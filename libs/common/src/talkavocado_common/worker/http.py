@@ -1,4 +1,4 @@
-"""A tiny HTTP server for /healthz and /metrics (asyncio streams, no framework)."""
+"""A tiny HTTP server for /healthz, /readyz and /metrics (asyncio streams, no framework)."""
 
 from __future__ import annotations
 
@@ -20,18 +20,22 @@ _MAX_HEAD = 16 * 1024
 
 
 class MetricsServer:
-    """GET /healthz → 200/503 with a JSON body from `health()`; GET /metrics → Prometheus text."""
+    """GET /healthz (liveness) → 200/503 with a JSON body from `health()`; GET /readyz
+    (readiness: may it be given work?) → 200/503 from `ready()` (default: `health()`);
+    GET /metrics → Prometheus text."""
 
     def __init__(
         self,
         registry: CollectorRegistry,
         health: HealthCheck,
         *,
+        ready: HealthCheck | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.registry = registry
         self.health = health
+        self.ready = ready or health
         self.host = host
         self.port = port
         self._server: asyncio.Server | None = None
@@ -41,7 +45,9 @@ class MetricsServer:
         sockets = self._server.sockets
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
-        log.info("health and metrics on http://%s:%d/healthz, /metrics", self.host, self.port)
+        log.info(
+            "health and metrics on http://%s:%d/healthz, /readyz, /metrics", self.host, self.port
+        )
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -81,6 +87,10 @@ class MetricsServer:
         if path == "/healthz":
             ok, details = self.health()
             body = json.dumps({"status": "ok" if ok else "unavailable", **details}).encode()
+            return (200 if ok else 503), "application/json", body
+        if path == "/readyz":
+            ok, details = self.ready()
+            body = json.dumps({"status": "ready" if ok else "not_ready", **details}).encode()
             return (200 if ok else 503), "application/json", body
         if path == "/metrics":
             return 200, CONTENT_TYPE_LATEST, generate_latest(self.registry)

@@ -9,12 +9,12 @@ restarts it and its uncommitted step is redelivered).
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from ..config import ConfigError, load_settings
 from ..events import Topics
+from ..observability import configure_observability
 from ..steps import StepHandler
 from ..storage import open_storage
 from .runtime import StepWorker, WorkerCrashed
@@ -41,29 +41,35 @@ def load_config(
     return settings
 
 
-def configure_logging(service: str, level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format=f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLogger().level))
-
-
 def main(
     service: str,
     handlers: Mapping[str, StepHandler],
     settings_class: type[StepServiceSettings] = StepServiceSettings,
+    warmup: Callable[[StepServiceSettings], Awaitable[None]] | None = None,
 ) -> int:
+    """`warmup(settings)` runs before the worker joins its group (a model load): /readyz stays
+    503 until it is done, which is what a startup probe waits for."""
     prog = f"talkavocado-{service}"
     try:
         settings = load_config(service, settings_class)
         storage = open_storage(settings.storage.storage_url, settings.storage)
+        configure_observability(service, settings.observability)  # OTLP extra missing: exit 2
     except (ConfigError, ValueError) as exc:
         print(f"{prog}: bad configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    configure_logging(service, settings.observability.log_level)
-    worker = StepWorker(service, handlers, settings.kafka, storage, settings=settings)
+
+    async def warm() -> None:
+        assert warmup is not None
+        await warmup(settings)
+
+    worker = StepWorker(
+        service,
+        handlers,
+        settings.kafka,
+        storage,
+        settings=settings,
+        warmup=warm if warmup is not None else None,
+    )
     try:
         asyncio.run(worker.run_until_signal())
     except WorkerCrashed as exc:

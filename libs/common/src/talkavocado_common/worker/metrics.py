@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from ..observability.metrics import LagReporter, consumer_lag_gauge
+
 STEP_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 
 
@@ -52,7 +54,22 @@ class WorkerMetrics:
             ["service"],
             registry=r,
         )
+        self.consumer_lag = consumer_lag_gauge(r)
+        self.lag = LagReporter(self.consumer_lag, service)
+        self.warmup_seconds = Gauge(
+            "talkavocado_worker_warmup_seconds",
+            "Time the service's warm-up (e.g. loading the model) took at start.",
+            ["service"],
+            registry=r,
+        )
+        self.ready = Gauge(
+            "talkavocado_worker_ready",
+            "1 while /readyz answers 200 (joined its group, warmed up, not draining).",
+            ["service"],
+            registry=r,
+        )
         self.in_flight.labels(service)
+        self.ready.labels(service)
 
     def step_done(self, step: str, outcome: str, seconds: float) -> None:
         self.step_duration.labels(self.service, step, outcome).observe(seconds)

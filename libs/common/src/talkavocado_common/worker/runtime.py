@@ -10,6 +10,12 @@ a crash in between means the step is redone (handlers are idempotent), never los
 Shutdown (SIGTERM/SIGINT, or `request_stop()`): no new work is taken; the step in flight may
 finish within the grace period and is then committed; past it, it is cancelled, nothing is
 produced or committed, and the group hands the record to another member.
+
+Observability: each step runs inside a log context (jobId, tenantId, step, correlationId) and
+an OpenTelemetry span, child of the trace context the step.requested carries; its heartbeats
+and result carry that span's context. /readyz answers 200 once the service's warm-up is done
+and the consumer has joined its group, 503 before and while draining. A task of its own
+refreshes the consumer-lag gauge.
 """
 
 from __future__ import annotations
@@ -19,12 +25,13 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 
 from ..events import CloudEvent, StepFailed, StepRequested, StepSucceeded, Topics
@@ -33,6 +40,9 @@ from ..kafka.consumer import Delivery, EventConsumer
 from ..kafka.producer import KafkaPublisher
 from ..manifest_store import ManifestStore
 from ..models import ErrorCode
+from ..observability.context import log_context
+from ..observability.metrics import refresh_lag_forever
+from ..observability.tracing import current_traceparent, mark_error, start_span
 from ..settings import KafkaSettings
 from ..step_runner import as_step_error, run_step
 from ..steps import StepError, StepHandler
@@ -54,6 +64,9 @@ from .settings import WorkerSettings
 log = logging.getLogger(__name__)
 
 STEP_REQUESTED = "step.requested"
+DEFAULT_LAG_INTERVAL = 15.0
+
+Warmup = Callable[[], Awaitable[None]]
 
 
 class WorkerCrashed(RuntimeError):
@@ -94,7 +107,12 @@ class StepWorker:
         registry: CollectorRegistry | None = None,
         client_id: str | None = None,
         consumer_overrides: Mapping[str, Any] | None = None,
+        warmup: Warmup | None = None,
+        lag_interval: float = DEFAULT_LAG_INTERVAL,
     ) -> None:
+        """`warmup` (e.g. loading a model in a thread) runs once at start, before the consumer
+        joins its group; /readyz answers 503 until it is done, and a warm-up that raises stops
+        the worker (WorkerCrashed). `lag_interval`: seconds between consumer-lag refreshes."""
         self.topics = topics or Topics(kafka.topic_prefix)
         self.step_topic = self.topics.steps(service)  # refuses an unknown service
         self.service = service
@@ -108,6 +126,9 @@ class StepWorker:
         self.client_id = client_id or f"talkavocado-{service}"
         self.metrics = WorkerMetrics(service, registry)
         self._consumer_overrides = dict(consumer_overrides or {})
+        self._warmup = warmup
+        self._warmed = warmup is None
+        self._lag_interval = lag_interval
         self._publisher: KafkaPublisher | None = None
         self._consumer: EventConsumer | None = None
         self._http: MetricsServer | None = None
@@ -116,8 +137,10 @@ class StepWorker:
         self._stop_deadline: float | None = None
         self._fatal: BaseException | None = None
         self._running = False
+        self._starting = False
         self.ready = asyncio.Event()  # set once the consumer has joined its group
         self.completed = 0  # steps whose result was produced and committed (tests, /healthz)
+        self.metrics.ready.labels(service).set_function(lambda: float(self.readiness()[0]))
 
     # -- public -------------------------------------------------------------------------------
 
@@ -130,16 +153,41 @@ class StepWorker:
         return self._running
 
     def health(self) -> tuple[bool, dict[str, Any]]:
+        """Liveness: starting (warming up, joining) or consuming, and not crashed."""
         consumer = self._consumer
-        ok = self._running and consumer is not None and consumer.running and self._fatal is None
+        serving = self._running and consumer is not None and consumer.running
+        ok = (self._starting or serving) and self._fatal is None
         return ok, {
             "service": self.service,
             "group": self.group_id,
+            "starting": self._starting,
             "draining": self._stop.is_set(),
             "inFlight": len(self._in_flight),
             "assigned": sorted(
                 f"{tp.topic}[{tp.partition}]" for tp in (consumer.assignment() if consumer else ())
             ),
+        }
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Ready for work: warmed up, consumer started and joined, not draining, not crashed."""
+        consumer = self._consumer
+        joined = self.ready.is_set()
+        draining = self._stop.is_set()
+        ok = (
+            self._running
+            and consumer is not None
+            and consumer.running
+            and joined
+            and self._warmed
+            and not draining
+            and self._fatal is None
+        )
+        return ok, {
+            "service": self.service,
+            "group": self.group_id,
+            "warmedUp": self._warmed,
+            "joined": joined and self._running,
+            "draining": draining,
         }
 
     def request_stop(self, grace: float | None = None) -> None:
@@ -179,6 +227,62 @@ class StepWorker:
         """Serve until `request_stop()`; raises WorkerCrashed if it cannot carry on."""
         if self.settings.create_topics:
             await ensure_topics(self.kafka, [self.step_topic, self.topics.results, self.topics.dlq])
+        if self.settings.metrics_enabled:
+            self._http = MetricsServer(
+                self.metrics.registry,
+                self.health,
+                ready=self.readiness,
+                host=self.settings.metrics_host,
+                port=self.settings.metrics_port,
+            )
+            await self._http.start()
+        lag_task: asyncio.Task[None] | None = None
+        self._starting = True
+        try:
+            if await self._warm_up():
+                publisher, consumer = self._make_clients()
+                await publisher.start()
+                await consumer.start()
+                self._running = True
+                self._starting = False
+                lag_task = asyncio.create_task(
+                    refresh_lag_forever(
+                        consumer.lag, self.metrics.lag, interval=self._lag_interval
+                    ),
+                    name=f"{self.service} consumer lag",
+                )
+                log.info(
+                    "%s worker consuming %s as %s (steps: %s)",
+                    self.service,
+                    self.step_topic,
+                    self.group_id,
+                    ", ".join(sorted(self.handlers)) or "none",
+                )
+                await self._loop(consumer)
+        finally:
+            self._running = False
+            self._starting = False
+            if lag_task is not None:
+                lag_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await lag_task
+            self.metrics.lag.clear()
+            await self._cancel_in_flight()
+            if self._consumer is not None:
+                with contextlib.suppress(Exception):
+                    await self._consumer.stop()
+            if self._publisher is not None:
+                with contextlib.suppress(Exception):
+                    await self._publisher.stop()
+            if self._http is not None:
+                await self._http.stop()
+        if self._fatal is not None:
+            raise WorkerCrashed(f"{self.service} worker: {self._fatal}") from self._fatal
+        log.info("%s worker stopped", self.service)
+
+    def _make_clients(self) -> tuple[KafkaPublisher, EventConsumer]:
+        """The producer and the consumer (made only once the worker is warm: an unstarted
+        client would never be closed)."""
         self._publisher = KafkaPublisher(self.kafka, client_id=f"{self.client_id}-producer")
         self._consumer = EventConsumer(
             self.kafka,
@@ -194,38 +298,40 @@ class StepWorker:
             on_revoked=lambda _tps: self.metrics.rebalances.labels(self.service).inc(),
             **self._consumer_overrides,
         )
-        if self.settings.metrics_enabled:
-            self._http = MetricsServer(
-                self.metrics.registry,
-                self.health,
-                host=self.settings.metrics_host,
-                port=self.settings.metrics_port,
-            )
-            await self._http.start()
+        return self._publisher, self._consumer
+
+    async def _warm_up(self) -> bool:
+        """Run the warm-up (False: a stop was requested meanwhile). Its failure is fatal."""
+        if self._warmup is None:
+            return True
+        log.info("%s worker warming up", self.service)
+        began = time.monotonic()
+        warmup = self._warmup
+
+        async def run_warmup() -> None:
+            await warmup()
+
+        warm = asyncio.create_task(run_warmup(), name=f"{self.service} warm-up")
+        stop = asyncio.create_task(self._stop.wait())
         try:
-            await self._publisher.start()
-            await self._consumer.start()
-            self._running = True
-            log.info(
-                "%s worker consuming %s as %s (steps: %s)",
-                self.service,
-                self.step_topic,
-                self.group_id,
-                ", ".join(sorted(self.handlers)) or "none",
-            )
-            await self._loop(self._consumer)
+            await asyncio.wait({warm, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self._running = False
-            await self._cancel_in_flight()
-            with contextlib.suppress(Exception):
-                await self._consumer.stop()
-            with contextlib.suppress(Exception):
-                await self._publisher.stop()
-            if self._http is not None:
-                await self._http.stop()
-        if self._fatal is not None:
-            raise WorkerCrashed(f"{self.service} worker: {self._fatal}") from self._fatal
-        log.info("%s worker stopped", self.service)
+            stop.cancel()
+        if not warm.done():
+            warm.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await warm
+            return False
+        exc = warm.exception()
+        if exc is not None:
+            self._fatal = exc
+            log.error("%s worker warm-up failed: %s", self.service, exc, exc_info=exc)
+            return False
+        seconds = time.monotonic() - began
+        self.metrics.warmup_seconds.labels(self.service).set(seconds)
+        self._warmed = True
+        log.info("%s worker warmed up in %.2f s", self.service, seconds)
+        return True
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -311,6 +417,44 @@ class StepWorker:
         requested = delivery.payload
         assert isinstance(requested, StepRequested)
         request_event = delivery.event
+        with (
+            log_context(
+                correlation_id=request_event.correlationid,
+                tenant_id=requested.tenant_id,
+                job_id=requested.job_id,
+                step=requested.state,
+            ),
+            start_span(
+                f"step {requested.step}",
+                headers=delivery.headers,
+                traceparent=request_event.traceparent,
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.operation": "process",
+                    "messaging.destination.name": delivery.topic,
+                    "messaging.kafka.destination.partition": delivery.partition,
+                    "messaging.kafka.message.offset": delivery.offset,
+                    "messaging.message.id": request_event.id,
+                    "talkavocado.service": self.service,
+                    "talkavocado.job_id": requested.job_id,
+                    "talkavocado.tenant_id": requested.tenant_id,
+                    "talkavocado.step": requested.step,
+                    "talkavocado.state": requested.state,
+                    "talkavocado.step_run_id": requested.step_run_id,
+                    "talkavocado.attempt": requested.attempt,
+                    "talkavocado.correlation_id": request_event.correlationid,
+                },
+            ) as span,
+        ):
+            outcome = await self._execute_in_context(delivery, requested, request_event)
+            if isinstance(outcome, StepFailed):
+                span.set_attribute("talkavocado.error_code", str(outcome.error.code))
+                mark_error(span, f"{outcome.error.code}: {outcome.error.message}")
+
+    async def _execute_in_context(
+        self, delivery: Delivery, requested: StepRequested, request_event: CloudEvent
+    ) -> StepSucceeded | StepFailed:
         began = time.monotonic()
         progress = _Progress()
         log.info(
@@ -319,6 +463,7 @@ class StepWorker:
             requested.job_id,
             requested.step_run_id,
             request_event.correlationid,
+            extra={"attempt": requested.attempt, "stepRunId": requested.step_run_id},
         )
         beats = asyncio.create_task(self._heartbeats(request_event, requested, progress, began))
         try:
@@ -328,7 +473,9 @@ class StepWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await beats
         seconds = time.monotonic() - began
-        result = reply(outcome, request_event, source=self.source)
+        result = reply(
+            outcome, request_event, source=self.source, traceparent=current_traceparent()
+        )
         assert self._publisher is not None
         assert self._consumer is not None
         await self._publisher.publish(self.topics.results, result)  # the result first ...
@@ -349,6 +496,7 @@ class StepWorker:
             else f": {outcome.error.code}: {outcome.error.message}",
             "" if committed else " (not committed: partition moved, the new owner redoes it)",
         )
+        return outcome
 
     async def _run(
         self, requested: StepRequested, progress: _Progress
@@ -416,6 +564,7 @@ class StepWorker:
                 heartbeat(requested, progress.fraction, progress.message),
                 request_event,
                 source=self.source,
+                traceparent=current_traceparent(),
             )
             try:
                 await self._publisher.publish(self.topics.results, beat)

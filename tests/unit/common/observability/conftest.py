@@ -1,0 +1,1 @@
+from tests.support.tracing import spans  # noqa: F401
