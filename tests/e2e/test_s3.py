@@ -118,7 +118,7 @@ def test_the_platform_with_s3_storage(
         dev_key=KEY,
         cwd=tmp_path,
         storage_url=f"s3://{bucket}/data",
-        env=s3_server.env(bucket, "data"),
+        env={**s3_server.env(bucket, "data"), "LOG_FORMAT": "json"},
     ).start()
     try:
         job_id = submit(stack, demo_recording)
@@ -145,6 +145,38 @@ def test_the_platform_with_s3_storage(
     keys = asyncio.run(everything_in(s3_server, bucket))
     assert all(k.startswith(f"data/local/{TENANT}/{job_id}/") for k in keys), keys
     assert not (tmp_path / "unused").exists()
+    assert_one_trace_in_json_logs(stack.lines, job_id)
+
+
+def assert_one_trace_in_json_logs(lines: list[str], job_id: str) -> None:
+    """Every service logged JSON lines about the job with its context, all in one trace."""
+    records: dict[str, list[dict[str, object]]] = {}
+    for line in lines:
+        name, bar, text = line.partition(" | ")
+        if not bar or not text.startswith("{"):
+            continue
+        record = json.loads(text)
+        for key in ("timestamp", "level", "service", "logger", "message", "correlationId"):
+            assert key in record, (key, record)
+        assert {"tenantId", "jobId", "step", "traceId", "spanId"} <= record.keys(), record
+        if record["jobId"] == job_id:
+            records.setdefault(name.strip(), []).append(record)
+    assert set(records) == {"api", "orchestrator", "audio", "transcribe", "render"}, set(records)
+    for service, found in records.items():
+        assert all(r["service"] == service for r in found)
+        assert all(r["tenantId"] == TENANT for r in found)
+    for service in ("audio", "transcribe", "render"):
+        assert all(r["step"] for r in records[service]), records[service]
+    # One trace from the upload that submitted the job through every step (the API's other
+    # requests about the job, polls and downloads, are traces of their own).
+    pipeline = {
+        service: {r["traceId"] for r in records[service]}
+        for service in ("orchestrator", "audio", "transcribe", "render")
+    }
+    (trace,) = pipeline["orchestrator"]
+    assert all(found == {trace} for found in pipeline.values()), pipeline
+    upload = [r for r in records["api"] if r["traceId"] == trace]
+    assert upload, "the pipeline's trace does not start at an API request"
 
 
 def test_a_missing_bucket_is_one_clear_line(

@@ -96,6 +96,14 @@ class Executor:
                     traceparent=current_traceparent() or command.trace.traceparent,
                 )
                 await self.send(self.topics.steps(command.service), command.request.job_id, event)
+                request = command.request
+                log.info(
+                    "requested %s from %s (attempt %d)",
+                    request.state,
+                    command.service,
+                    request.attempt,
+                    extra={"step": request.state},
+                )
             elif isinstance(command, EmitStatus):
                 event = new_event(
                     "job.status-changed",
@@ -107,6 +115,14 @@ class Executor:
                     traceparent=current_traceparent() or command.trace.traceparent,
                 )
                 await self.send(self.topics.status, command.event.job_id, event)
+                status = command.event
+                log.info(
+                    "job %s at %s (%.0f%% done)%s",
+                    status.status.value,
+                    status.state or "-",
+                    status.progress * 100,
+                    f": {status.error.code}: {status.error.message}" if status.error else "",
+                )
             else:
                 await self._set_manifest(command)
 
