@@ -99,6 +99,27 @@ async def test_a_presigned_link_downloads_the_object_without_credentials(
     assert 'filename="final.srt"' in response.headers["content-disposition"]
 
 
+async def test_links_are_signed_for_the_public_endpoint(s3_server: S3Server) -> None:  # noqa: F811
+    """Services reach the store at one address, clients at another (compose: minio:9000 inside,
+    localhost:9000 outside): the link names the public host and its signature holds there."""
+    internal = s3_server.endpoint_url.replace("127.0.0.1", "localhost")
+    env = {**s3_server.env(s3_server.create_bucket()), "AWS_ENDPOINT_URL": internal}
+    env["STORAGE_S3_PUBLIC_ENDPOINT_URL"] = s3_server.endpoint_url
+    settings = StorageSettings.model_validate(env)
+    storage = open_storage(settings.storage_url, settings)
+    try:
+        await storage.write_bytes(KEYS.final_render, b"video bytes")
+        url = await storage.presigned_url(KEYS.final_render, expires_seconds=60)
+    finally:
+        await storage.aclose()
+    assert url is not None
+    assert url.startswith(s3_server.endpoint_url + "/")
+    async with httpx.AsyncClient() as client:
+        response = await client.get(url)
+    assert response.status_code == 200
+    assert response.content == b"video bytes"
+
+
 async def test_a_missing_bucket_is_a_clear_error(s3_server: S3Server) -> None:  # noqa: F811
     settings = s3_server.settings("no-such-bucket")
     backend = open_storage(settings.storage_url, settings)

@@ -86,6 +86,12 @@ class StorageSettings(BaseSettings):
         alias="STORAGE_S3_ADDRESSING_STYLE",
         description="Bucket in the path or the host name (MinIO without DNS: path).",
     )
+    s3_public_endpoint_url: str | None = Field(
+        None,
+        alias="STORAGE_S3_PUBLIC_ENDPOINT_URL",
+        description="S3 endpoint as clients reach it, for presigned links (default: "
+        "AWS_ENDPOINT_URL; compose: http://localhost:9000 while services use minio:9000).",
+    )
     presign_seconds: int = Field(
         3600,
         ge=1,
@@ -107,4 +113,5 @@ class StorageSettings(BaseSettings):
             secret_access_key=secret(self.s3_secret_access_key),
             part_size=self.s3_part_bytes,
             addressing_style=self.s3_addressing_style,
+            public_endpoint_url=self.s3_public_endpoint_url or None,
         )

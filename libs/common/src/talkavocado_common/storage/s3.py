@@ -43,6 +43,9 @@ class S3Options:
     secret_access_key: str | None = field(default=None, repr=False)
     part_size: int = DEFAULT_PART_SIZE
     addressing_style: str = "auto"
+    # Where clients reach the store, if not where the services do (MinIO as `minio:9000`
+    # inside compose, `localhost:9000` outside): presigned links are signed for this host.
+    public_endpoint_url: str | None = None
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     max_attempts: int = 5
@@ -86,6 +89,7 @@ class S3Storage(Storage):
         # One client per event loop: aiobotocore's connection pool belongs to the loop that
         # made it, and the CLI may run more than one loop in a process.
         self._clients: dict[asyncio.AbstractEventLoop, tuple[Any, S3Client]] = {}
+        self._public_clients: dict[asyncio.AbstractEventLoop, tuple[Any, S3Client]] = {}
 
     @classmethod
     def from_url(cls, url: str, options: S3Options | None = None) -> S3Storage:
@@ -99,11 +103,13 @@ class S3Storage(Storage):
     def location(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
 
-    async def _client(self) -> S3Client:
+    async def _client(self, *, public: bool = False) -> S3Client:
+        """This loop's client; `public`: the one that signs links for PUBLIC_ENDPOINT_URL."""
+        clients = self._public_clients if public else self._clients
         loop = asyncio.get_running_loop()
-        for other in [old for old in self._clients if old.is_closed()]:
-            del self._clients[other]
-        if loop not in self._clients:
+        for other in [old for old in clients if old.is_closed()]:
+            del clients[other]
+        if loop not in clients:
             o = self.options
             config = AioConfig(
                 s3={"addressing_style": o.addressing_style},
@@ -111,16 +117,19 @@ class S3Storage(Storage):
                 read_timeout=o.read_timeout,
                 retries={"max_attempts": o.max_attempts, "mode": "standard"},
             )
-            context = self._session.client("s3", endpoint_url=o.endpoint_url, config=config)
+            endpoint = o.public_endpoint_url if public else o.endpoint_url
+            context = self._session.client("s3", endpoint_url=endpoint, config=config)
             client = await context.__aenter__()
-            self._clients[loop] = (context, client)
-        return self._clients[loop][1]
+            clients[loop] = (context, client)
+        return clients[loop][1]
 
     async def aclose(self) -> None:
-        """Close this loop's client (others are dropped with their loops)."""
-        entry = self._clients.pop(asyncio.get_running_loop(), None)
-        if entry is not None:
-            await entry[0].__aexit__(None, None, None)
+        """Close this loop's clients (others are dropped with their loops)."""
+        loop = asyncio.get_running_loop()
+        for clients in (self._clients, self._public_clients):
+            entry = clients.pop(loop, None)
+            if entry is not None:
+                await entry[0].__aexit__(None, None, None)
 
     def _key(self, key: str) -> str:
         validate_relative_path(key)
@@ -329,7 +338,8 @@ class S3Storage(Storage):
     async def presigned_url(
         self, key: str, *, expires_seconds: int, download_name: str | None = None
     ) -> str | None:
-        client = await self._client()
+        # Signing is local (no request): a client for the public host signs for that host.
+        client = await self._client(public=self.options.public_endpoint_url is not None)
         params: dict[str, str] = {"Bucket": self.bucket, "Key": self._key(key)}
         if download_name:
             params["ResponseContentDisposition"] = f'attachment; filename="{download_name}"'
