@@ -332,7 +332,7 @@ def test_http_endpoints_on_the_declared_port(rendered: Rendered, service: str) -
     liveness = container["livenessProbe"]["httpGet"]
     readiness = container["readinessProbe"]["httpGet"]
     assert liveness["path"] == "/healthz", where
-    expected_ready = "/healthz" if service == "orchestrator" else "/readyz"
+    expected_ready = "/readyz"
     assert readiness["path"] == expected_ready, where
 
 

@@ -130,6 +130,10 @@ async def test_metrics_page_and_one_trace_through_the_orchestrator(
             await status.wait_for(final_status("job-ok"), within=60)
             requests = await audio_requests.wait_for(lambda seen: len(seen) >= 2)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            # Jobs ran, so the table was recovered and the partitions assigned.
+            ready = await http.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert ready.json() == {"ready": True, "recovered": True, "rebalancing": False}
             deadline = time.monotonic() + 20
             while True:
                 text = (await http.get("/metrics")).text

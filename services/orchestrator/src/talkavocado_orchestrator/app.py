@@ -194,6 +194,15 @@ def create_app(
     async def healthz(web: Any, request: Any) -> Any:
         return web.json({"status": "ok"})
 
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        # Not ready while the job-state table is restored from its changelog or partitions
+        # are being reassigned: events wait until then.
+        recovered = app.tables.recovery.completed.is_set()
+        ready = recovered and not app.rebalancing
+        body = {"ready": ready, "recovered": recovered, "rebalancing": bool(app.rebalancing)}
+        return web.json(body, status=200 if ready else 503)
+
     input_topics = frozenset({topics.commands, topics.results, tick_topic(topics)})
 
     @app.page("/metrics")
