@@ -198,7 +198,7 @@ def create_app(
     async def readyz(web: Any, request: Any) -> Any:
         # Not ready while the job-state table is restored from its changelog or partitions
         # are being reassigned: events wait until then.
-        recovered = app.tables.recovery.completed.is_set()
+        recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
         ready = recovered and not app.rebalancing
         body = {"ready": ready, "recovered": recovered, "rebalancing": bool(app.rebalancing)}
         return web.json(body, status=200 if ready else 503)

@@ -64,7 +64,6 @@ from .settings import WorkerSettings
 log = logging.getLogger(__name__)
 
 STEP_REQUESTED = "step.requested"
-DEFAULT_LAG_INTERVAL = 15.0
 
 Warmup = Callable[[], Awaitable[None]]
 
@@ -108,11 +107,11 @@ class StepWorker:
         client_id: str | None = None,
         consumer_overrides: Mapping[str, Any] | None = None,
         warmup: Warmup | None = None,
-        lag_interval: float = DEFAULT_LAG_INTERVAL,
+        lag_interval: float | None = None,
     ) -> None:
         """`warmup` (e.g. loading a model in a thread) runs once at start, before the consumer
         joins its group; /readyz answers 503 until it is done, and a warm-up that raises stops
-        the worker (WorkerCrashed). `lag_interval`: seconds between consumer-lag refreshes."""
+        the worker (WorkerCrashed). `lag_interval`: seconds between consumer-lag refreshes (default WORKER_LAG_SECONDS)."""
         self.topics = topics or Topics(kafka.topic_prefix)
         self.step_topic = self.topics.steps(service)  # refuses an unknown service
         self.service = service
@@ -128,7 +127,7 @@ class StepWorker:
         self._consumer_overrides = dict(consumer_overrides or {})
         self._warmup = warmup
         self._warmed = warmup is None
-        self._lag_interval = lag_interval
+        self._lag_interval = lag_interval if lag_interval is not None else self.settings.lag_seconds
         self._publisher: KafkaPublisher | None = None
         self._consumer: EventConsumer | None = None
         self._http: MetricsServer | None = None

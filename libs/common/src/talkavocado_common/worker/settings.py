@@ -56,6 +56,12 @@ class WorkerSettings(BaseSettings):
         alias="WORKER_CREATE_TOPICS",
         description="Create the topics the worker uses if missing (checks partition counts).",
     )
+    lag_seconds: float = Field(
+        15.0,
+        gt=0,
+        alias="WORKER_LAG_SECONDS",
+        description="How often the consumer-lag gauge is refreshed (end offset minus committed).",
+    )
     scratch_dir: Path | None = Field(
         None, alias="SCRATCH_DIR", description="Where steps get their scratch directories."
     )
