@@ -30,6 +30,9 @@ def main() -> int:
     worker = faust.Worker(
         app, loglevel=settings.observability.log_level, quiet=True, override_logging=False
     )
+    # faust's terminal spinner writes cursor escapes even when stdout is no terminal, which
+    # would break the first JSON log line.
+    worker.spinner = None
     worker.execute_from_commandline()
     return 0
 
