@@ -249,6 +249,20 @@ def test_encoder_settings() -> None:
     assert plan.args[:2] == ["-i", str(SOURCE)]
 
 
+def test_threads_size_the_filter_graph_and_every_encoder() -> None:
+    options = RenderOptions(preview=True)
+
+    plan = build_render(timeline([(0, 30)]), SOURCE, OUT, options, threads=2)
+
+    assert plan.args[:4] == ["-filter_complex_threads", "2", "-i", str(SOURCE)]
+    outputs = " ".join(plan.args).split(str(OUT))
+    assert "-threads 2 -c:v libx264" in outputs[0]
+    assert "-threads 2 -c:v libx264" in outputs[1]  # the preview's encoder too
+    default = build_render(timeline([(0, 30)]), SOURCE, OUT, options)
+    assert "-threads" not in default.args
+    assert "-filter_complex_threads" not in default.args
+
+
 def test_intro_and_outro_are_fitted_padded_retimed_and_joined() -> None:
     intro = MediaFacts(Path("/a/intro.mov"), 1920, 1080, Fraction(30), True, 2.5)
     outro = MediaFacts(Path("/a/outro.mp4"), 1080, 1920, Fraction(24000, 1001), False, 1.02)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from talkavocado_common.artifacts import local_file, read_artifact
+from talkavocado_common.cpus import effective_cpus
 from talkavocado_common.media import (
     FfmpegError,
     FfmpegNotInstalled,
@@ -186,6 +187,7 @@ async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> Step
             subtitles=subtitles,
             preview_output=preview,
             filtergraph_script=script,
+            threads=effective_cpus(),
         )
     except FiltergraphError as exc:
         raise StepError(

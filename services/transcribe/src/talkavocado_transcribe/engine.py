@@ -7,7 +7,6 @@ fraction, and the awaiting side calls the reporter, so reporters never run off t
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
+from talkavocado_common.cpus import effective_cpus
 from talkavocado_common.models import ErrorCode, Transcript, TranscriptionOptions
 from talkavocado_common.steps import ProgressReporter, StepError, no_progress
 
@@ -40,11 +40,9 @@ _models_lock = threading.Lock()
 
 
 def _cpu_threads() -> int:
-    # CTranslate2 defaults to 4 threads; on a smaller machine that only adds contention.
-    available = (
-        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    )
-    return max(1, min(available, 8))
+    # CTranslate2 defaults to 4 threads; on a smaller machine (or under a container's CPU
+    # quota) that only adds contention.
+    return min(effective_cpus(), 8)
 
 
 def _load_error(source: ModelSource, exc: Exception) -> StepError:

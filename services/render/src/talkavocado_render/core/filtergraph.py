@@ -433,11 +433,19 @@ def _bumper(
 
 
 def _encode_args(
-    video: str, audio: str, fps: Fraction, crf: int, preset: str, audio_kbps: int, out: Path
+    video: str,
+    audio: str,
+    fps: Fraction,
+    crf: int,
+    preset: str,
+    audio_kbps: int,
+    out: Path,
+    threads: int | None = None,
 ) -> list[str]:
     return [
         "-map", f"[{video}]",
         "-map", f"[{audio}]",
+        *(["-threads", str(threads)] if threads else []),
         "-c:v", "libx264",
         "-preset", preset,
         "-crf", str(crf),
@@ -469,6 +477,7 @@ def build_render(
     subtitles: Path | None = None,
     preview_output: Path | None = None,
     filtergraph_script: Path | None = None,
+    threads: int | None = None,
 ) -> RenderPlan:
     """The ffmpeg arguments (without the binary) rendering `timeline` of `source` to `output`.
 
@@ -476,7 +485,8 @@ def build_render(
     is prepended. With `options.preview`, a second output (default: preview.mp4 next to
     `output`) comes from the same decoded frames. With `filtergraph_script`, the graph is read
     from that file (the caller writes `plan.filtergraph` there): long edits outgrow the
-    kernel's limit on one argument.
+    kernel's limit on one argument. `threads` sizes the encoders' and the filter graph's thread
+    pools (ffmpeg's own default follows the machine's cores, not a container's CPU quota).
     """
     fps = fps_of(timeline)
     spans = clip_spans(timeline)
@@ -535,7 +545,14 @@ def build_render(
     final_v, final_a = graph.label("vout"), graph.label("aout")
     outputs = [output]
     encode = _encode_args(
-        final_v, final_a, fps, options.crf, options.preset, options.audio_bitrate_kbps, output
+        final_v,
+        final_a,
+        fps,
+        options.crf,
+        options.preset,
+        options.audio_bitrate_kbps,
+        output,
+        threads,
     )
     if options.preview:
         preview_path = preview_output or output.with_name("preview.mp4")
@@ -553,6 +570,7 @@ def build_render(
             options.preset,
             min(options.audio_bitrate_kbps, PREVIEW_AUDIO_KBPS),
             preview_path,
+            threads,
         )
     else:
         graph.chain([video], ["format=yuv420p"], [final_v])
@@ -564,8 +582,9 @@ def build_render(
         if filtergraph_script is not None
         else ["-filter_complex", text]
     )
+    graph_threads = ["-filter_complex_threads", str(threads)] if threads else []
     return RenderPlan(
-        args=[*inputs, *graph_args, *encode],
+        args=[*graph_threads, *inputs, *graph_args, *encode],
         filtergraph=text,
         expected_duration=float(Fraction(total_frames) / fps),
         outputs=tuple(outputs),
