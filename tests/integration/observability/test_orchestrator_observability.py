@@ -5,14 +5,7 @@ its inputs, and the trace of a submission runs through it into every step's span
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,8 +19,8 @@ from talkavocado_common.models import ErrorCode, JobOptions, JobStatus
 from talkavocado_common.settings import KafkaSettings
 from talkavocado_common.storage import LocalStorage
 from tests.integration.orchestrator.test_orchestrator_app import (
-    fast_pipeline,
     final_status,
+    orchestrator,
     recording,
     workers,
 )
@@ -36,39 +29,6 @@ from tests.support.kafka import TRACEPARENT, TopicReader, publish
 from tests.support.tracing import hex_span_id, hex_trace_id
 
 pytestmark = pytest.mark.slow
-
-
-@contextlib.contextmanager
-def orchestrator(
-    kafka: KafkaSettings, storage: Path, tmp: Path, port: int
-) -> Iterator[subprocess.Popen[bytes]]:
-    env = {
-        **os.environ,
-        **kafka.to_env(),
-        "STORAGE_URL": str(storage),
-        "ORCHESTRATOR_APP_ID": f"orch-{uuid.uuid4().hex[:8]}",
-        "ORCHESTRATOR_WEB_PORT": str(port),
-        "ORCHESTRATOR_DATA_DIR": str(tmp / "faust"),
-        "ORCHESTRATOR_TICK_SECONDS": "0.2",
-        "ORCHESTRATOR_PIPELINE": str(fast_pipeline(tmp)),
-    }
-    log = (tmp / "orchestrator.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "talkavocado_orchestrator"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 async def submit_traced(kafka: KafkaSettings, storage: LocalStorage, job_id: str) -> None:

@@ -58,14 +58,16 @@ def fast_pipeline(tmp: Path) -> Path:
 
 @contextlib.contextmanager
 def orchestrator(
-    kafka: KafkaSettings, storage: Path, tmp: Path
+    kafka: KafkaSettings, storage: Path, tmp: Path, port: int | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m talkavocado_orchestrator` with its web server on `port` (default: a free one),
+    output in tmp/orchestrator.log, stopped with SIGTERM."""
     env = {
         **os.environ,
         **kafka.to_env(),
         "STORAGE_URL": str(storage),
         "ORCHESTRATOR_APP_ID": f"orch-{uuid.uuid4().hex[:8]}",
-        "ORCHESTRATOR_WEB_PORT": str(free_port()),
+        "ORCHESTRATOR_WEB_PORT": str(port or free_port()),
         "ORCHESTRATOR_DATA_DIR": str(tmp / "faust"),
         "ORCHESTRATOR_TICK_SECONDS": "0.2",
         "ORCHESTRATOR_PIPELINE": str(fast_pipeline(tmp)),

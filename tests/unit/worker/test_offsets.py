@@ -64,3 +64,16 @@ def test_position_and_release() -> None:
     assert tracker.pending(P) == {3}
     tracker.forget(P)
     assert tracker.partitions() == []
+
+
+def test_partition_lags_count_from_the_commit_or_the_start() -> None:
+    from talkavocado_common.kafka.offsets import partition_lags
+
+    lags = partition_lags(
+        ["a", "b", "c", "d"],
+        ends={"a": 10, "b": 7, "c": 5},
+        committed={"a": 4, "b": None, "c": 9},
+        starts={"b": 2},
+    )
+    # a: 10 - 4; b never committed: 7 - its start 2; c committed past a stale end: 0; d unknown.
+    assert lags == {"a": 6, "b": 5, "c": 0}

@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from talkavocado_common.asl import default_pipeline_path, load_file
 from talkavocado_common.events import CloudEvent, InvalidEvent, Topics, encode
 from talkavocado_common.kafka import CORRELATION_HEADER, dead_letter_event, event_headers, header
+from talkavocado_common.kafka.offsets import partition_lags
 from talkavocado_common.manifest_store import ManifestStore
 from talkavocado_common.observability.context import log_context
 from talkavocado_common.observability.metrics import refresh_lag
@@ -69,17 +70,9 @@ async def consumer_lag(consumer: Any, topics: Collection[str]) -> dict[Any, int]
         return {}
     ends: Mapping[Any, int] = await consumer.highwaters(*tps)
     committed: Mapping[Any, int | None] = getattr(consumer, "_committed_offset", {})
-    bases = {tp: committed.get(tp) for tp in tps}
-    never = [tp for tp, offset in bases.items() if offset is None]
+    never = [tp for tp in tps if committed.get(tp) is None]
     starts: Mapping[Any, int] = await consumer.earliest_offsets(*never) if never else {}
-    lags: dict[Any, int] = {}
-    for tp in tps:
-        end, base = ends.get(tp), bases[tp]
-        if base is None:
-            base = starts.get(tp)
-        if end is not None and base is not None:
-            lags[tp] = max(0, int(end) - int(base))
-    return lags
+    return partition_lags(tps, ends, committed, starts)
 
 
 def _key_text(key: Any) -> str | None:

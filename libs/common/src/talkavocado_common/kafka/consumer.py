@@ -23,7 +23,7 @@ from ..models import ContractModel
 from ..settings import KafkaSettings
 from .deadletter import dead_letter_event
 from .headers import as_headers, event_headers
-from .offsets import OffsetTracker
+from .offsets import OffsetTracker, partition_lags
 from .producer import KafkaPublisher
 
 log = logging.getLogger(__name__)
@@ -236,16 +236,7 @@ class EventConsumer:
             committed[tp] = known if known is not None else await self.consumer.committed(tp)
         never = [tp for tp, offset in committed.items() if offset is None]
         starts = await self.consumer.beginning_offsets(never) if never else {}
-        lags: dict[Any, int] = {}
-        for tp in assigned:
-            end = ends.get(tp)
-            base = committed[tp]
-            if base is None:
-                base = starts.get(tp)
-            if end is None or base is None:
-                continue
-            lags[tp] = max(0, int(end) - int(base))
-        return lags
+        return partition_lags(assigned, ends, committed, starts)
 
     # -- internals ----------------------------------------------------------------------------
 

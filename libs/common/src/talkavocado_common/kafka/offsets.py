@@ -8,6 +8,7 @@ when nothing is pending — so a dead letter never commits past a record still b
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -91,3 +92,21 @@ class OffsetTracker(Generic[P]):
 
     def partitions(self) -> list[P]:
         return list(self._parts)
+
+
+def partition_lags(
+    partitions: Sequence[P],
+    ends: Mapping[P, int],
+    committed: Mapping[P, int | None],
+    starts: Mapping[P, int],
+) -> dict[P, int]:
+    """Lag per partition: end offset minus the committed offset, or minus the start offset where
+    the group never committed. Partitions whose offsets are unknown are left out."""
+    lags: dict[P, int] = {}
+    for tp in partitions:
+        end, base = ends.get(tp), committed.get(tp)
+        if base is None:
+            base = starts.get(tp)
+        if end is not None and base is not None:
+            lags[tp] = max(0, int(end) - int(base))
+    return lags

@@ -135,6 +135,11 @@ class S3Storage(Storage):
         validate_relative_path(key)
         return self.prefix + key
 
+    def _folder(self, prefix: str) -> str:
+        """The S3 prefix of a 'folder' key prefix ('' → the configured prefix itself)."""
+        stem = prefix.strip("/")
+        return f"{self._key(stem)}/" if stem else self.prefix
+
     def _failure(self, exc: ClientError | BotoCoreError, key: str) -> StorageError:
         if isinstance(exc, ClientError):
             code = _code(exc)
@@ -287,8 +292,7 @@ class S3Storage(Storage):
 
     async def list(self, prefix: str) -> list[str]:
         client = await self._client()
-        stem = prefix.strip("/")
-        full = self.prefix + (f"{self._key(stem)[len(self.prefix) :]}/" if stem else "")
+        full = self._folder(prefix)
         keys: list[str] = []
         try:
             async for page in client.get_paginator("list_objects_v2").paginate(
@@ -304,8 +308,7 @@ class S3Storage(Storage):
 
     async def list_children(self, prefix: str) -> builtins.list[str]:
         client = await self._client()
-        stem = prefix.strip("/")
-        full = self.prefix + (f"{self._key(stem)[len(self.prefix) :]}/" if stem else "")
+        full = self._folder(prefix)
         names: builtins.list[str] = []
         try:
             async for page in client.get_paginator("list_objects_v2").paginate(

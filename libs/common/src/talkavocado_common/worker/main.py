@@ -9,6 +9,7 @@ restarts it and its uncommitted step is redelivered).
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -58,17 +59,13 @@ def main(
         print(f"{prog}: bad configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 
-    async def warm() -> None:
-        assert warmup is not None
-        await warmup(settings)
-
     worker = StepWorker(
         service,
         handlers,
         settings.kafka,
         storage,
         settings=settings,
-        warmup=warm if warmup is not None else None,
+        warmup=functools.partial(warmup, settings) if warmup is not None else None,
     )
     try:
         asyncio.run(worker.run_until_signal())
