@@ -25,6 +25,7 @@ from .media import (
     Interval,
     PlanRegion,
     PlanStats,
+    PlanWord,
     Segment,
     Timeline,
     TimelineClip,
@@ -32,6 +33,7 @@ from .media import (
     Word,
 )
 from .options import (
+    AudioOptions,
     BrandingOptions,
     JobOptions,
     LogoOptions,
@@ -46,6 +48,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AudioAnalysis",
     "AudioArtifacts",
+    "AudioOptions",
     "BrandingOptions",
     "ContractModel",
     "CutPlan",
@@ -63,6 +66,7 @@ __all__ = [
     "PlanArtifacts",
     "PlanRegion",
     "PlanStats",
+    "PlanWord",
     "PlannerOptions",
     "RenderArtifact",
     "RenderOptions",

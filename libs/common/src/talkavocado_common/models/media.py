@@ -43,6 +43,17 @@ class AudioAnalysis(ContractModel):
     frame_ms: int = Field(gt=0, description="Analysis window length.")
     min_silence_ms: int = Field(gt=0, description="Shorter quiet stretches are not reported.")
     silences: list[Interval] = Field(description="Quiet stretches, in order, not overlapping.")
+    true_peak_dbtp: float | None = Field(
+        None, description="EBU R128 true peak of the recording (dBTP); null if not measured."
+    )
+    loudness_range_lu: float | None = Field(
+        None, description="EBU R128 loudness range (LU); null if not measured."
+    )
+    loudness_threshold_lufs: float | None = Field(
+        None,
+        description="The relative gate of the integrated loudness measurement (LUFS), as "
+        "ffmpeg's loudnorm takes it back (measured_thresh); null if not measured.",
+    )
 
 
 class Word(ContractModel):
@@ -67,6 +78,12 @@ class Transcript(ContractModel):
     duration_sec: float = Field(ge=0)
     model: str
     segments: list[Segment]
+    speech: list[Interval] | None = Field(
+        None,
+        description="Stretches a voice-activity detector (Silero VAD) calls speech, in order, "
+        "not overlapping; null when not measured. Sound outside them (breaths, clicks, room "
+        "tone) is not speech.",
+    )
 
     def words(self) -> list[Word]:
         return [w for s in self.segments for w in s.words]
@@ -83,6 +100,24 @@ class PlanRegion(ContractModel):
     action: Literal["keep", "cut"]
     reason: CutReason
     text: str | None = Field(None, description="The words this region removes, for filler cuts.")
+    lead_silence_sec: float | None = Field(
+        None,
+        ge=0,
+        description="Keep regions: quiet at the region's start before its first kept sound "
+        "(a crossfade or fade there touches no word).",
+    )
+    trail_silence_sec: float | None = Field(
+        None, ge=0, description="Keep regions: quiet at the region's end after its last kept sound."
+    )
+
+
+class PlanWord(ContractModel):
+    """A transcript word as the plan decided it: where its sound is, and whether it stays."""
+
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+    word: str
+    action: Literal["keep", "cut"]
 
 
 class PlanStats(ContractModel):
@@ -98,6 +133,11 @@ class CutPlan(ContractModel):
     duration_sec: float = Field(ge=0)
     regions: list[PlanRegion]
     stats: PlanStats
+    words: list[PlanWord] | None = Field(
+        None,
+        description="Every transcript word in order, timed to the sound it was matched to and "
+        "kept or cut with it: the subtitles show exactly the kept ones. Null in older plans.",
+    )
 
 
 class FrameRate(ContractModel):
@@ -119,6 +159,12 @@ class TimelineClip(ContractModel):
     timeline_start: float = Field(ge=0)
     transition_in_sec: float = Field(
         0.0, ge=0, description="Crossfade with the previous clip; it overlaps that clip's end."
+    )
+    lead_silence_sec: float | None = Field(
+        None, ge=0, description="Quiet at the clip's start before its first kept sound."
+    )
+    trail_silence_sec: float | None = Field(
+        None, ge=0, description="Quiet at the clip's end after its last kept sound."
     )
 
 

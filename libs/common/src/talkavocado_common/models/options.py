@@ -22,6 +22,12 @@ DEFAULT_FILLERS: tuple[str, ...] = (
 )
 
 
+# Bounds of `planner.fillers`: the planner matches every phrase at every word.
+MAX_FILLERS = 100
+MAX_FILLER_CHARS = 40
+MAX_FILLER_WORDS = 4
+
+
 class PlannerOptions(ContractModel):
     """Settings of the smart cut planner."""
 
@@ -40,7 +46,9 @@ class PlannerOptions(ContractModel):
     remove_fillers: bool = True
     fillers: list[str] = Field(
         default_factory=lambda: list(DEFAULT_FILLERS),
-        description="Filler words and phrases (case-insensitive, punctuation ignored).",
+        max_length=MAX_FILLERS,
+        description=f"Filler words and phrases (case-insensitive, punctuation ignored); at most "
+        f"{MAX_FILLERS}, each at most {MAX_FILLER_CHARS} characters and {MAX_FILLER_WORDS} words.",
     )
     detect_unworded_sounds: bool = Field(
         True,
@@ -57,6 +65,12 @@ class PlannerOptions(ContractModel):
         cleaned = [" ".join(f.lower().split()) for f in value]
         if any(not f for f in cleaned):
             raise ValueError("filler entries must not be empty")
+        for filler in cleaned:
+            if len(filler) > MAX_FILLER_CHARS or len(filler.split()) > MAX_FILLER_WORDS:
+                raise ValueError(
+                    f"each filler is at most {MAX_FILLER_CHARS} characters and "
+                    f"{MAX_FILLER_WORDS} words; {filler[:MAX_FILLER_CHARS]!r} is longer"
+                )
         return cleaned
 
 
@@ -115,6 +129,26 @@ class TranscriptionOptions(ContractModel):
     beam_size: int = Field(5, ge=1, le=10)
 
 
+class AudioOptions(ContractModel):
+    """The finish of the edited sound (applied in the one final encode)."""
+
+    loudness: float | Literal["off"] = Field(
+        -16.0,
+        description="Target integrated loudness of the edit in LUFS (EBU R128), or 'off' to "
+        "leave the level as recorded. -16 suits online video and podcasts, -23 broadcast.",
+    )
+    true_peak_db: float = Field(
+        -1.5, ge=-9.0, le=0.0, description="Ceiling of the true peak after normalisation (dBTP)."
+    )
+
+    @field_validator("loudness")
+    @classmethod
+    def _loudness_in_range(cls, value: float | str) -> float | str:
+        if isinstance(value, float | int) and not -40.0 <= value <= -5.0:
+            raise ValueError("loudness target must lie between -40 and -5 LUFS, or be 'off'")
+        return value
+
+
 class RenderOptions(ContractModel):
     crf: int = Field(20, ge=0, le=51, description="x264 constant rate factor.")
     preset: Literal[
@@ -127,6 +161,7 @@ class RenderOptions(ContractModel):
 class JobOptions(ContractModel):
     planner: PlannerOptions = Field(default_factory=PlannerOptions)
     transitions: TransitionOptions = Field(default_factory=TransitionOptions)
+    audio: AudioOptions = Field(default_factory=AudioOptions)
     subtitles: SubtitleOptions = Field(default_factory=SubtitleOptions)
     branding: BrandingOptions = Field(default_factory=BrandingOptions)
     transcription: TranscriptionOptions = Field(default_factory=TranscriptionOptions)
