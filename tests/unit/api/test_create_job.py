@@ -138,6 +138,21 @@ async def test_declared_size_above_the_maximum_is_400(tmp_path: Path) -> None:
         ({"transitions": {"durationMs": 99999}}, "options.transitions.durationMs"),
         ({"render": {"preset": "instant"}}, "options.render.preset"),
         ({"planner": {"fillers": ["um", "  "]}}, "options.planner.fillers"),
+        (
+            {"planner": {"fillers": ["um"] * 101}},
+            "options.planner.fillers: List should have at most 100",
+        ),
+        (
+            {"planner": {"fillers": ["a" * 41]}},
+            "options.planner.fillers: each filler is at most 40",
+        ),
+        (
+            {"planner": {"fillers": ["you know what i mean"]}},
+            "options.planner.fillers: each filler",
+        ),
+        ({"audio": {"loudness": -60}}, "options.audio.loudness: loudness target must lie between"),
+        ({"audio": {"loudness": "loud"}}, "options.audio.loudness: loudness is a target"),
+        ({"audio": {"truePeakDb": 3}}, "options.audio.truePeakDb"),
         ({"colour": "green"}, "options.colour: Extra inputs are not permitted"),
     ],
 )

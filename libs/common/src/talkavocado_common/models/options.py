@@ -141,10 +141,16 @@ class AudioOptions(ContractModel):
         -1.5, ge=-9.0, le=0.0, description="Ceiling of the true peak after normalisation (dBTP)."
     )
 
-    @field_validator("loudness")
+    @field_validator("loudness", mode="before")
     @classmethod
-    def _loudness_in_range(cls, value: float | str) -> float | str:
-        if isinstance(value, float | int) and not -40.0 <= value <= -5.0:
+    def _loudness_target_or_off(cls, value: object) -> object:
+        # Checked before the union so a mistake reads as one sentence about the field, not
+        # one error per member of `float | "off"`.
+        if value == "off":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("loudness is a target in LUFS (-40 to -5) or 'off'")
+        if not -40.0 <= value <= -5.0:
             raise ValueError("loudness target must lie between -40 and -5 LUFS, or be 'off'")
         return value
 
