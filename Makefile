@@ -33,6 +33,7 @@ bench: setup
 	$(BIN)/python -m bench.platform
 	$(BIN)/python -m bench.orchestration
 	$(BIN)/python -m bench.storage
+	$(BIN)/python -m bench.memory
 
 contracts: setup
 	$(BIN)/python -m talkavocado_common.contracts

@@ -2,6 +2,11 @@
 
 from talkavocado_cli.samplegen import (
     DEMO_SCRIPT,
+    MESSY_QUIET_WORDS,
+    MESSY_ROOM_TONE_DB,
+    MESSY_SCRIPT,
+    MISPLACED_FILLER_SCRIPT,
+    Noise,
     Pause,
     Piece,
     Recording,
@@ -16,6 +21,11 @@ from talkavocado_cli.samplegen import (
 
 __all__ = [
     "DEMO_SCRIPT",
+    "MESSY_QUIET_WORDS",
+    "MESSY_ROOM_TONE_DB",
+    "MESSY_SCRIPT",
+    "MISPLACED_FILLER_SCRIPT",
+    "Noise",
     "Pause",
     "Piece",
     "Recording",

@@ -8,6 +8,7 @@ second while a 40 ms beep sounds at the same instant; the beep's pitch names its
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ import pytest
 
 from talkavocado_common.manifest_store import ManifestStore
 from talkavocado_common.models import (
+    AudioAnalysis,
     FrameRate,
     InputInfo,
     JobOptions,
@@ -191,6 +193,9 @@ class Job:
     async def put_asset(self, name: str, path: Path) -> None:
         await self.storage.upload_from(path, self.keys.branding_asset(name))
 
+    async def put_analysis(self, analysis: AudioAnalysis) -> None:
+        await self.storage.write_bytes(self.keys.audio_analysis, analysis.to_json_bytes())
+
     async def put_subtitles(self, srt: str) -> None:
         await self.storage.write_bytes(self.keys.final_subtitles("srt"), srt.encode())
 
@@ -301,3 +306,59 @@ def find_beeps(samples: npt.NDArray[np.float32], rate: int = 48_000) -> list[Bee
             beeps.append(Beep(index / rate, float(np.argmax(spectrum))))
         last = index
     return beeps
+
+
+# --- loudness ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Loudness:
+    """The EBU R128 summary of ffmpeg's ebur128 filter (true peak measured)."""
+
+    integrated_lufs: float
+    threshold_lufs: float
+    range_lu: float
+    true_peak_dbtp: float
+
+
+_R128_SUMMARY = re.compile(
+    r"Integrated loudness:\s*I:\s*(?P<i>\S+) LUFS\s*Threshold:\s*(?P<thresh>\S+) LUFS"
+    r"\s*Loudness range:\s*LRA:\s*(?P<lra>\S+) LU.*?True peak:\s*Peak:\s*(?P<tp>\S+) dBFS",
+    re.DOTALL,
+)
+
+
+def measure_loudness(path: Path, stream: str = "0:a:0") -> Loudness:
+    """What the audio step measures of a recording (ebur128 with true peak, as it runs it)."""
+    log = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostats", "-i", str(path), "-map", stream,
+         "-af", "ebur128=peak=true:framelog=verbose", "-f", "null", "-"],
+        check=True, capture_output=True, text=True,
+    ).stderr  # fmt: skip
+    found = _R128_SUMMARY.search(log[log.rindex("Summary:") :])
+    assert found is not None, log[-2000:]
+    return Loudness(
+        integrated_lufs=float(found["i"]),
+        threshold_lufs=float(found["thresh"]),
+        range_lu=float(found["lra"]),
+        true_peak_dbtp=float(found["tp"]),
+    )
+
+
+def analysis_of(loudness: Loudness, duration: float) -> AudioAnalysis:
+    """audio/analysis.json as the audio step writes it, with the loudness fields that matter
+    here (the rest is not read by the render)."""
+    return AudioAnalysis(
+        duration_sec=duration,
+        sample_rate=16_000,
+        integrated_lufs=loudness.integrated_lufs,
+        noise_floor_db=-90.0,
+        speech_level_db=-20.0,
+        silence_threshold_db=-40.0,
+        frame_ms=20,
+        min_silence_ms=300,
+        silences=[],
+        true_peak_dbtp=loudness.true_peak_dbtp,
+        loudness_range_lu=loudness.range_lu,
+        loudness_threshold_lufs=loudness.threshold_lufs,
+    )

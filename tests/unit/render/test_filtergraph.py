@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 from pathlib import Path
@@ -26,6 +27,7 @@ from talkavocado_render.core.filtergraph import (
     logo_geometry,
     preview_size,
 )
+from talkavocado_render.core.loudness import Loudnorm
 
 SOURCE, OUT = Path("/work/in.mp4"), Path("/work/final.mp4")
 
@@ -111,18 +113,20 @@ def test_hard_cuts_are_one_decode_branch_selecting_frames() -> None:
     assert first.startswith("[0:v:0]fps=fps=25/1:start_time=0,tpad=stop=-1:stop_mode=clone")
     assert "split" not in first
     assert (
-        "trim=start_pts=0:end_pts=150,"
-        "select='between(pts,0,29)+between(pts,50,99)+between(pts,110,149)',setpts=N"
+        "trim=start_pts=0:end_pts=150,select='if(lt(pts,50),between(pts,0,29),"
+        "if(lt(pts,110),between(pts,50,99),between(pts,110,149)))',setpts=N"
     ) in plan.filtergraph
     assert "xfade" not in plan.filtergraph
     assert "concat=n=3:v=0:a=1" in plan.filtergraph
     atrims = filters_named(plan, "atrim")
     assert atrims == [
+        # The second half of the routing tree, then each clip.
+        "atrim=start=2.000000:end=6.000000",
         "atrim=start=0.000000:end=1.200000",
         "atrim=start=2.000000:end=4.000000",
         "atrim=start=4.400000:end=6.000000",
     ]
-    assert "asplit=3" in plan.filtergraph
+    assert filters_named(plan, "asplit") == ["asplit=2", "asplit=2"]
     assert plan.expected_duration == pytest.approx(120 / 25)
     assert plan.outputs == (OUT,)
 
@@ -147,8 +151,14 @@ def test_crossfades_blend_two_lockstep_selects_at_each_clips_timeline_start() ->
     # Two decode branches whatever the number of clips: A without faded-in heads, B without
     # faded-out tails; both as long as the timeline.
     assert "split=2[" in graph
-    assert "select='between(pts,0,29)+between(pts,55,99)+between(pts,115,149)'" in graph
-    assert "select='between(pts,0,24)+between(pts,50,94)+between(pts,110,149)'" in graph
+    assert (
+        "select='if(lt(pts,55),between(pts,0,29),"
+        "if(lt(pts,115),between(pts,55,99),between(pts,115,149)))'"
+    ) in graph
+    assert (
+        "select='if(lt(pts,50),between(pts,0,24),"
+        "if(lt(pts,110),between(pts,50,94),between(pts,110,149)))'"
+    ) in graph
     starts = [clip.timeline_start for clip in tl.clips[1:]]
     assert starts == pytest.approx([1.0, 2.8])
     windows = ["between(t,0.980000,1.180000)", "between(t,2.780000,2.980000)"]
@@ -156,8 +166,9 @@ def test_crossfades_blend_two_lockstep_selects_at_each_clips_timeline_start() ->
         f"fade=t=in:st={start:.6f}:d=0.200000:alpha=1:enable='{window}'"
         for start, window in zip(starts, windows, strict=True)
     ]
+    either = f"if(lt(t,2.780000),{windows[0]},{windows[1]})"
     assert re.search(
-        rf"\[va\d+\]\[vb\d+\]overlay=x=0:y=0:eof_action=pass:enable='{re.escape('+'.join(windows))}'",
+        rf"\[va\d+\]\[vb\d+\]overlay=x=0:y=0:eof_action=pass:enable='{re.escape(either)}'",
         graph,
     )
     assert "format=yuva420p,fade" in graph
@@ -174,8 +185,14 @@ def test_mixed_joins_fade_only_where_asked() -> None:
 
     assert_well_formed(plan)
     graph = plan.filtergraph
-    assert "between(pts,0,29)+between(pts,50,99)+between(pts,115,149)+between(pts,160,199)" in graph
-    assert "between(pts,0,29)+between(pts,50,94)+between(pts,110,149)+between(pts,160,199)" in graph
+    assert (
+        "if(lt(pts,115),if(lt(pts,50),between(pts,0,29),between(pts,50,99)),"
+        "if(lt(pts,160),between(pts,115,149),between(pts,160,199)))"
+    ) in graph
+    assert (
+        "if(lt(pts,110),if(lt(pts,50),between(pts,0,29),between(pts,50,94)),"
+        "if(lt(pts,160),between(pts,110,149),between(pts,160,199)))"
+    ) in graph
     assert tl.clips[2].timeline_start == pytest.approx(3.0)
     assert filters_named(plan, "fade") == [
         "fade=t=in:st=3.000000:d=0.200000:alpha=1:enable='between(t,2.980000,3.180000)'"
@@ -448,3 +465,167 @@ def test_bumper_without_duration_is_refused() -> None:
     intro = MediaFacts(Path("/a/intro.mp4"), 640, 360, None, True, 0.0)
     with pytest.raises(FiltergraphError, match="no duration"):
         build_render(timeline([(0, 30)]), SOURCE, OUT, RenderOptions(), intro=intro)
+
+
+# --- sound: fades at hard cuts, routing, loudness -----------------------------------------------
+
+
+def clip_audio_chains(plan: RenderPlan) -> list[str]:
+    """Each clip's own audio chain (trim to the clip, back to pts 0, fades), in clip order."""
+    return [c for c in chains(plan) if "asetpts=PTS-STARTPTS" in c and "[ac" in c]
+
+
+def test_every_hard_cut_gets_a_short_fade_on_both_sides_and_crossfades_none() -> None:
+    # Joins: hard, crossfade, hard.
+    tl = timeline([(0, 30), (50, 100), (110, 150), (160, 200)], [0, 0, 5, 0])
+
+    plan = build_render(tl, SOURCE, OUT, RenderOptions())
+
+    assert_well_formed(plan)
+    fade_in = "afade=t=in:st=0:d=0.005000:curve=hsin"
+    clips = clip_audio_chains(plan)
+    assert len(clips) == 4
+    # The timeline's own edges count as hard cuts (an intro/outro joins there unfaded).
+    assert fade_in in clips[0]
+    assert "afade=t=out:st=1.195000:d=0.005000:curve=hsin" in clips[0]
+    assert fade_in in clips[1]
+    assert "afade=t=out" not in clips[1]  # crossfades into clip 2
+    assert "afade=t=in" not in clips[2]
+    assert "afade=t=out:st=1.595000:d=0.005000:curve=hsin" in clips[2]
+    assert fade_in in clips[3]
+    assert "afade=t=out:st=1.595000" in clips[3]
+    for chain in clips:
+        # After the trim and the return to pts 0: the fade times are the clip's own.
+        assert chain.index("atrim") < chain.index("asetpts") < chain.find("afade")
+
+
+def test_a_one_frame_clip_fades_over_half_its_length_each_way() -> None:
+    plan = build_render(timeline([(0, 25), (30, 31), (40, 60)], rate=(120, 1)), SOURCE, OUT,
+                        RenderOptions())  # fmt: skip
+
+    middle = clip_audio_chains(plan)[1]
+    half = 1 / 120 / 2
+    assert f"afade=t=in:st=0:d={half:.6f}" in middle
+    assert f"afade=t=out:st={half:.6f}:d={half:.6f}" in middle
+
+
+def routing_depths(plan: RenderPlan) -> list[int]:
+    """For each clip, how many asplits an audio frame passes from the source to its chain."""
+    producers = {}
+    for chain in chains(plan):
+        tail = re.search(r"((?:\[[^\]]+\])*)$", chain)
+        assert tail is not None
+        for out in re.findall(r"\[([^\]]+)\]", tail.group(1)):
+            producers[out] = chain
+    depths = []
+    for chain in clip_audio_chains(plan):
+        depth = 0
+        while not chain.startswith("[0:a:0]"):
+            head = re.match(r"^\[([^\]]+)\]", chain)
+            assert head is not None
+            chain = producers[head.group(1)]
+            depth += "asplit" in chain
+        depths.append(depth)
+    return depths
+
+
+@pytest.mark.parametrize("clips", [2, 7, 64, 300])
+def test_clip_audio_is_routed_by_a_balanced_tree_of_two_way_splits(clips: int) -> None:
+    tl = timeline([(k * 20, k * 20 + 15) for k in range(clips)])
+
+    plan = build_render(tl, SOURCE, OUT, RenderOptions())
+
+    assert_well_formed(plan)
+    assert set(filters_named(plan, "asplit")) == {"asplit=2"}
+    assert len(filters_named(plan, "asplit")) == clips - 1
+    assert max(routing_depths(plan)) == math.ceil(math.log2(clips))
+
+
+def test_clips_reusing_source_audio_share_a_leaf_of_the_routing_tree() -> None:
+    tl = timeline([(0, 50), (40, 80), (100, 120)])
+
+    plan = build_render(tl, SOURCE, OUT, RenderOptions())
+
+    assert_well_formed(plan)
+    clips = clip_audio_chains(plan)
+    assert [c.split("]", 1)[1].split(",", 1)[0] for c in clips] == [
+        "atrim=start=0.000000:end=2.000000",
+        "atrim=start=1.600000:end=3.200000",
+        "atrim=start=4.000000:end=4.800000",
+    ]
+    # Source [0, 80) feeds two clips: split once more below the tree's first level.
+    assert len(filters_named(plan, "asplit")) == 2
+
+
+def test_many_ranges_select_through_a_shallow_expression_tree() -> None:
+    # ffmpeg's expression parser refuses more than 100 summed between() terms.
+    tl = timeline([(k * 20, k * 20 + 15) for k in range(1000)], [0] + [3] * 999)
+
+    plan = build_render(tl, SOURCE, OUT, RenderOptions())
+
+    for expression in re.findall(r"(?:select|enable)='([^']*)'", plan.filtergraph):
+        depth = deepest = 0
+        for char in expression:
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            deepest = max(deepest, depth)
+        assert deepest <= 2 * math.ceil(math.log2(1000)) + 2, expression[:80]
+        assert "+" not in expression
+
+
+def cut_every(clips: int, source_seconds: int) -> Timeline:
+    """`clips` clips of 1 s spread evenly over a source of `source_seconds`."""
+    step = source_seconds * 25 // clips
+    return timeline([(k * step, k * step + 25) for k in range(clips)])
+
+
+def test_the_graph_grows_with_the_cuts_not_with_the_recording() -> None:
+    def size(clips: int, source_seconds: int) -> int:
+        return len(build_render(cut_every(clips, source_seconds), SOURCE, OUT,
+                                RenderOptions()).filtergraph)  # fmt: skip
+
+    per_clip = (size(400, 3600) - size(200, 3600)) / 200
+    # Linear: the same cost per clip from 100 to 400 clips (the if-tree adds a few characters
+    # per doubling), and a 100 h recording costs what a 1 h one does (longer numbers only).
+    assert (size(200, 3600) - size(100, 3600)) / 100 == pytest.approx(per_clip, rel=0.05)
+    assert size(400, 3600) == pytest.approx(size(100, 3600) + 300 * per_clip, rel=0.02)
+    assert size(200, 360_000) == pytest.approx(size(200, 3600), rel=0.1)
+    assert size(200, 3600) == pytest.approx(size(200, 600), rel=0.1)
+
+
+def loudnorm(measured_lufs: float = -30.0, true_peak: float = -12.0) -> Loudnorm:
+    return Loudnorm(
+        target_lufs=-16.0,
+        true_peak_db=-1.5,
+        measured_lufs=measured_lufs,
+        measured_true_peak_db=true_peak,
+        measured_range_lu=4.4,
+        measured_threshold_lufs=-40.4,
+    )
+
+
+def test_loudness_is_normalised_after_the_joins_and_before_intro_and_outro() -> None:
+    intro = MediaFacts(Path("/a/intro.mp4"), 1920, 1080, Fraction(30), True, 2.0)
+    tl = timeline([(0, 30), (50, 100)])
+
+    plan = build_render(tl, SOURCE, OUT, RenderOptions(), intro=intro, loudness=loudnorm())
+
+    assert_well_formed(plan)
+    graph = plan.filtergraph
+    (chain,) = [c for c in chains(plan) if "loudnorm" in c]
+    assert re.fullmatch(
+        r"\[aj\d+\]loudnorm=I=-16\.00:TP=-1\.50:LRA=7\.00:measured_I=-30\.00:measured_TP=-12\.00"
+        r":measured_LRA=4\.40:measured_thresh=-40\.40:offset=0\.00:linear=true"
+        r":print_format=summary,aresample=48000,"
+        r"aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo\[anorm\d+\]",
+        chain,
+    )
+    normalised = re.search(r"\[(anorm\d+)\]$", chain).group(1)
+    assert re.search(rf"\[aintro\d+\]\[vsq\d+\]\[{normalised}\].*concat=n=2:v=1:a=1", graph)
+
+
+def test_no_loudness_no_loudnorm_and_silence_is_not_normalised() -> None:
+    assert "loudnorm" not in build_render(timeline([(0, 30)]), SOURCE, OUT,
+                                          RenderOptions()).filtergraph  # fmt: skip
+    silent = timeline([(0, 30)], has_audio=False)
+    plan = build_render(silent, SOURCE, OUT, RenderOptions(), loudness=loudnorm())
+    assert "loudnorm" not in plan.filtergraph

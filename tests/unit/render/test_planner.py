@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -12,51 +12,11 @@ from talkavocado_common.models import (
     CutPlan,
     Interval,
     PlannerOptions,
-    Segment,
     Transcript,
     Word,
 )
 from talkavocado_render.core.planner import find_fillers, plan_cuts, sound_islands
-
-W = tuple[float, float, str]
-
-
-def analysis(duration: float, silences: Sequence[tuple[float, float]]) -> AudioAnalysis:
-    return AudioAnalysis(
-        duration_sec=duration,
-        sample_rate=16000,
-        integrated_lufs=-20.0,
-        noise_floor_db=-70.0,
-        speech_level_db=-20.0,
-        silence_threshold_db=-55.0,
-        frame_ms=10,
-        min_silence_ms=100,
-        silences=[Interval(start=s, end=e) for s, e in silences],
-    )
-
-
-def transcript(words: Sequence[W]) -> Transcript:
-    ws = [Word(start=s, end=e, word=t, probability=0.9) for s, e, t in words]
-    end = max((w.end for w in ws), default=0.0)
-    return Transcript(
-        language="en",
-        duration_sec=end,
-        model="test",
-        segments=[Segment(id=0, start=0.0, end=end, text="".join(w.word for w in ws), words=ws)],
-    )
-
-
-def cuts(plan: CutPlan) -> list[tuple[float, float, str]]:
-    return [(r.start, r.end, r.reason) for r in plan.regions if r.action == "cut"]
-
-
-def assert_well_formed(plan: CutPlan) -> None:
-    assert plan.regions[0].start == 0.0
-    assert plan.regions[-1].end == pytest.approx(plan.duration_sec)
-    for a, b in zip(plan.regions, plan.regions[1:], strict=False):
-        assert a.end == pytest.approx(b.start)
-        assert a.start < a.end
-        assert not (a.action == b.action == "keep")
+from tests.unit.render.plans import W, analysis, assert_well_formed, cuts, kept_in, transcript
 
 
 def test_long_pause_is_shortened_to_a_natural_gap() -> None:
@@ -216,36 +176,97 @@ def test_sound_islands_are_the_complement_of_silences() -> None:
     assert [(i.start, i.end) for i in islands] == [(0.0, 1.0), (2.0, 3.0)]
 
 
-def _random_case(rng: random.Random) -> tuple[Transcript, AudioAnalysis, list[tuple[float, float]]]:
-    """Alternating sound/silence; most sounds carry a word, some a filler, some nothing."""
+@dataclass
+class _Case:
+    transcript: Transcript
+    analysis: AudioAnalysis
+    kept_sounds: list[tuple[float, float]]
+    # Inner pauses (between two sounds): start, end, and whether only a VAD can tell it is one
+    # (it holds room tone longer than any unworded sound that is cut).
+    pauses: list[tuple[float, float, bool]] = field(default_factory=list)
+    filler_words: set[int] = field(default_factory=set)
+    # Fillers Whisper parked over the next sound: word index -> the sound it was said in.
+    parked: dict[int, tuple[float, float]] = field(default_factory=dict)
+
+
+def _random_case(rng: random.Random, *, vad: bool) -> _Case:
+    """Alternating sound/pause. Most sounds carry words (Whisper-smeared), some a filler — said
+    there or parked over the start of the next sound — some nothing; pauses may hold breaths,
+    clicks and room tone (non-speech to the VAD)."""
     t = rng.uniform(0, 1.5)
     silences: list[tuple[float, float]] = [(0.0, t)] if t > 0 else []
+    speech: list[tuple[float, float]] = []
     words: list[W] = []
-    kept_sounds: list[tuple[float, float]] = []
+    case = _Case(transcript([]), analysis(1.0, []), [])
+    parked: tuple[str, float] | None = None  # a filler said in the last pause, and where
     for _ in range(rng.randint(1, 25)):
         length = rng.uniform(0.15, 2.0)
         kind = rng.random()
+        speech.append((t, t + length))
+        if parked is not None:
+            case.filler_words.add(len(words))
+            case.parked[len(words)] = (parked[1], parked[1] + 0.3)
+            words.append((t - 0.05, t + 0.2, parked[0]))
+            parked = None
         if kind < 0.7:
             n = rng.randint(1, 4)
             step = length / n
             for k in range(n):
                 jitter = rng.uniform(-0.05, 0.3)  # Whisper-like smear, mostly outwards
                 words.append((max(0.0, t + k * step - 0.02), t + (k + 1) * step + jitter, " word"))
-            kept_sounds.append((t, t + length))
+            case.kept_sounds.append((t, t + length))
         elif kind < 0.85:
+            case.filler_words.add(len(words))
             words.append((t, t + length, rng.choice([" um", " uh,", " Erm."])))
         t += length
         gap = rng.choice([0.12, 0.3, 0.7, 1.2, 2.5, 4.0])
-        silences.append((t, t + gap))
+        filler = kind >= 0.7 and kind < 0.85
+        if gap >= 2.5 and rng.random() < 0.5 and not filler:
+            # Breaths, clicks, room tone well inside the pause (no smeared word reaches them).
+            cursor, room_tone = t, False
+            while True:
+                noise = rng.choice([0.03, 0.2, 0.4, 1.2])
+                at = cursor + rng.uniform(0.35, 0.6)
+                if at + noise > t + gap - 0.35:
+                    break
+                silences.append((cursor, at))
+                room_tone |= noise > 0.9
+                cursor = at + noise
+            silences.append((cursor, t + gap))
+            case.pauses.append((t, t + gap, room_tone))
+        elif gap >= 2.5 and rng.random() < 0.3 and kind < 0.7:
+            # An "um" said in the middle of the pause; Whisper writes it over the next sound.
+            um = t + gap / 2 - 0.15
+            silences += [(t, um), (um + 0.3, t + gap)]
+            speech.append((um, um + 0.3))
+            parked = (rng.choice([" Umm,", " uh"]), um)
+        else:
+            silences.append((t, t + gap))
+            case.pauses.append((t, t + gap, False))
         t += gap
-    return transcript(words), analysis(t, silences), kept_sounds
+    if parked is not None:
+        case.filler_words.add(len(words))
+        case.parked[len(words)] = (parked[1], parked[1] + 0.3)
+        words.append((t - 0.05, t, parked[0]))
+    case.transcript = transcript(words, speech if vad else None)
+    case.analysis = analysis(t, silences)
+    if case.pauses and case.pauses[-1][1] >= t - 1e-9:
+        case.pauses.pop()  # the trailing pause is trailing silence, not a pause
+    return case
 
 
+def _inside_kept(plan: CutPlan, start: float, end: float) -> bool:
+    return any(
+        r.start <= start + 1e-6 and end <= r.end + 1e-6 for r in plan.regions if r.action == "keep"
+    )
+
+
+@pytest.mark.parametrize("vad", [False, True])
 @pytest.mark.parametrize("seed", range(40))
-def test_random_plans_never_cut_kept_speech_and_are_deterministic(seed: int) -> None:
+def test_random_plans_never_cut_kept_speech_and_are_deterministic(seed: int, vad: bool) -> None:
     rng = random.Random(seed)
-    tr, an, kept_sounds = _random_case(rng)
-    plan = plan_cuts(tr, an, PlannerOptions())
+    case = _random_case(rng, vad=vad)
+    plan = plan_cuts(case.transcript, case.analysis, PlannerOptions())
     assert_well_formed(plan)
     for start, end, reason in cuts(plan):
         assert reason in {
@@ -255,13 +276,33 @@ def test_random_plans_never_cut_kept_speech_and_are_deterministic(seed: int) -> 
             "leading-silence",
             "trailing-silence",
         }
-        for s, e in kept_sounds:
+        for s, e in case.kept_sounds:
             assert end <= s or start >= e, f"cut {start}-{end} enters kept sound {s}-{e}"
-    for silence in an.silences:
-        if silence.duration > 1.0 and silence.start > 0 and silence.end < an.duration_sec:
+    assert plan.words is not None
+    assert len(plan.words) == len(case.transcript.words())
+    for index, word in enumerate(plan.words):
+        if index not in case.filler_words:
+            assert word.action == "keep", f"word {index} {word} was cut"
+            assert _inside_kept(plan, word.start, word.end)
+    words = case.transcript.words()
+    for index, (s, e) in case.parked.items():
+        # A parked filler is cut, and so is the sound it was said in; parked over a kept word's
+        # sound, it is timed to its own.
+        assert plan.words[index].action == "cut"
+        assert kept_in(plan, s, e) == 0.0
+        if any(words[index].end > ks and words[index].start < ke for ks, ke in case.kept_sounds):
+            assert (plan.words[index].start, plan.words[index].end) == pytest.approx((s, e))
+    # The quiet a keep region reports at its edges holds no kept sound.
+    for region in plan.regions:
+        if region.action == "keep":
+            assert region.lead_silence_sec is not None
+            assert region.trail_silence_sec is not None
+            for s, e in case.kept_sounds:
+                assert e <= region.start or s >= region.start + region.lead_silence_sec - 1e-6
+                assert s >= region.end or e <= region.end - region.trail_silence_sec + 1e-6
+    for start, end, room_tone in case.pauses:
+        if end - start > 1.0 and start > 0 and (vad or not room_tone):
             # Every long inner pause is shortened to at most the natural gap (or a filler cut).
-            kept = silence.duration - sum(
-                max(0.0, min(e, silence.end) - max(s, silence.start)) for s, e, _ in cuts(plan)
-            )
-            assert kept <= 0.4 + 1e-6
-    assert plan_cuts(tr, an, PlannerOptions()).to_json_bytes() == plan.to_json_bytes()
+            assert kept_in(plan, start, end) <= 0.4 + 1e-6, f"pause {start:.2f}-{end:.2f}"
+    again = plan_cuts(case.transcript, case.analysis, PlannerOptions())
+    assert again.to_json_bytes() == plan.to_json_bytes()

@@ -6,8 +6,23 @@ from itertools import pairwise
 
 import pytest
 
-from talkavocado_common.models import FrameRate, SubtitleOptions, Timeline, TimelineClip, Word
-from talkavocado_render.core.retime import retime_cues, retime_words
+from talkavocado_common.models import (
+    CutPlan,
+    FrameRate,
+    PlanRegion,
+    PlanStats,
+    PlanWord,
+    SubtitleOptions,
+    Timeline,
+    TimelineClip,
+    Word,
+)
+from talkavocado_render.core.retime import (
+    plan_cues,
+    retime_cues,
+    retime_plan_words,
+    retime_words,
+)
 from talkavocado_render.core.timeline import add_crossfades, layout
 
 RATE = FrameRate(num=25, den=1)
@@ -79,3 +94,56 @@ def test_cues_are_frame_aligned_and_never_overlap() -> None:
     text = " ".join(" ".join(c.lines) for c in cues).split()
     kept = [w.word.strip() for w in words if not 8.0 <= (w.start + w.end) / 2 < 10.0]
     assert text == kept
+
+
+def plan_with_words(words: list[tuple[float, float, str, str]] | None) -> CutPlan:
+    regions = [(0.0, 2.0, "keep"), (2.0, 4.0, "cut"), (4.0, 6.0, "keep")]
+    return CutPlan(
+        duration_sec=6.0,
+        regions=[
+            PlanRegion(start=s, end=e, action=a, reason="speech" if a == "keep" else "filler")
+            for s, e, a in regions
+        ],
+        stats=PlanStats(
+            source_duration_sec=6, kept_duration_sec=4, removed_duration_sec=2, cuts_by_reason={}
+        ),
+        words=None
+        if words is None
+        else [PlanWord(start=s, end=e, word=t, action=a) for s, e, t, a in words],
+    )
+
+
+def test_the_plans_kept_words_are_shown_and_its_cut_words_are_not() -> None:
+    plan = plan_with_words(
+        [
+            (0.5, 1.0, " So,", "keep"),
+            (2.5, 2.8, " um,", "cut"),  # cut with its sound, although Whisper put it at 4.05
+            (4.0, 4.6, " customer", "keep"),
+            (4.6, 5.2, " service.", "keep"),
+        ]
+    )
+    moved = retime_plan_words(plan.words or [], timeline((0, 50), (100, 150)))
+    assert [w.text for w in moved] == [" So,", " customer", " service."]
+    assert [t for w in moved for t in (w.start, w.end)] == pytest.approx([0.5, 1, 2, 2.6, 2.6, 3.2])
+    cues = plan_cues(plan, timeline((0, 50), (100, 150)), SubtitleOptions())
+    assert cues is not None
+    assert " ".join(" ".join(c.lines) for c in cues).split() == ["So,", "customer", "service."]
+
+
+def test_every_kept_word_is_shown_in_the_plans_order_even_where_times_disagree() -> None:
+    # A kept word the grid left just outside its clip, and one timed before its predecessor.
+    words = [
+        (1.9, 2.0, " edge", "keep"),
+        (1.5, 1.8, " early", "keep"),
+        (3.99, 4.3, " next", "keep"),
+    ]
+    t = add_crossfades(timeline((0, 50), (100, 150)), 0.4)
+    moved = retime_plan_words(plan_with_words(words).words or [], t)
+    assert [w.text for w in moved] == [" edge", " early", " next"]
+    for a, b in pairwise(moved):
+        assert a.end <= b.start
+    assert all(w.start <= w.end <= t.duration_sec for w in moved)
+
+
+def test_an_older_plan_without_words_gives_no_plan_cues() -> None:
+    assert plan_cues(plan_with_words(None), timeline((0, 50)), SubtitleOptions()) is None

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import random
 from fractions import Fraction
+from itertools import pairwise
 
 import pytest
 
-from talkavocado_common.models import CutPlan, FrameRate, PlanRegion, PlanStats
+from talkavocado_common.models import (
+    AudioAnalysis,
+    CutPlan,
+    FrameRate,
+    PlannerOptions,
+    PlanRegion,
+    PlanStats,
+    Transcript,
+)
+from talkavocado_render.core.planner import plan_cuts
 from talkavocado_render.core.timeline import (
     TimelineError,
     add_crossfades,
@@ -14,6 +25,7 @@ from talkavocado_render.core.timeline import (
     frame_rate_of,
     keep_frames,
 )
+from tests.unit.render.plans import analysis, transcript
 
 FPS25 = FrameRate(num=25, den=1)
 
@@ -121,3 +133,117 @@ def test_crossfade_is_whole_frames_and_at_most_half_a_clip() -> None:
 def test_single_clip_gets_no_transition() -> None:
     t = timeline_of(plan(3.0, [(0.0, 3.0, "keep")]))
     assert add_crossfades(t, 0.3).clips[0].transition_in_sec == 0.0
+
+
+def quiet_plan(duration: float, regions: list[tuple[float, float, str, float, float]]) -> CutPlan:
+    """A plan whose keep regions say how much quiet they hold at each end."""
+    p = plan(duration, [(s, e, a) for s, e, a, _, _ in regions])
+    quiet = [
+        r.model_copy(update={"lead_silence_sec": lead, "trail_silence_sec": trail})
+        if r.action == "keep"
+        else r
+        for r, (_, _, _, lead, trail) in zip(p.regions, regions, strict=True)
+    ]
+    return p.model_copy(update={"regions": quiet})
+
+
+def test_clips_carry_the_quiet_of_their_regions_widened_by_snapping() -> None:
+    p = quiet_plan(
+        4.0,
+        [(0.0, 1.01, "keep", 0.1, 0.2), (1.01, 2.99, "cut", 0, 0), (2.99, 4.0, "keep", 0.3, 0.05)],
+    )
+    t = timeline_of(p)
+    # 1.01 s snaps out to 1.04 s (frame 26), 2.99 s to 2.96 s (frame 74): 30 ms more quiet each.
+    assert [(c.lead_silence_sec, c.trail_silence_sec) for c in t.clips] == [
+        pytest.approx((0.1, 0.23)),
+        pytest.approx((0.33, 0.05)),
+    ]
+
+
+def test_merged_clips_take_the_first_lead_and_the_last_trail() -> None:
+    p = quiet_plan(
+        2.0,
+        [(0.0, 1.01, "keep", 0.1, 0.0), (1.01, 1.03, "cut", 0, 0), (1.03, 2.0, "keep", 0.0, 0.4)],
+    )
+    (clip,) = timeline_of(p).clips
+    assert (clip.lead_silence_sec, clip.trail_silence_sec) == pytest.approx((0.1, 0.4))
+
+
+def test_clamping_to_the_source_takes_quiet_away() -> None:
+    p = quiet_plan(4.0, [(0.0, 4.0, "keep", 0.0, 0.1)])
+    (clip,) = timeline_of(p, duration=3.98).clips
+    assert clip.trail_silence_sec == pytest.approx(0.06)
+
+
+def test_crossfades_are_capped_by_the_quiet_on_both_sides() -> None:
+    p = quiet_plan(
+        9.0,
+        [
+            (0.0, 2.0, "keep", 0.0, 0.13),  # 3.25 frames of quiet before the first join
+            (2.0, 3.0, "cut", 0, 0),
+            (3.0, 5.0, "keep", 0.3, 0.01),  # less than a frame before the second join
+            (5.0, 6.0, "cut", 0, 0),
+            (6.0, 9.0, "keep", 0.5, 0.0),
+        ],
+    )
+    x = add_crossfades(timeline_of(p), 0.5)
+    assert [c.transition_in_sec for c in x.clips] == pytest.approx([0.0, 3 / 25, 0.0])
+    assert x.duration_sec == pytest.approx(7.0 - 3 / 25)
+
+
+def test_crossfades_without_known_quiet_are_capped_by_length_only() -> None:
+    t = timeline_of(plan(6.0, [(0.0, 2.0, "keep"), (2.0, 3.0, "cut"), (3.0, 6.0, "keep")]))
+    assert t.clips[0].trail_silence_sec is None
+    assert add_crossfades(t, 0.8).clips[1].transition_in_sec == pytest.approx(0.8)
+
+
+def _talk(rng: random.Random) -> tuple[Transcript, AudioAnalysis, list[tuple[float, float]]]:
+    """Words with sound exactly under them, pauses of every length between; maybe a breath."""
+    t = rng.uniform(0.0, 1.0)
+    words: list[tuple[float, float, str]] = []
+    silences: list[tuple[float, float]] = [(0.0, t)] if t else []
+    speech: list[tuple[float, float]] = []
+    for _ in range(rng.randint(2, 12)):
+        length = rng.uniform(0.2, 1.5)
+        words.append((t, t + length, " word"))
+        speech.append((t, t + length))
+        t += length
+        gap = rng.choice([0.05, 0.3, 0.9, 1.5, 3.0])
+        if gap == 3.0 and rng.random() < 0.5:
+            silences += [(t, t + 1.2), (t + 1.5, t + gap)]  # a breath in the pause
+        else:
+            silences.append((t, t + gap))
+        t += gap
+    return transcript(words, speech), analysis(t, silences), [(s, e) for s, e, _ in words]
+
+
+@pytest.mark.parametrize("rate", [FPS25, FrameRate(num=30000, den=1001), FrameRate(num=60, den=1)])
+@pytest.mark.parametrize("target_ms", [0, 100, 200])
+@pytest.mark.parametrize("padding_ms", [0, 50, 120])
+def test_crossfades_never_reach_kept_sound(
+    rate: FrameRate, target_ms: int, padding_ms: int
+) -> None:
+    rng = random.Random(f"{rate.num}/{rate.den}-{target_ms}-{padding_ms}")
+    options = PlannerOptions(target_pause_ms=target_ms, padding_ms=padding_ms, min_pause_ms=500)
+    hard_joins = faded_joins = 0
+    for _ in range(6):
+        tr, an, sounds = _talk(rng)
+        timeline = timeline_of(plan_cuts(tr, an, options), rate)
+        for fade_ms in (200, 500, 1000, 2000):
+            faded = add_crossfades(timeline, fade_ms / 1000)
+            for previous, clip in pairwise(faded.clips):
+                d = clip.transition_in_sec
+                hard_joins += d == 0
+                faded_joins += d > 0
+                fading = [(previous.source_end - d, previous.source_end)]
+                fading.append((clip.source_start, clip.source_start + d))
+                for a, b in fading:
+                    for s, e in sounds:
+                        assert b <= s + 1e-6 or a >= e - 1e-6, (
+                            f"{fade_ms} ms fade {a:.3f}-{b:.3f} reaches sound {s:.3f}-{e:.3f}"
+                        )
+    if padding_ms == target_ms == 0:
+        # No quiet kept at any cut (snapping adds less than a frame): every join is hard.
+        assert (hard_joins > 0, faded_joins) == (True, 0)
+    else:
+        assert faded_joins > 0

@@ -23,11 +23,18 @@ from talkavocado_common.media import (
     probe,
     run_ffmpeg,
 )
-from talkavocado_common.models import ErrorCode, Manifest, RenderArtifact, Timeline
+from talkavocado_common.models import (
+    AudioAnalysis,
+    ErrorCode,
+    Manifest,
+    RenderArtifact,
+    Timeline,
+)
 from talkavocado_common.steps import StepEnv, StepError, StepHandler, StepRequest, StepResult
 from talkavocado_common.storage import InvalidKey, NotFound
 
 from .core.filtergraph import FiltergraphError, LogoInput, MediaFacts, build_render
+from .core.loudness import LoudnessDecision, plan_loudness
 
 STEP = "branding-layer"
 # Share of the step's progress the encode takes; the rest is fetching, probing and uploading.
@@ -94,6 +101,39 @@ def _ffmpeg_failure(exc: FfmpegError) -> StepError:
     return StepError(
         ErrorCode.INTERNAL, f"the final render failed (ffmpeg {exc.returncode}): {tail}"
     )
+
+
+async def _loudness(req: StepRequest, env: StepEnv, has_audio: bool) -> LoudnessDecision:
+    analysis = None
+    wanted = req.options.audio.loudness != "off" and has_audio
+    # Absent (a job from before the measurement, or the audio step skipped): the decision
+    # records why the level was left alone. Present but invalid is an error.
+    if wanted and await env.storage.exists(req.keys.audio_analysis):
+        analysis = await read_artifact(
+            env.storage,
+            req.keys.audio_analysis,
+            AudioAnalysis,
+            what="audio analysis",
+            producer="audio-extraction",
+        )
+    return plan_loudness(req.options.audio, analysis, has_audio=has_audio)
+
+
+_LOUDNORM_SUMMARY = re.compile(
+    r"Output Integrated:\s*(?P<lufs>[-+]?[\d.]+) LUFS.*?Normalization Type:\s*(?P<mode>\w+)",
+    re.DOTALL,
+)
+
+
+def _loudness_report(decision: LoudnessDecision, log: str) -> dict[str, object]:
+    """The decision, with the mode loudnorm logged it ran in and the loudness it measured on
+    its output (before AAC), when it ran."""
+    report = decision.report()
+    found = _LOUDNORM_SUMMARY.search(log) if decision.loudnorm else None
+    if found:
+        report["mode"] = found.group("mode").lower()
+        report["outputLufs"] = float(found.group("lufs"))
+    return report
 
 
 def _record(artifacts: list[RenderArtifact]) -> Callable[[Manifest], Manifest]:
@@ -172,6 +212,8 @@ async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> Step
             # Nothing was said: no cue to burn, and ffmpeg refuses a subtitle file without one.
             subtitles = None
 
+    has_audio = timeline.has_audio and source_info.audio is not None
+    loudness = await _loudness(req, env, has_audio)
     output, preview = workdir / "final.mp4", workdir / "preview.mp4"
     script = workdir / "render.filtergraph"
     try:
@@ -180,7 +222,7 @@ async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> Step
             source,
             output,
             req.options.render,
-            source_has_audio=timeline.has_audio and source_info.audio is not None,
+            source_has_audio=has_audio,
             intro=intro,
             outro=outro,
             logo=logo,
@@ -188,6 +230,7 @@ async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> Step
             preview_output=preview,
             filtergraph_script=script,
             threads=effective_cpus(),
+            loudness=loudness.loudnorm,
         )
     except FiltergraphError as exc:
         raise StepError(
@@ -201,7 +244,7 @@ async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> Step
         env.progress(_ENCODE_START + _ENCODE_SPAN * fraction, "encoding")
 
     try:
-        await run_ffmpeg(
+        log = await run_ffmpeg(
             plan.args, expected_duration=plan.expected_duration, on_progress=on_progress
         )
     except FfmpegError as exc:
@@ -224,6 +267,7 @@ async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> Step
         "height": final.height,
         "bytes": final.bytes,
         "preview": artifacts[1].key if len(artifacts) > 1 else None,
+        "loudness": _loudness_report(loudness, log),
     }
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
+import anyio
+
 from talkavocado_common.artifacts import M, local_file, read_artifact
 from talkavocado_common.captions import format_srt, format_vtt
 from talkavocado_common.media import probe
@@ -23,7 +25,7 @@ from talkavocado_common.models import (
 from talkavocado_common.steps import StepEnv, StepError, StepRequest, StepResult
 
 from .core.planner import plan_cuts
-from .core.retime import retime_cues
+from .core.retime import plan_cues, retime_cues
 from .core.timeline import TimelineError, add_crossfades, build_timeline, frame_rate_of
 
 _PRODUCERS = {
@@ -45,7 +47,9 @@ async def _save(env: StepEnv, key: str, document: ContractModel) -> None:
 async def smart_cut_planner(req: StepRequest, env: StepEnv) -> StepResult:
     transcript = await _load(env, req.keys.transcript_json, Transcript, "transcript")
     analysis = await _load(env, req.keys.audio_analysis, AudioAnalysis, "audio analysis")
-    plan = plan_cuts(transcript, analysis, req.options.planner)
+    # Pure but long for long talks (seconds for hours of words): off the event loop, so the
+    # worker's heartbeats and other steps keep running.
+    plan = await anyio.to_thread.run_sync(plan_cuts, transcript, analysis, req.options.planner)
     await _save(env, req.keys.cut_plan, plan)
 
     def record(m: Manifest) -> Manifest:
@@ -119,9 +123,13 @@ async def video_transitions(req: StepRequest, env: StepEnv) -> StepResult:
 
 
 async def subtitles_post_edit(req: StepRequest, env: StepEnv) -> StepResult:
-    transcript = await _load(env, req.keys.transcript_json, Transcript, "transcript")
+    plan = await _load(env, req.keys.cut_plan, CutPlan, "cut plan")
     timeline = await _load(env, req.keys.timeline, Timeline, "timeline")
-    cues = retime_cues(transcript.words(), timeline, req.options.subtitles)
+    # The plan's words follow the sound they were kept or cut with; older plans have none.
+    cues = plan_cues(plan, timeline, req.options.subtitles)
+    if cues is None:
+        transcript = await _load(env, req.keys.transcript_json, Transcript, "transcript")
+        cues = retime_cues(transcript.words(), timeline, req.options.subtitles)
     formats: list[Literal["srt", "vtt"]] = ["srt", "vtt"]
     written: list[SubtitleArtifact] = []
     for fmt in formats:

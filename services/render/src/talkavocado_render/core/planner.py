@@ -1,57 +1,57 @@
 """The smart cut planner: a pure, deterministic function from transcript + audio analysis to a
 cut plan that removes long pauses and filler words without cutting into a kept word.
 
-Whisper's word timings smear across pauses and it often leaves "um"/"uh" out of the text, so the
-measured audio decides *where* sound is and the transcript decides *what* it is:
+Whisper's word timings smear across pauses and it often leaves "um"/"uh" out of the text or
+parks them a second away from where they were said, so the measured audio decides *where* sound
+is, the voice-activity detector (when measured) whether it is speech, and the transcript *what*
+it is:
 
-1. Sound islands are the complement of the measured silences.
-2. Each word claims the island it overlaps most (plus islands its span reaches across only a short
-   gap — a word may contain a brief closure). A word with no overlap claims the nearest island.
-3. An island claimed by a kept word is kept. One claimed only by filler words is cut. One claimed
-   by nothing is an unworded sound: cut if short, unless a kept word's span reaches over it
-   (it might hold that word).
-4. Cuts happen only in the gaps between kept islands: a gap holding a removed sound, or a silence
-   longer than the minimum pause, is shortened to a natural gap; both cut edges sit in silence,
-   at least `padding` away from kept sound where the silence allows.
+1. Sound islands are the complement of the measured silences. An island that overlaps the VAD's
+   speech little or not at all is non-speech (a breath, a click, room tone).
+2. Each word claims the island it overlaps most (speech before non-speech), plus islands its span
+   reaches across only a short gap — a word may contain a brief closure. A word with no overlap
+   claims the nearest island.
+3. Fillers are reconciled with the sound (fillers.py): a filler whose claimed sound is a kept
+   word's is moved to the unclaimed island it belongs to, so it is cut with that sound.
+4. An island claimed by a kept word is kept. One claimed only by fillers is cut. One claimed by
+   nothing is non-speech — quiet, like a silence — or an unworded sound: cut if short, unless a
+   kept word's span reaches over it (it might hold that word).
+5. Cuts happen only in the gaps between kept islands: a gap holding a removed sound, or a quiet
+   stretch longer than the minimum pause, is shortened to a natural gap; both cut edges sit in
+   quiet, at least `padding` away from kept sound where the quiet allows.
+
+Everything is sorted sweeps and binary searches: O(n log n) in words + islands.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import accumulate, pairwise
 
 from talkavocado_common.models import (
     AudioAnalysis,
     CutPlan,
     CutReason,
-    Interval,
     PlannerOptions,
     PlanRegion,
     PlanStats,
+    PlanWord,
     Transcript,
     Word,
 )
 
-# Gaps inside one word (stop closures) are shorter than this.
-INTRA_WORD_GAP_SEC = 0.25
-# A word with no overlapping sound claims the nearest island only if it is this close.
-NEAREST_ISLAND_SEC = 0.5
+from .fillers import FillerRun, filler_runs, reconcile_fillers
+from .islands import Island, IslandIndex, claimed_islands, non_speech, sound_islands
+
+__all__ = ["Island", "find_fillers", "normalise", "plan_cuts", "sound_islands"]
+
 # Cuts shorter than this are not worth a join.
 MIN_CUT_SEC = 0.1
 _TIME_DECIMALS = 6
 _WORD_CHARS = re.compile(r"[^\w' ]+")
-
-
-@dataclass(frozen=True)
-class Island:
-    start: float
-    end: float
-
-    @property
-    def duration(self) -> float:
-        return self.end - self.start
 
 
 @dataclass(frozen=True)
@@ -68,132 +68,85 @@ def normalise(text: str) -> str:
     return " ".join(_WORD_CHARS.sub(" ", text.lower().replace("\u2019", "'")).split())
 
 
-def sound_islands(silences: Sequence[Interval], duration: float) -> list[Island]:
-    """Complement of the silences within [0, duration]."""
-    islands: list[Island] = []
-    cursor = 0.0
-    for silence in sorted(silences, key=lambda s: s.start):
-        start, end = max(0.0, silence.start), min(duration, silence.end)
-        if start > cursor:
-            islands.append(Island(cursor, start))
-        cursor = max(cursor, end)
-    if duration > cursor:
-        islands.append(Island(cursor, duration))
-    return islands
-
-
 def find_fillers(words: Sequence[Word], fillers: Sequence[str]) -> dict[int, str]:
     """Word index -> the filler phrase it belongs to; longest phrase wins, no overlaps."""
-    phrases = sorted({tuple(f.split()) for f in fillers if f.split()}, key=len, reverse=True)
-    tokens = [normalise(w.word) for w in words]
-    found: dict[int, str] = {}
-    i = 0
-    while i < len(tokens):
-        for phrase in phrases:
-            n = len(phrase)
-            if tuple(tokens[i : i + n]) == phrase:
-                for j in range(i, i + n):
-                    found[j] = " ".join(phrase)
-                i += n
-                break
-        else:
-            i += 1
-    return found
-
-
-def _overlap(a_start: float, a_end: float, b: Island) -> float:
-    return max(0.0, min(a_end, b.end) - max(a_start, b.start))
-
-
-def claimed_islands(word: Word, islands: Sequence[Island]) -> list[int]:
-    """Indices of the islands a word's sound is in (see module docstring, step 2)."""
-    overlaps = [(_overlap(word.start, word.end, isl), i) for i, isl in enumerate(islands)]
-    touching = [(ov, i) for ov, i in overlaps if ov > 0]
-    if not touching:
-        mid = (word.start + word.end) / 2
-        distance, nearest = min(
-            ((max(isl.start - mid, mid - isl.end, 0.0), i) for i, isl in enumerate(islands)),
-            default=(float("inf"), -1),
-        )
-        return [nearest] if distance <= NEAREST_ISLAND_SEC else []
-    # Most overlap wins; ties go to the island nearest the word's middle, then the earlier one.
-    mid = (word.start + word.end) / 2
-    _, primary = max(
-        touching,
-        key=lambda t: (
-            round(t[0], 6),
-            -abs((islands[t[1]].start + islands[t[1]].end) / 2 - mid),
-            -t[1],
-        ),
-    )
-    claimed = {primary}
-    touched = sorted(i for _, i in touching)
-    # Extend to neighbours across short gaps only (a closure inside the word, not a pause).
-    for direction in (-1, 1):
-        current = primary
-        while True:
-            nxt = current + direction
-            if nxt not in touched:
-                break
-            left, right = (
-                (islands[nxt], islands[current])
-                if direction < 0
-                else (islands[current], islands[nxt])
-            )
-            if right.start - left.end >= INTRA_WORD_GAP_SEC:
-                break
-            claimed.add(nxt)
-            current = nxt
-    return sorted(claimed)
+    runs = filler_runs([normalise(w.word) for w in words], fillers)
+    return {i: run.text for run in runs for i in run.indices}
 
 
 @dataclass(frozen=True)
 class _Classified:
     kept: list[Island]
     removals: list[Removal]
+    # Every island that is sound to keep or cut (non-speech is left out: it counts as quiet).
+    sounds: list[Island]
 
 
-def classify(
-    words: Sequence[Word], islands: Sequence[Island], options: PlannerOptions
+class _SpanCover:
+    """Does any of these spans overlap an interval? Spans sorted by start, prefix max of ends."""
+
+    def __init__(self, spans: Sequence[tuple[float, float]]) -> None:
+        ordered = sorted(spans)
+        self._starts = [s for s, _ in ordered]
+        self._max_ends = list(accumulate((e for _, e in ordered), max))
+
+    def overlaps(self, start: float, end: float) -> bool:
+        before = bisect_left(self._starts, end)  # spans starting before the interval ends
+        return before > 0 and self._max_ends[before - 1] > start
+
+
+def _classify(
+    words: Sequence[Word],
+    claims: Sequence[Sequence[int]],
+    runs: Sequence[FillerRun],
+    index: IslandIndex,
+    quiet: Sequence[bool],
+    options: PlannerOptions,
 ) -> _Classified:
-    fillers = find_fillers(words, options.fillers) if options.remove_fillers else {}
-    kept_by: dict[int, bool] = {}
-    filler_text: dict[int, list[str]] = {}
+    islands = index.islands
+    filler_words = {i for run in runs for i in run.indices}
+    kept_claims: set[int] = set()
     protected: list[Island] = []
-    for index, word in enumerate(words):
-        claims = claimed_islands(word, islands)
-        is_filler = index in fillers
-        if not claims and not is_filler and word.end > word.start:
+    for i, word in enumerate(words):
+        if i in filler_words:
+            continue
+        kept_claims.update(claims[i])
+        if not claims[i] and word.end > word.start:
             # A kept word with no sound near it: trust its span rather than risk cutting it.
             protected.append(Island(word.start, word.end))
-        for claim in claims:
-            if is_filler:
-                kept_by.setdefault(claim, False)
-                texts = filler_text.setdefault(claim, [])
-                if not texts or texts[-1] != fillers[index]:
-                    texts.append(fillers[index])
-            else:
-                kept_by[claim] = True
+    filler_text: dict[int, list[str]] = {}
+    for run in runs:
+        for claim in sorted({c for i in run.indices for c in claims[i]}):
+            texts = filler_text.setdefault(claim, [])
+            if not texts or texts[-1] != run.text:
+                texts.append(run.text)
 
-    kept_word_spans = [(w.start, w.end) for i, w in enumerate(words) if i not in fillers]
+    kept_spans = _SpanCover(
+        [(w.start, w.end) for i, w in enumerate(words) if i not in filler_words]
+    )
     kept: list[Island] = list(protected)
     removals: list[Removal] = []
-    for index, island in enumerate(islands):
-        if kept_by.get(index) is True:
+    for i, island in enumerate(islands):
+        if i in kept_claims:
             kept.append(island)
-        elif index in kept_by:  # claimed by fillers only
-            removals.append(
-                Removal(island.start, island.end, "filler", " ".join(filler_text[index]))
-            )
+        elif i in filler_text:
+            removals.append(Removal(island.start, island.end, "filler", " ".join(filler_text[i])))
+        elif quiet[i]:
+            continue  # non-speech nobody claims: quiet, like a silence
         elif (
             options.detect_unworded_sounds
             and island.duration * 1000 <= options.max_unworded_sound_ms
-            and not any(_overlap(s, e, island) > 0 for s, e in kept_word_spans)
+            and not kept_spans.overlaps(island.start, island.end)
         ):
             removals.append(Removal(island.start, island.end, "unworded-sound", None))
         else:
             kept.append(island)
-    return _Classified(kept=_merge(kept), removals=sorted(removals, key=lambda r: r.start))
+    merged = _merge(kept)
+    return _Classified(
+        kept=merged,
+        removals=removals,  # islands are in order and disjoint, so these are too
+        sounds=_merge([*merged, *(Island(r.start, r.end) for r in removals)]),
+    )
 
 
 def _merge(islands: Sequence[Island]) -> list[Island]:
@@ -225,14 +178,14 @@ def _gap_cut(
     natural = max(options.target_pause_ms / 1000, 2 * padding)
     if not removals and gap <= min_pause:
         return None
-    # Silence to keep on each side: half the natural gap next to kept sound, none at file edges.
+    # Quiet to keep on each side: half the natural gap next to kept sound, none at file edges.
     keep_left = natural / 2 if lead else 0.0
     keep_right = natural / 2 if trail else 0.0
     cut_start = gap_start + keep_left
     cut_end = gap_end - keep_right
     if removals:
         first, last = removals[0], removals[-1]
-        # Both edges must sit in silence: before the first removed sound, after the last one.
+        # Both edges must sit in quiet: before the first removed sound, after the last one.
         if cut_start > first.start:
             cut_start = gap_start + (first.start - gap_start) / 2 if lead else gap_start
         if cut_end < last.end:
@@ -242,48 +195,77 @@ def _gap_cut(
     return cut_start, cut_end
 
 
-def plan_cuts(transcript: Transcript, analysis: AudioAnalysis, options: PlannerOptions) -> CutPlan:
-    """The cut plan: regions covering [0, duration] in order, each keep or cut with a reason."""
-    duration = analysis.duration_sec
-    words = sorted(transcript.words(), key=lambda w: (w.start, w.end))
-    islands = sound_islands(analysis.silences, duration)
-    classified = classify(words, islands, options)
-    kept = classified.kept
-
+def _cuts(classified: _Classified, duration: float, options: PlannerOptions) -> list[PlanRegion]:
+    kept, removals = classified.kept, classified.removals
+    if not kept:
+        return []
+    removal_starts = [r.start for r in removals]
+    removal_ends = [r.end for r in removals]
+    edges = [(0.0, kept[0].start, False, True)]
+    edges += [(a.end, b.start, True, True) for a, b in pairwise(kept)]
+    edges.append((kept[-1].end, duration, True, False))
     cuts: list[PlanRegion] = []
-    if kept:
-        edges = [(0.0, kept[0].start, False, True)]
-        edges += [(a.end, b.start, True, True) for a, b in pairwise(kept)]
-        edges.append((kept[-1].end, duration, True, False))
-        for gap_start, gap_end, lead, trail in edges:
-            inside = [r for r in classified.removals if r.start >= gap_start and r.end <= gap_end]
-            window = _gap_cut(gap_start, gap_end, inside, options, lead=lead, trail=trail)
-            if window is None:
-                continue
-            reason: CutReason
-            if inside:
-                fillers = [r for r in inside if r.reason == "filler"]
-                reason = "filler" if fillers else "unworded-sound"
-                text = " ".join(r.text for r in fillers if r.text) or None
-            elif not lead:
-                reason, text = "leading-silence", None
-            elif not trail:
-                reason, text = "trailing-silence", None
-            else:
-                reason, text = "pause", None
-            cuts.append(
-                PlanRegion(
-                    start=_t(window[0]), end=_t(window[1]), action="cut", reason=reason, text=text
-                )
+    for gap_start, gap_end, lead, trail in edges:
+        lo = bisect_left(removal_starts, gap_start)
+        hi = bisect_right(removal_ends, gap_end)
+        inside = removals[lo:hi] if hi > lo else []
+        window = _gap_cut(gap_start, gap_end, inside, options, lead=lead, trail=trail)
+        if window is None:
+            continue
+        reason: CutReason
+        text: str | None = None
+        if inside:
+            fillers = [r for r in inside if r.reason == "filler"]
+            reason = "filler" if fillers else "unworded-sound"
+            text = " ".join(r.text for r in fillers if r.text) or None
+        elif not lead:
+            reason = "leading-silence"
+        elif not trail:
+            reason = "trailing-silence"
+        else:
+            reason = "pause"
+        cuts.append(
+            PlanRegion(
+                start=_t(window[0]), end=_t(window[1]), action="cut", reason=reason, text=text
             )
-    return _assemble(duration, cuts)
+        )
+    return cuts
+
+
+def plan_cuts(transcript: Transcript, analysis: AudioAnalysis, options: PlannerOptions) -> CutPlan:
+    """The cut plan: regions covering [0, duration] in order, each keep or cut with a reason;
+    keep regions carry the quiet at their edges, and every transcript word is placed on the
+    sound it was matched to, kept or cut with it."""
+    duration = analysis.duration_sec
+    words = transcript.words()  # spoken order: filler phrases and reconciliation need it
+    index = IslandIndex(sound_islands(analysis.silences, duration))
+    quiet = non_speech(index, transcript.speech)
+    claims = [claimed_islands(w, index, quiet) for w in words]
+    runs = (
+        filler_runs([normalise(w.word) for w in words], options.fillers)
+        if options.remove_fillers
+        else []
+    )
+    reconciled = reconcile_fillers(words, claims, runs, index, quiet)
+    claims = [reconciled.get(i, c) for i, c in enumerate(claims)]
+    classified = _classify(words, claims, runs, index, quiet, options)
+    regions = _with_quiet_edges(
+        _regions(duration, _cuts(classified, duration, options)), classified
+    )
+    plan_words = _plan_words(words, claims, set(reconciled), index, regions, duration)
+    return CutPlan(
+        duration_sec=_t(duration),
+        regions=regions,
+        stats=_stats(duration, regions),
+        words=plan_words,
+    )
 
 
 def _t(value: float) -> float:
     return round(value, _TIME_DECIMALS)
 
 
-def _assemble(duration: float, cuts: Sequence[PlanRegion]) -> CutPlan:
+def _regions(duration: float, cuts: Sequence[PlanRegion]) -> list[PlanRegion]:
     regions: list[PlanRegion] = []
     cursor = 0.0
     for cut in cuts:
@@ -297,14 +279,79 @@ def _assemble(duration: float, cuts: Sequence[PlanRegion]) -> CutPlan:
         regions.append(
             PlanRegion(start=_t(cursor), end=_t(duration), action="keep", reason="speech")
         )
+    return regions
+
+
+def _with_quiet_edges(regions: Sequence[PlanRegion], classified: _Classified) -> list[PlanRegion]:
+    """Each keep region with the quiet before its first sound and after its last one (all of it
+    when it holds no sound): a crossfade there fades no word."""
+    sounds = classified.sounds
+    starts = [s.start for s in sounds]
+    ends = [s.end for s in sounds]
+    out: list[PlanRegion] = []
+    for region in regions:
+        if region.action != "keep":
+            out.append(region)
+            continue
+        length = region.end - region.start
+        first = bisect_right(ends, region.start)  # first sound ending after the region starts
+        last = bisect_left(starts, region.end) - 1  # last sound starting before it ends
+        if first > last:
+            lead = trail = length
+        else:
+            lead = max(0.0, sounds[first].start - region.start)
+            trail = max(0.0, region.end - sounds[last].end)
+        out.append(
+            region.model_copy(
+                update={
+                    "lead_silence_sec": _t(min(lead, length)),
+                    "trail_silence_sec": _t(min(trail, length)),
+                }
+            )
+        )
+    return out
+
+
+def _plan_words(
+    words: Sequence[Word],
+    claims: Sequence[Sequence[int]],
+    reconciled: set[int],
+    index: IslandIndex,
+    regions: Sequence[PlanRegion],
+    duration: float,
+) -> list[PlanWord]:
+    """Every word timed to its sound and kept or cut with the region that sound is in."""
+    islands = index.islands
+    region_starts = [r.start for r in regions]
+    placed: list[PlanWord] = []
+    for i, word in enumerate(words):
+        start, end = min(word.start, duration), min(word.end, duration)
+        if claims[i]:
+            hull_start, hull_end = islands[claims[i][0]].start, islands[claims[i][-1]].end
+            if i in reconciled:
+                start, end = hull_start, hull_end
+            else:
+                start, end = max(start, hull_start), min(end, hull_end)
+                if end <= start:  # claimed by proximity, not overlap: the sound is the island
+                    start, end = hull_start, hull_end
+        start, end = _t(start), _t(max(start, end))
+        at = max(0, bisect_right(region_starts, (start + end) / 2) - 1)
+        region = regions[at]
+        start = min(max(start, region.start), region.end)
+        end = min(max(end, start), region.end)
+        placed.append(PlanWord(start=start, end=end, word=word.word, action=region.action))
+    return placed
+
+
+def _stats(duration: float, regions: Sequence[PlanRegion]) -> PlanStats:
     kept = sum(r.end - r.start for r in regions if r.action == "keep")
     by_reason: dict[str, int] = {}
-    for cut in cuts:
-        by_reason[cut.reason] = by_reason.get(cut.reason, 0) + 1
-    stats = PlanStats(
+    for region in regions:
+        if region.action == "cut":
+            by_reason[region.reason] = by_reason.get(region.reason, 0) + 1
+    return PlanStats(
         source_duration_sec=_t(duration),
         kept_duration_sec=_t(kept),
         removed_duration_sec=_t(duration - kept),
         cuts_by_reason=dict(sorted(by_reason.items())),
     )
-    return CutPlan(duration_sec=_t(duration), regions=regions, stats=stats)
