@@ -27,7 +27,15 @@ def test_graph_splits_the_first_audio_stream() -> None:
     assert graph.startswith("[0:a:1]asplit=3")
     assert f"aresample={ASR_SAMPLE_RATE}" in graph
     assert "channel_layouts=mono[wav]" in graph
-    assert "ebur128" in graph
+    assert "ebur128=" in graph
+
+
+def test_the_meter_measures_true_peak_and_keeps_its_frame_log_out_of_the_log() -> None:
+    args = extraction_args(Path("a.mp4"), Path("b.mp3"), Path("c.wav"))
+    graph = args[args.index("-filter_complex") + 1]
+    meter = next(part for part in graph.split(";") if "ebur128=" in part)
+    options = dict(o.split("=") for o in meter.split("ebur128=")[1].split("[")[0].split(":"))
+    assert options == {"framelog": "verbose", "peak": "true"}
 
 
 def test_outputs_are_reproducible() -> None:

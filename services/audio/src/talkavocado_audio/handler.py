@@ -1,6 +1,7 @@
 """The audio-extraction step: input recording → MP3, 16 kHz mono WAV and audio/analysis.json.
 
-The imperative shell around `core`: storage, ffprobe, one ffmpeg decode, the WAV read back.
+The imperative shell around `core`: storage, ffprobe, one ffmpeg decode, the WAV read back a
+block at a time (memory does not grow with the recording's length).
 """
 
 from __future__ import annotations
@@ -8,10 +9,12 @@ from __future__ import annotations
 import shutil
 import tempfile
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio.to_thread
 import numpy as np
+import numpy.typing as npt
 
 from talkavocado_common.artifacts import local_file
 from talkavocado_common.media import FfmpegError, MediaInfo, ProbeError, probe, run_ffmpeg
@@ -21,18 +24,21 @@ from talkavocado_common.storage import NotFound
 
 from .core import (
     ASR_SAMPLE_RATE,
-    analyze_audio,
+    Loudness,
+    analyze_blocks,
     explain_decode_failure,
     explain_unreadable,
     extraction_args,
     media_problem,
-    parse_integrated_loudness,
+    parse_loudness,
     truncation_problem,
 )
 
 STEP = "audio-extraction"
 # Enough of the file's start to tell an MP4 from a text document.
 _SNIFF_BYTES = 512
+# The WAV is analysed this many seconds at a time (16 kHz int16: 320 kB).
+_BLOCK_SECONDS = 10
 # Progress: probing is quick, the decode is most of the work, the analysis and uploads the rest.
 _DECODE_START, _DECODE_END = 0.05, 0.8
 
@@ -50,7 +56,7 @@ async def audio_extraction(req: StepRequest, env: StepEnv) -> StepResult:
         log = await _decode(env, source, info, mp3, wav)
 
         env.progress(_DECODE_END, "measuring levels and silences")
-        analysis = await anyio.to_thread.run_sync(_analyse_wav, wav, parse_integrated_loudness(log))
+        analysis = await anyio.to_thread.run_sync(_analyse_wav, wav, parse_loudness(log))
         expected = info.audio.duration if info.audio and info.audio.duration else info.duration
         problem = truncation_problem(analysis.duration_sec, expected)
         if problem is None and analysis.duration_sec == 0:
@@ -139,15 +145,20 @@ async def _decode(env: StepEnv, source: Path, info: MediaInfo, mp3: Path, wav: P
         ) from exc
 
 
-def _analyse_wav(path: Path, integrated_lufs: float | None) -> AudioAnalysis:
+def _analyse_wav(path: Path, loudness: Loudness) -> AudioAnalysis:
     with wave.open(str(path), "rb") as reader:
         if (reader.getnchannels(), reader.getsampwidth()) != (1, 2):
             raise StepError(ErrorCode.INTERNAL, f"{path.name}: expected 16-bit mono PCM")
         rate = reader.getframerate()
-        samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
-    if rate != ASR_SAMPLE_RATE:
-        raise StepError(ErrorCode.INTERNAL, f"{path.name}: expected {ASR_SAMPLE_RATE} Hz")
-    return analyze_audio(samples, rate, integrated_lufs=integrated_lufs)
+        if rate != ASR_SAMPLE_RATE:
+            raise StepError(ErrorCode.INTERNAL, f"{path.name}: expected {ASR_SAMPLE_RATE} Hz")
+        blocks = _pcm16_blocks(reader, rate * _BLOCK_SECONDS)
+        return analyze_blocks(blocks, rate, loudness=loudness)
+
+
+def _pcm16_blocks(reader: wave.Wave_read, frames: int) -> Iterator[npt.NDArray[np.int16]]:
+    while chunk := reader.readframes(frames):
+        yield np.frombuffer(chunk, dtype="<i2")
 
 
 HANDLERS: dict[str, StepHandler] = {STEP: audio_extraction}

@@ -18,6 +18,7 @@ a pause, and in a noisy room a silence after sound starts `masked_tail_hangover_
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,18 +26,20 @@ import numpy.typing as npt
 
 from talkavocado_common.models import AudioAnalysis, Interval
 
-FloatArray = npt.NDArray[np.float64]
+from .levels import (
+    LEVEL_FLOOR_DB,
+    LevelArray,
+    LevelMeter,
+    Levels,
+    WindowGeometry,
+    measure_levels,
+)
+from .loudness import Loudness
+
 BoolArray = npt.NDArray[np.bool_]
 
-# Below this a level carries no information: int16 audio cannot go lower than about -101 dBFS
-# (dithered silence) and digital zero would be -inf, which JSON cannot hold.
-LEVEL_FLOOR_DB = -100.0
 # A recording whose loud parts stay below this has nothing audible in it.
 INAUDIBLE_DB = -60.0
-INT16_FULL_SCALE = 32768.0
-PRESENCE_BAND_HZ = (2000.0, 8000.0)
-# Windows per numpy batch: bounds the memory the spectra of a long recording take.
-_WINDOWS_PER_BATCH = 8192
 
 
 @dataclass(frozen=True)
@@ -90,103 +93,28 @@ class LevelStats:
     floor_bound: bool
 
 
-def to_unit_float(samples: npt.NDArray[np.generic]) -> FloatArray:
-    """Samples scaled to [-1, 1]: integers are taken as int16, floats as they are."""
-    array = np.asarray(samples)
-    if array.ndim != 1:
-        raise ValueError(f"expected mono samples (1-D), got shape {array.shape}")
-    if np.issubdtype(array.dtype, np.integer):
-        return array.astype(np.float64) / INT16_FULL_SCALE
-    return array.astype(np.float64)
-
-
-def _geometry(sample_rate: int, settings: SilenceSettings) -> tuple[int, int]:
-    """(hop, window) in samples."""
-    if sample_rate <= 0:
-        raise ValueError(f"sample rate must be positive, got {sample_rate}")
-    hop = max(1, round(sample_rate * settings.hop_ms / 1000))
-    return hop, hop * (settings.window_ms // settings.hop_ms)
-
-
-def window_count(sample_count: int, hop: int, window: int) -> int:
-    """Windows starting every hop while a whole window fits; one when the audio is shorter."""
-    if sample_count == 0:
-        return 0
-    return max(1, -(-(sample_count - window) // hop) + 1)
-
-
-def _batches(
-    samples: npt.NDArray[np.generic], hop: int, window: int
-) -> list[tuple[npt.NDArray[np.float64], int]]:
-    """The audio as [windows, window] float frames, a batch at a time, zero-padded at the end."""
-    count = window_count(len(samples), hop, window)
-    batches: list[tuple[FloatArray, int]] = []
-    for first in range(0, count, _WINDOWS_PER_BATCH):
-        last = min(count, first + _WINDOWS_PER_BATCH)
-        start, stop = first * hop, (last - 1) * hop + window
-        chunk = to_unit_float(samples[start:stop])
-        if len(chunk) < stop - start:
-            chunk = np.concatenate((chunk, np.zeros(stop - start - len(chunk))))
-        frames = np.lib.stride_tricks.sliding_window_view(chunk, window)[::hop]
-        batches.append((frames, first))
-    return batches
-
-
-def power_to_db(mean_square: FloatArray) -> FloatArray:
-    with np.errstate(divide="ignore"):
-        levels = 10.0 * np.log10(mean_square)
-    return np.maximum(levels, LEVEL_FLOOR_DB)
+def window_geometry(
+    sample_rate: int, settings: SilenceSettings = DEFAULT_SETTINGS
+) -> WindowGeometry:
+    return WindowGeometry.of(sample_rate, settings.window_ms, settings.hop_ms)
 
 
 def frame_levels_db(
     samples: npt.NDArray[np.generic],
     sample_rate: int,
     settings: SilenceSettings = DEFAULT_SETTINGS,
-) -> FloatArray:
-    """Broadband RMS level (dBFS) of each `window_ms` window, one every `hop_ms`.
-
-    Rectangular windows: a quiet window means every sample in it is quiet, which keeps the
-    edges of a silence exact to the hop. Padding past the end counts as digital silence.
-    """
-    hop, window = _geometry(sample_rate, settings)
-    if len(samples) < window:
-        # A recording shorter than one window is measured over what there is.
-        whole = to_unit_float(samples)
-        return power_to_db(np.array([float(np.mean(np.square(whole)))])) if len(whole) else whole
-    levels = np.empty(window_count(len(samples), hop, window))
-    for frames, first in _batches(samples, hop, window):
-        levels[first : first + len(frames)] = power_to_db(np.mean(np.square(frames), axis=1))
-    return levels
+) -> LevelArray:
+    """Broadband RMS level (dBFS) of each `window_ms` window, one every `hop_ms`."""
+    return measure_levels(samples, window_geometry(sample_rate, settings)).broadband_db
 
 
 def presence_levels_db(
     samples: npt.NDArray[np.generic],
     sample_rate: int,
     settings: SilenceSettings = DEFAULT_SETTINGS,
-) -> FloatArray | None:
+) -> LevelArray | None:
     """Level (dBFS) of the 2-8 kHz band on the same windows; None when the rate cannot hold it."""
-    hop, window = _geometry(sample_rate, settings)
-    if len(samples) == 0:
-        return None
-    low, high = PRESENCE_BAND_HZ
-    high = min(high, sample_rate / 2)
-    size = min(window, len(samples))
-    bins = np.fft.rfftfreq(size, 1 / sample_rate)
-    band = (bins >= low) & (bins < high)
-    if not band.any():
-        return None
-    taper = np.hanning(size)
-    # Parseval with a taper: mean square of the band = 2·Σ|X_k|² over its bins / (N·Σw²).
-    scale = 2.0 / (size * float(np.sum(np.square(taper))))
-    if len(samples) < window:
-        spectrum = np.fft.rfft(to_unit_float(samples) * taper)
-        return power_to_db(np.array([scale * float(np.sum(np.abs(spectrum[band]) ** 2))]))
-    levels = np.empty(window_count(len(samples), hop, window))
-    for frames, first in _batches(samples, hop, window):
-        spectra = np.fft.rfft(frames * taper, axis=1)[:, band]
-        power = scale * np.sum(np.square(np.abs(spectra)), axis=1)
-        levels[first : first + len(frames)] = power_to_db(power)
-    return levels
+    return measure_levels(samples, window_geometry(sample_rate, settings)).presence_db
 
 
 def silence_threshold_db(
@@ -222,15 +150,18 @@ def silence_threshold_db(
 
 
 def level_stats(
-    levels_db: FloatArray,
+    levels_db: LevelArray,
     settings: SilenceSettings = DEFAULT_SETTINGS,
     *,
     min_margin_db: float | None = None,
     margin_fraction: float | None = None,
 ) -> LevelStats:
     if len(levels_db):
-        floor = float(np.percentile(levels_db, settings.noise_floor_percentile))
-        speech = float(np.percentile(levels_db, settings.speech_level_percentile))
+        # Both in one call: one working copy of the levels, not two.
+        percentiles = np.percentile(
+            levels_db, [settings.noise_floor_percentile, settings.speech_level_percentile]
+        )
+        floor, speech = float(percentiles[0]), float(percentiles[1])
     else:
         floor = speech = LEVEL_FLOOR_DB
     threshold = silence_threshold_db(
@@ -275,7 +206,8 @@ def silences_from_quiet_windows(
 
     `hangover_sec` delays the start of every silence that follows sound.
     """
-    hop, window = _geometry(sample_rate, settings)
+    windows = window_geometry(sample_rate, settings)
+    hop, window = windows.hop, windows.window
     duration = sample_count / sample_rate
     min_silence = settings.min_silence_ms / 1000
     silences: list[Interval] = []
@@ -293,15 +225,40 @@ def analyze_audio(
     samples: npt.NDArray[np.generic],
     sample_rate: int,
     *,
-    integrated_lufs: float | None = None,
+    loudness: Loudness | None = None,
     settings: SilenceSettings = DEFAULT_SETTINGS,
 ) -> AudioAnalysis:
-    """Levels and silences of mono samples (int16, or float in [-1, 1])."""
-    broadband = frame_levels_db(samples, sample_rate, settings)
+    """Levels and silences of mono samples (int16, or float in [-1, 1]) held in memory."""
+    levels = measure_levels(samples, window_geometry(sample_rate, settings))
+    return analyze_levels(levels, loudness=loudness, settings=settings)
+
+
+def analyze_blocks(
+    blocks: Iterable[npt.NDArray[np.generic]],
+    sample_rate: int,
+    *,
+    loudness: Loudness | None = None,
+    settings: SilenceSettings = DEFAULT_SETTINGS,
+) -> AudioAnalysis:
+    """`analyze_audio` of the blocks joined end to end, holding one block at a time."""
+    meter = LevelMeter(window_geometry(sample_rate, settings))
+    for block in blocks:
+        meter.feed(block)
+    return analyze_levels(meter.finish(), loudness=loudness, settings=settings)
+
+
+def analyze_levels(
+    levels: Levels,
+    *,
+    loudness: Loudness | None = None,
+    settings: SilenceSettings = DEFAULT_SETTINGS,
+) -> AudioAnalysis:
+    """Noise floor, speech level, threshold and silences from the per-window levels."""
+    broadband, presence = levels.broadband_db, levels.presence_db
+    sample_rate, sample_count = levels.geometry.sample_rate, levels.sample_count
     stats = level_stats(broadband, settings)
     quiet = broadband < stats.threshold_db
     presence_quiet = np.ones_like(quiet)
-    presence = presence_levels_db(samples, sample_rate, settings)
     if presence is not None and stats.informative:
         presence_stats = level_stats(
             presence,
@@ -322,14 +279,18 @@ def analyze_audio(
     silences = silences_from_quiet_windows(
         quiet,
         sample_rate=sample_rate,
-        sample_count=len(samples),
+        sample_count=sample_count,
         settings=settings,
         hangover_sec=hangover,
     )
+    loudness = loudness or Loudness()
     return AudioAnalysis(
-        duration_sec=round(len(samples) / sample_rate, 3),
+        duration_sec=round(sample_count / sample_rate, 3),
         sample_rate=sample_rate,
-        integrated_lufs=integrated_lufs,
+        integrated_lufs=loudness.integrated_lufs,
+        true_peak_dbtp=loudness.true_peak_dbtp,
+        loudness_range_lu=loudness.range_lu,
+        loudness_threshold_lufs=loudness.threshold_lufs,
         noise_floor_db=round(stats.noise_floor_db, 2),
         speech_level_db=round(stats.speech_level_db, 2),
         silence_threshold_db=round(stats.threshold_db, 2),

@@ -10,8 +10,10 @@ MP3_BITRATE = "128k"
 
 def extraction_args(source: Path, mp3: Path, wav: Path, *, audio_stream: int = 0) -> list[str]:
     """ffmpeg arguments: the source's audio split three ways — an MP3 for listening, a 16 kHz
-    mono 16-bit WAV for speech recognition and analysis, and the EBU R128 meter (its summary goes
-    to the log; the per-frame log is kept below the default log level)."""
+    mono 16-bit WAV for speech recognition and analysis, and the EBU R128 meter with true peak
+    (its summary goes to the log: what loudnorm needs to normalise the final encode in one pass;
+    the per-frame log is kept below the default log level, so the log does not grow with the
+    recording's length)."""
     graph = ";".join(
         (
             f"[0:a:{audio_stream}]asplit=3[listen][asr][meter]",
@@ -19,7 +21,7 @@ def extraction_args(source: Path, mp3: Path, wav: Path, *, audio_stream: int = 0
             "[listen]aformat=channel_layouts=stereo|mono[mp3]",
             f"[asr]aresample={ASR_SAMPLE_RATE},"
             f"aformat=sample_fmts=s16:sample_rates={ASR_SAMPLE_RATE}:channel_layouts=mono[wav]",
-            "[meter]ebur128=framelog=verbose[loudness]",
+            "[meter]ebur128=framelog=verbose:peak=true[loudness]",
         )
     )
     # Bit-exact outputs without metadata: the same input gives byte-identical files.
