@@ -1,25 +1,26 @@
-"""faster-whisper behind an async call: model cache, decoding, transcription in a worker thread.
+"""faster-whisper behind an async call: model cache, the VAD and windowed transcription in a
+worker thread.
 
-Whisper is CPU-bound for seconds to minutes, so it runs in a thread and the event loop stays free
-for heartbeats. Progress crosses back to the loop by polling: the thread only stores the latest
-fraction, and the awaiting side calls the reporter, so reporters never run off the loop.
+The WAV is read from disk a window at a time (core.windows plans the cuts inside measured
+silences, core.merge puts the windows' words back on one clock), so memory stays flat in the
+length of the recording. Whisper is CPU-bound for seconds to minutes, so it runs in a thread and
+the event loop stays free for heartbeats. Progress crosses back to the loop by polling: the
+thread only stores the latest fraction, and the awaiting side calls the reporter, so reporters
+never run off the loop.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.to_thread
-import av.error
-import numpy as np
-import numpy.typing as npt
-from faster_whisper import WhisperModel, decode_audio
+from faster_whisper import WhisperModel
 from huggingface_hub.errors import (
     GatedRepoError,
     LocalEntryNotFoundError,
@@ -28,12 +29,16 @@ from huggingface_hub.errors import (
 )
 
 from talkavocado_common.cpus import effective_cpus
-from talkavocado_common.models import ErrorCode, Transcript, TranscriptionOptions
+from talkavocado_common.models import ErrorCode, Interval, Transcript, TranscriptionOptions
 from talkavocado_common.steps import ProgressReporter, StepError, no_progress
 
 from .core import ModelSource, initial_prompt, resolve_model, to_transcript
-
-SAMPLE_RATE = 16_000
+from .core.coverage import skipped_start, speech_before_first_word
+from .core.merge import TimedSegment, merge_windows, shift_segments, window_prompt
+from .core.vad import DEFAULT_VAD, VadSettings
+from .core.windows import DEFAULT_POLICY, Window, WindowPolicy, plan_windows
+from .vad import Cancelled, detect_speech
+from .wav import WavReader
 
 _models: dict[str, WhisperModel] = {}
 _models_lock = threading.Lock()
@@ -94,30 +99,20 @@ def load_model(source: ModelSource) -> WhisperModel:
         return model
 
 
-def decode(path: Path, *, what: str) -> npt.NDArray[np.float32]:
-    """16 kHz mono float samples of any audio file PyAV can read (blocking)."""
-    try:
-        samples: npt.NDArray[np.float32] = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
-    except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise StepError(ErrorCode.INPUT_INVALID, f"The audio {what} could not be decoded.") from exc
-    return samples
-
-
 @dataclass(frozen=True)
 class TranscriptionRun:
     transcript: Transcript
     model_load_sec: float
-    transcribe_sec: float  # decoding, recognition and alignment; model loading excluded
+    transcribe_sec: float  # reading, voice activity, recognition, alignment; not model loading
+    windows: int = 1  # windows through Whisper (0: silent, Whisper not run)
+    retries: int = 0  # windows run again unprompted (core.coverage: the start was skipped)
+    vad_sec: float = 0.0  # of transcribe_sec, spent in the voice-activity detector
 
     @property
     def realtime_factor(self) -> float:
         """Processing time over audio time (0.1 = ten times faster than real time)."""
         duration = self.transcript.duration_sec
         return self.transcribe_sec / duration if duration > 0 else 0.0
-
-
-class _Cancelled(Exception):
-    """The awaiting side went away; stop decoding at the next segment."""
 
 
 class _Progress:
@@ -136,6 +131,37 @@ class _Progress:
             return self._value
 
 
+def _transcribe_window(
+    model: WhisperModel,
+    reader: WavReader,
+    window: Window,
+    options: TranscriptionOptions,
+    prompt: str | None,
+    stop: threading.Event,
+    on_segment: Callable[[float], None],
+) -> tuple[list[TimedSegment], str]:
+    """One window through Whisper: its segments on the recording's clock, and the language."""
+    samples = reader.read_seconds(window.start, window.end)
+    pieces, info = model.transcribe(
+        samples,
+        language=options.language,
+        beam_size=options.beam_size,
+        initial_prompt=prompt,
+        word_timestamps=True,
+        vad_filter=False,  # the VAD would drop the fillers the cut planner is looking for
+        condition_on_previous_text=False,  # stops one misheard segment poisoning the next
+    )
+    segments: list[Any] = []
+    # The generator decodes lazily: each step yields one segment, so progress is honest and a
+    # cancelled run stops within one 30 s chunk.
+    for segment in pieces:
+        if stop.is_set():
+            raise Cancelled
+        segments.append(segment)
+        on_segment(window.start + segment.end)
+    return shift_segments(segments, window), str(info.language)
+
+
 def _transcribe_blocking(
     audio: Path,
     options: TranscriptionOptions,
@@ -144,6 +170,8 @@ def _transcribe_blocking(
     silences: Sequence[tuple[float, float]],
     silent: bool,
     what: str,
+    policy: WindowPolicy,
+    vad_settings: VadSettings,
 ) -> TranscriptionRun:
     try:
         source = resolve_model(options.model)
@@ -153,37 +181,62 @@ def _transcribe_blocking(
     began = time.perf_counter()
     model = load_model(source)
     loaded = time.perf_counter()
-    samples = decode(audio, what=what)
-    duration = len(samples) / SAMPLE_RATE
-    segments: list[Any] = []
-    language = options.language or "en"
-    # On silence Whisper only burns seconds in temperature fallbacks (or hallucinates).
-    if not silent and len(samples) > 0:
-        progress.set(0.0, "transcribing")
-        pieces, info = model.transcribe(
-            samples,
-            language=options.language,
-            beam_size=options.beam_size,
-            initial_prompt=initial_prompt(options),
-            word_timestamps=True,
-            vad_filter=False,  # the VAD would drop the fillers the cut planner is looking for
-            condition_on_previous_text=False,  # stops one misheard segment poisoning the next
-        )
-        language = info.language
-        # The generator decodes lazily: each step yields one segment, so progress is honest
-        # and a cancelled run stops within one 30 s window.
-        for segment in pieces:
-            if stop.is_set():
-                raise _Cancelled
-            segments.append(segment)
-            progress.set(
-                segment.end / duration, f"transcribed {segment.end:.0f} s of {duration:.0f} s"
+    with WavReader(audio, what=what) as reader:
+        duration = reader.duration
+        progress.set(0.0, "detecting speech")
+        speech = detect_speech(reader, vad_settings, stop=stop)
+        vad_done = time.perf_counter()
+        windows = [] if silent else plan_windows(duration, silences, policy)
+        language = options.language or "en"
+        outputs: list[list[TimedSegment]] = []
+        done = 0.0
+        said: list[TimedSegment] = []  # the previous window's, for the next prompt
+        retries = 0
+        # On silence Whisper only burns seconds in temperature fallbacks (or hallucinates).
+        for number, window in enumerate(windows, start=1):
+
+            def advanced(t: float, number: int = number) -> None:
+                nonlocal done
+                done = max(done, min(t, duration))
+                progress.set(
+                    done / duration,
+                    f"transcribed {done:.0f} s of {duration:.0f} s (window {number}/{len(windows)})",
+                )
+
+            prompt = initial_prompt(options) if number == 1 else None
+            if number > 1 and policy.carry_prompt:
+                # Only what was said before this window: at a hard cut the windows overlap.
+                before = "".join(w.word for s in said for w in s.words if w.end <= window.start)
+                prompt = window_prompt(initial_prompt(options), before)
+            segments, language = _transcribe_window(
+                model, reader, window, options, prompt, stop, advanced
             )
+            if prompt is not None and skipped_start(segments, speech, window):
+                retried, language = _transcribe_window(
+                    model, reader, window, options, None, stop, advanced
+                )
+                retries += 1
+                if speech_before_first_word(retried, speech, window) < speech_before_first_word(
+                    segments, speech, window
+                ):
+                    segments = retried
+            outputs.append(segments)
+            said = segments or said
+            advanced(window.end)
     transcript = to_transcript(
-        segments, language=language, duration=duration, model=source.name, silences=silences
+        merge_windows(windows, outputs),
+        language=language,
+        duration=duration,
+        model=source.name,
+        silences=silences,
+    )
+    transcript = transcript.model_copy(
+        update={"speech": [Interval(start=round(a, 3), end=round(b, 3)) for a, b in speech]}
     )
     finished = time.perf_counter()
-    return TranscriptionRun(transcript, loaded - began, finished - loaded)
+    return TranscriptionRun(
+        transcript, loaded - began, finished - loaded, len(windows), retries, vad_done - loaded
+    )
 
 
 async def transcribe(
@@ -195,12 +248,16 @@ async def transcribe(
     silent: bool = False,
     what: str = "",
     poll_sec: float = 0.25,
+    policy: WindowPolicy = DEFAULT_POLICY,
+    vad_settings: VadSettings = DEFAULT_VAD,
 ) -> TranscriptionRun:
     """Transcribe an audio file in a worker thread; `progress` is called on the event loop.
 
     `silences` are the pauses (start, end in seconds) that word edges are moved out of, and
     `silent` says there is nothing to transcribe (Whisper is not run): both come from the audio
     step's analysis (core.pauses_for_tightening, core.is_silent), which this step does not redo.
+    The silences also place the window cuts (`policy`); the voice-activity detector runs over
+    the whole recording either way and its speech stretches go into `Transcript.speech`.
     """
     box = _Progress()
     stop = threading.Event()
@@ -230,6 +287,8 @@ async def transcribe(
                     tuple(silences),
                     silent,
                     what or str(audio),
+                    policy,
+                    vad_settings,
                     abandon_on_cancel=True,
                 )
             )
@@ -246,7 +305,7 @@ async def transcribe(
                     await done.wait()
                 report()
     finally:
-        # On cancellation the abandoned thread sees this and stops at its next segment.
+        # On cancellation the abandoned thread sees this and stops at its next segment/block.
         stop.set()
     result = outcome[0]
     if isinstance(result, Exception):

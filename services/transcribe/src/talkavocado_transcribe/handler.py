@@ -19,6 +19,7 @@ from talkavocado_common.storage import NotFound
 
 from .core import is_silent, pauses_for_tightening, transcript_cue_words
 from .core.model import DEFAULT_MODEL
+from .core.vad import speech_seconds
 from .engine import transcribe, warm_up
 
 
@@ -99,6 +100,10 @@ async def transcription(req: StepRequest, env: StepEnv) -> StepResult:
         "words": len(transcript.words()),
         "cues": len(cues),
         "realtimeFactor": round(run.realtime_factor, 4),
+        "windows": run.windows,
+        "speechSec": round(speech_seconds([(s.start, s.end) for s in transcript.speech or []]), 3),
+        "vadSec": round(run.vad_sec, 3),
+        "windowRetries": run.retries,
     }
 
 
