@@ -102,13 +102,16 @@ def main(argv: list[str] | None = None) -> int:
         "--minutes", default="5,60,120", help="lengths in minutes (default 5,60,120)"
     )
     parser.add_argument("--size", default="160x120", help="video size (default 160x120)")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "bench" / "out" / "memory.json", help="JSON results"
+    )
     args = parser.parse_args(argv)
     results = []
     for minutes in (float(x) for x in args.minutes.split(",")):
         with tempfile.TemporaryDirectory(prefix="avocado-bench-memory-") as tmp:
             result = bench_one(minutes, args.size, Path(tmp))
         results.append(result)
-        print(f"\n{minutes:g} min done", flush=True)
+        print(f"\n{minutes:g} min done\n{table([result])}", flush=True)
     print("\n" + table(results))
     ratios = growth(results) if len(results) > 1 else {}
     if ratios:
@@ -117,9 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\npeak RSS at {longest:g} min / at {shortest:g} min (goal <= {GOAL}):")
         for step, ratio in ratios.items():
             print(f"  {step:<22}{ratio:>6.2f}  {'ok' if ratio <= GOAL else 'OVER'}")
-    out = ROOT / "bench" / "out"
-    out.mkdir(exist_ok=True)
-    saved = out / "memory.json"
+    saved: Path = args.out
+    saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps({"results": results, "peakRatio": ratios}, indent=2) + "\n")
     print(f"\nsaved {saved}")
     return 0

@@ -14,7 +14,7 @@ from talkavocado_common.manifest_store import ManifestStore
 from talkavocado_common.models import InputInfo, JobStatus, Manifest
 from talkavocado_common.steps import StepEnv, StepRequest
 from talkavocado_common.storage import JobKeys, LocalStorage
-from tests.mediagen import DEMO_SCRIPT, Recording, long_script, make_recording
+from tests.mediagen import DEMO_SCRIPT, Recording, make_recording
 
 # Background at about -45 dBFS under speech peaking near -20 dBFS: a normal noisy room.
 NOISY_ROOM = 0.06
@@ -105,20 +105,3 @@ def noisy_talk(media_dir: Path) -> Recording:
 @pytest.fixture(scope="session")
 def loud_room_talk(media_dir: Path) -> Recording:
     return make_talk(media_dir / "loud-room.mp4", LOUD_ROOM)
-
-
-# Lengths of the flat-memory check: long enough that a whole-signal copy would show.
-SHORT_TALK_SEC = 120.0
-LONG_TALK_SEC = 480.0
-
-
-@pytest.fixture(scope="session")
-def long_talks(media_dir: Path) -> dict[float, Recording]:
-    """A 2- and an 8-minute talk with a small video (the audio step ignores the picture),
-    generated once per session: about 10 s of generation per minute of talk."""
-    return {
-        seconds: make_recording(
-            long_script(seconds), media_dir / f"talk-{seconds:g}s.mp4", width=160, height=120
-        )
-        for seconds in (SHORT_TALK_SEC, LONG_TALK_SEC)
-    }
