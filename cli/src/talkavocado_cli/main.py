@@ -88,6 +88,14 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument(
         "--seconds", type=float, help="length of a longer generated talk (default: a 23 s demo)"
     )
+    sample.add_argument(
+        "--script",
+        choices=("demo", "messy", "fillers"),
+        default="demo",
+        help="demo: clean 23 s talk; messy: 36 s in room tone with breaths, a click, a chair "
+        "thump, level swings and a quiet answer inside or between long pauses; fillers: 15 s "
+        "with fillers next to pauses that Whisper places a second late (default: demo)",
+    )
     sample.add_argument("--size", default="640x360", help="video size WxH (default: 640x360)")
     sample.add_argument("--fps", type=int, default=25, help="frame rate (default: 25)")
     sample.add_argument(
@@ -170,7 +178,14 @@ async def check_storage(location: str) -> None:
 
 
 def sample(args: argparse.Namespace) -> int:
-    from .samplegen import DEMO_SCRIPT, long_script, make_recording
+    from .samplegen import (
+        DEMO_SCRIPT,
+        MESSY_ROOM_TONE_DB,
+        MESSY_SCRIPT,
+        MISPLACED_FILLER_SCRIPT,
+        long_script,
+        make_recording,
+    )
 
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
@@ -183,9 +198,19 @@ def sample(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"{tool} is needed to generate a sample; install it (e.g. apt-get install {tool})"
             )
-    script = long_script(args.seconds) if args.seconds else DEMO_SCRIPT
+    if args.seconds and args.script != "demo":
+        raise UsageError("--seconds makes a long generated talk; it does not go with --script")
+    scripts = {"demo": DEMO_SCRIPT, "messy": MESSY_SCRIPT, "fillers": MISPLACED_FILLER_SCRIPT}
+    script = long_script(args.seconds) if args.seconds else scripts[args.script]
     recording = make_recording(
-        script, args.output, width=width, height=height, fps=args.fps, noise_amplitude=args.noise
+        script,
+        args.output,
+        width=width,
+        height=height,
+        fps=args.fps,
+        noise_amplitude=args.noise,
+        # The mess of a real room: continuous tone under everything.
+        room_tone_db=MESSY_ROOM_TONE_DB if args.script != "demo" else None,
     )
     truth = {
         "path": str(recording.path),
