@@ -22,14 +22,15 @@ SEC_FROM_TARGET_PER_SILENCE_SEC = 10.0
 
 @dataclass(frozen=True)
 class WindowPolicy:
-    """Window lengths in seconds. The defaults keep one window's spectrogram near 100 MB. Whisper
-    decodes 30 s chunks and pads a window's last one: 60 s windows wasted ~12 % of the decoding
-    (realtime factor 0.153 against 0.135 for one whole window, 7.4 min talk); around 100 s the
-    padding is lost in the noise (0.137)."""
+    """Window lengths in seconds. The longest window bounds the step's memory (its spectrogram:
+    ~1 MB a second; a 120 s window peaks the step near 360 MB, a 150 s one near 420 MB).
+    Whisper decodes 30 s chunks and pads a window's last one: 60 s windows wasted ~12 % of the
+    decoding (realtime factor 0.153 against 0.135 for one whole window, 7.4 min talk); around
+    100 s the padding is lost in the noise (0.137)."""
 
     min_sec: float = 30.0
     target_sec: float = 100.0
-    max_sec: float = 150.0
+    max_sec: float = 120.0
     overlap_sec: float = 10.0  # shared by two windows at a hard cut
     # Prompt every window after the first with the verbatim prompt and the previous window's
     # last words. Off: tiny.en, so prompted at a window's start, often skips its first seconds
