@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from talkavocado_common.models import JobOptions
-from tests.mediagen import Recording, long_script, make_recording
+from tests.mediagen import Piece, long_script, make_audio
 from tests.support.step_memory import StepMeasure, create_job, run_step_measured
 
 SHORT_TALK_SEC = 120.0
@@ -26,17 +26,28 @@ pytestmark = pytest.mark.slow
 
 
 @dataclass(frozen=True)
+class Talk:
+    path: Path
+    duration: float
+    pieces: tuple[Piece, ...]
+
+    def long_pauses(self) -> list[Piece]:
+        return [p for p in self.pieces if p.kind == "pause" and p.duration >= 1.0]
+
+
+@dataclass(frozen=True)
 class Measured:
-    recording: Recording
+    recording: Talk
     audio: StepMeasure
     transcription: StepMeasure
 
 
 def _measure(workdir: Path, seconds: float) -> Measured:
-    # A small picture: these steps ignore it, and the generation stays cheap (~10 s a minute).
-    recording = make_recording(
-        long_script(seconds), workdir / f"talk-{seconds:g}s.mp4", width=160, height=120
-    )
+    # Sound only: these two steps ignore the picture, and a WAV is made in a fraction of a
+    # second where an MP4 with video takes ~3 s a minute.
+    path = workdir / f"talk-{seconds:g}s.wav"
+    duration, pieces = make_audio(long_script(seconds), path)
+    recording = Talk(path, duration, pieces)
     storage = workdir / f"storage-{seconds:g}"
     keys = create_job(storage, recording.path, JobOptions())
     audio = run_step_measured(storage, keys, "audio-extraction")
@@ -65,7 +76,7 @@ def test_audio_step_peak_memory_is_flat_in_the_length(talks: tuple[Measured, Mea
         result = measured.audio.result
         assert result is not None
         assert result["durationSec"] == pytest.approx(measured.recording.duration, abs=0.15)
-        pauses = [p for p in measured.recording.of_kind("pause") if p.duration >= 1.0]
+        pauses = measured.recording.long_pauses()
         assert result["silences"] >= len(pauses), "every long pause is found"
     growth = long.audio.peak_rss_bytes / short.audio.peak_rss_bytes
     print(f"audio-extraction peak RSS growth 2 → 8 min: {growth:.3f}x (limit {MAX_GROWTH})")

@@ -37,8 +37,12 @@ from .core.coverage import skipped_start, speech_before_first_word
 from .core.merge import TimedSegment, merge_windows, shift_segments, window_prompt
 from .core.vad import DEFAULT_VAD, VadSettings
 from .core.windows import DEFAULT_POLICY, Window, WindowPolicy, plan_windows
+from .heap import pin_mmap_threshold
 from .vad import Cancelled, detect_speech
 from .wav import WavReader
+
+# Before any window is decoded: window-sized arrays then never settle in the heap (heap.py).
+pin_mmap_threshold()
 
 _models: dict[str, WhisperModel] = {}
 _models_lock = threading.Lock()
