@@ -34,6 +34,7 @@ bench: setup
 	$(BIN)/python -m bench.orchestration
 	$(BIN)/python -m bench.storage
 	$(BIN)/python -m bench.memory
+	$(BIN)/python -m bench.planner
 
 contracts: setup
 	$(BIN)/python -m talkavocado_common.contracts
