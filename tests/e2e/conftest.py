@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from talkavocado_common.media import MediaInfo, probe
+from talkavocado_common.models import Timeline
 from tests.mediagen import DEMO_SCRIPT, Recording, make_recording
 
 AVOCADO = Path(sys.executable).with_name("avocado")
@@ -55,3 +57,16 @@ def media_info(path: Path) -> MediaInfo:
 @pytest.fixture(scope="session")
 def demo_recording(tmp_path_factory: pytest.TempPathFactory) -> Recording:
     return make_recording(DEMO_SCRIPT, tmp_path_factory.mktemp("media") / "talk.mp4")
+
+
+def normalise(text: str) -> list[str]:
+    """Lower-case word tokens, punctuation dropped (how the tests compare spoken text)."""
+    return re.sub(r"[^a-z' ]+", " ", text.lower()).split()
+
+
+def to_timeline(timeline: Timeline, t: float) -> tuple[int, float]:
+    """(clip index, timeline time) of source time `t`; a cut time fails the test."""
+    for index, clip in enumerate(timeline.clips):
+        if clip.source_start <= t < clip.source_end:
+            return index, clip.timeline_start + t - clip.source_start
+    raise AssertionError(f"source time {t:.3f} s was cut")

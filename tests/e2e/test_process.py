@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from itertools import pairwise
 from typing import Any
 
@@ -11,21 +10,10 @@ import pytest
 from talkavocado_common.captions import parse_srt, parse_vtt
 from talkavocado_common.models import CutPlan, Timeline
 from tests.e2e.audiocheck import RATE, decode, sentence_matches
-from tests.e2e.conftest import Run, avocado, media_info
+from tests.e2e.conftest import Run, avocado, media_info, normalise, to_timeline
 from tests.mediagen import Recording
 
 pytestmark = pytest.mark.slow
-
-
-def normalise(text: str) -> list[str]:
-    return re.sub(r"[^a-z' ]+", " ", text.lower()).split()
-
-
-def to_timeline(timeline: Timeline, t: float) -> tuple[int, float]:
-    for index, clip in enumerate(timeline.clips):
-        if clip.source_start <= t < clip.source_end:
-            return index, clip.timeline_start + t - clip.source_start
-    raise AssertionError(f"source time {t:.3f} s was cut")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ the first talk's extracted audio and transcript and run only the planner and the
 from __future__ import annotations
 
 import asyncio
-import re
 import shutil
 import wave
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from talkavocado_common.storage import JobKeys
 from talkavocado_common.storage.local import LocalStorage
 from talkavocado_render.handlers import HANDLERS as RENDER
 from tests.e2e.audiocheck import Samples, decode, sentence_matches
-from tests.e2e.conftest import Run, avocado
+from tests.e2e.conftest import Run, avocado, normalise, to_timeline
 from tests.mediagen import (
     MESSY_QUIET_WORDS,
     MESSY_ROOM_TONE_DB,
@@ -44,17 +43,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 FILLER_WORDS = {"um", "umm", "uh", "uhh", "uhm", "erm", "er", "hmm", "mm", "ah"}
 TOLERANCE = 0.03  # s: how far a cut may reach into the generated truth (frame rounding)
-
-
-def normalise(text: str) -> list[str]:
-    return re.sub(r"[^a-z' ]+", " ", text.lower()).split()
-
-
-def to_timeline(timeline: Timeline, t: float) -> tuple[int, float]:
-    for index, clip in enumerate(timeline.clips):
-        if clip.source_start <= t < clip.source_end:
-            return index, clip.timeline_start + t - clip.source_start
-    raise AssertionError(f"source time {t:.3f} s was cut")
 
 
 def load(path: Path, model: type[Any]) -> Any:

@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from talkavocado_common.captions import CueWord
 from talkavocado_common.models import Transcript
 from talkavocado_transcribe.core import to_transcript, transcript_cue_words
-
-
-@dataclass
-class FakeWord:
-    start: float
-    end: float
-    word: str
-    probability: float = 0.9
-
-
-@dataclass
-class FakeSegment:
-    start: float
-    end: float
-    text: str
-    words: list[FakeWord] | None = field(default_factory=list)
-    id: int = 1
+from tests.unit.transcribe.fakes import FakeSegment, FakeWord
 
 
 def convert(segments: list[FakeSegment], duration: float = 10.0, **kw: object) -> Transcript:

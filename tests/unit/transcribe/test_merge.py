@@ -3,7 +3,6 @@ doubling a word, and the prompt for the next window."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from itertools import pairwise
 
 from talkavocado_transcribe.core import VERBATIM_PROMPT
@@ -16,22 +15,7 @@ from talkavocado_transcribe.core.merge import (
     window_prompt,
 )
 from talkavocado_transcribe.core.windows import Window
-
-
-@dataclass
-class FakeWord:
-    start: float
-    end: float
-    word: str
-    probability: float = 0.9
-
-
-@dataclass
-class FakeSegment:
-    start: float
-    end: float
-    text: str
-    words: list[FakeWord] | None = field(default_factory=list)
+from tests.unit.transcribe.fakes import FakeSegment, FakeWord
 
 
 def seg(*words: tuple[float, float, str]) -> TimedSegment:
