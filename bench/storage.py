@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from talkavocado_common.settings import StorageSettings
 from talkavocado_common.storage import open_storage
+from tests.support.rss import own_peak_rss_bytes
 from tests.support.s3 import start_s3_server
 
 MIB = 1024 * 1024
@@ -44,7 +44,7 @@ async def _transfer(location: str, source: Path) -> dict[str, float]:
     return {
         "upload_s": uploaded - start,
         "download_s": downloaded - uploaded,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": own_peak_rss_bytes() / 1024 / 1024,
     }
 
 

@@ -1,8 +1,9 @@
 """Run the pipeline's steps one process each and measure every step's wall time and peak RSS.
 
 A step's memory is what its own process (and the ffmpeg it starts) holds at peak: each step runs
-in a fresh interpreter that imports only its own service, and the parent reads the child's
-`ru_maxrss` from `os.wait4` (on Linux that covers the child's waited-for descendants too).
+in a fresh interpreter that imports only its own service and reports its own peak (VmHWM, not
+`ru_maxrss`, which carries over the parent's size: tests/support/rss.py) or that of the ffmpeg
+it waited for, whichever is larger.
 Used by the flat-memory tests and `bench/memory.py`.
 
     python -m tests.support.step_memory STORAGE TENANT JOB STEP   # the child side
@@ -27,6 +28,8 @@ from talkavocado_common.models import InputInfo, JobOptions, JobStatus, Manifest
 from talkavocado_common.steps import StepHandler, StepRequest
 from talkavocado_common.storage import JobKeys
 from talkavocado_common.storage.local import LocalStorage
+
+from .rss import peak_rss_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = ROOT / "contracts" / "pipeline.asl.json"
@@ -164,15 +167,6 @@ def _handlers(step: str) -> dict[str, StepHandler]:
     return RENDER
 
 
-def _peak_rss_bytes() -> int:
-    """Peak RSS of this process and of its waited-for children (ffmpeg), whichever is larger."""
-    import resource
-
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, children) * 1024  # kilobytes on Linux
-
-
 def _child(storage_dir: str, tenant: str, job_id: str, step: str) -> int:
     from talkavocado_common.step_runner import run_step
 
@@ -206,7 +200,7 @@ def _child(storage_dir: str, tenant: str, job_id: str, step: str) -> int:
         }
 
     report = asyncio.run(run())
-    report["peakRssBytes"] = _peak_rss_bytes()
+    report["peakRssBytes"] = peak_rss_bytes()
     sys.stdout.write(json.dumps(report, default=str) + "\n")
     return 0
 

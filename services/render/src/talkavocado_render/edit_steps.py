@@ -50,6 +50,7 @@ async def smart_cut_planner(req: StepRequest, env: StepEnv) -> StepResult:
     # Pure but long for long talks (seconds for hours of words): off the event loop, so the
     # worker's heartbeats and other steps keep running.
     plan = await anyio.to_thread.run_sync(plan_cuts, transcript, analysis, req.options.planner)
+    del transcript, analysis  # a long talk's words: not held while the plan is serialised
     await _save(env, req.keys.cut_plan, plan)
 
     def record(m: Manifest) -> Manifest:

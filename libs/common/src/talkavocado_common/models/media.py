@@ -5,16 +5,20 @@ Times are seconds on the source recording unless a field says otherwise.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
+from pydantic.dataclasses import dataclass
 
-from .base import ContractModel
+from .base import RECORD_CONFIG, ContractModel
+
+_Seconds = Annotated[float, Field(ge=0)]
 
 
-class Interval(ContractModel):
-    start: float = Field(ge=0)
-    end: float = Field(ge=0)
+@dataclass(config=RECORD_CONFIG, frozen=True, slots=True)
+class Interval:
+    start: _Seconds
+    end: _Seconds
 
     @model_validator(mode="after")
     def _ordered(self) -> Interval:
@@ -56,11 +60,12 @@ class AudioAnalysis(ContractModel):
     )
 
 
-class Word(ContractModel):
-    start: float = Field(ge=0)
-    end: float = Field(ge=0)
+@dataclass(config=RECORD_CONFIG, frozen=True, slots=True)
+class Word:
+    start: _Seconds
+    end: _Seconds
     word: str
-    probability: float = Field(ge=0, le=1)
+    probability: Annotated[float, Field(ge=0, le=1)]
 
 
 class Segment(ContractModel):
@@ -111,11 +116,12 @@ class PlanRegion(ContractModel):
     )
 
 
-class PlanWord(ContractModel):
+@dataclass(config=RECORD_CONFIG, frozen=True, slots=True)
+class PlanWord:
     """A transcript word as the plan decided it: where its sound is, and whether it stays."""
 
-    start: float = Field(ge=0)
-    end: float = Field(ge=0)
+    start: _Seconds
+    end: _Seconds
     word: str
     action: Literal["keep", "cut"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from talkavocado_common.captions import CueWord
@@ -81,7 +82,7 @@ def to_transcript(
             # Whisper's neighbouring words may overlap a little; the earlier one yields.
             start = _ms(max(w.start, previous_end))
             end = _ms(max(w.end, start))
-            fixed.append(w.model_copy(update={"start": start, "end": end}))
+            fixed.append(replace(w, start=start, end=end))
             previous_end = end
         if fixed:
             seg_start, seg_end = fixed[0].start, fixed[-1].end

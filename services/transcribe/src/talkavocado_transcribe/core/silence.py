@@ -10,6 +10,7 @@ pause long enough to hold no word are moved to the pause's edge.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from talkavocado_common.models import AudioAnalysis, Word
 
@@ -83,5 +84,5 @@ def tighten_words(
                     start = b - margin
                 else:
                     end = a + margin
-        out.append(word.model_copy(update={"start": start, "end": max(start, end)}))
+        out.append(replace(word, start=start, end=max(start, end)))
     return out
