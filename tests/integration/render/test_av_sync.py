@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from talkavocado_common.media import run_ffmpeg
 from talkavocado_common.models import CutPlan, FrameRate, PlanRegion, PlanStats, RenderOptions
+from talkavocado_render.audio_feed import run_render
 from talkavocado_render.core.filtergraph import build_render
 from talkavocado_render.core.timeline import build_timeline
 
@@ -145,7 +145,7 @@ async def test_every_flash_and_its_beep_line_up_after_the_edit(
     out = tmp_path / "edit.mp4"
 
     plan = build_render(timeline, source, out, RenderOptions(preset="ultrafast"))
-    await run_ffmpeg(plan.args)
+    await run_render(plan)
 
     flashes, beeps = flash_onsets(out), beep_onsets(out)
     # Each flash where the edit put its section: 0.4 s into each kept second.

@@ -26,6 +26,7 @@ from talkavocado_common.models import (
     Timeline,
 )
 from talkavocado_common.steps import StepError
+from talkavocado_render.audio_feed import run_render
 from talkavocado_render.core.filtergraph import build_render
 from tests.mediagen import DEMO_SCRIPT, make_recording
 
@@ -344,7 +345,7 @@ async def test_subtitle_path_is_escaped_for_the_filtergraph(
     with_subs, without = tmp_path / "with.mp4", tmp_path / "without.mp4"
     for out, subtitles in ((with_subs, srt), (without, None)):
         plan = build_render(timeline, sync_source, out, RenderOptions(), subtitles=subtitles)
-        await run_ffmpeg(plan.args)
+        await run_render(plan)
     lower = (slice(150, 240), slice(0, WIDTH))
     diff = np.abs(gray_frames(with_subs)[8][lower].astype(int) - gray_frames(without)[8][lower])
     assert (diff > 100).sum() > 80

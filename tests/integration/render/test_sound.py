@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from talkavocado_common.media import run_ffmpeg
 from talkavocado_common.models import AudioOptions, JobOptions, RenderOptions
+from talkavocado_render.audio_feed import run_render
 from talkavocado_render.core.filtergraph import build_render
 from tests.mediagen import Pause, Say, make_audio
 
@@ -192,7 +192,7 @@ async def test_hard_cuts_do_not_step_between_waveforms(tone_source: Path, tmp_pa
     )
     out = tmp_path / "tones-edit.mp4"
     plan = build_render(timeline, tone_source, out, RenderOptions(preset="ultrafast"))
-    await run_ffmpeg(plan.args)
+    await run_render(plan)
 
     steps = np.abs(np.diff(audio_samples(out)))
     near, far = SURROUND

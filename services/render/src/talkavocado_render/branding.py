@@ -21,7 +21,6 @@ from talkavocado_common.media import (
     MediaInfo,
     ProbeError,
     probe,
-    run_ffmpeg,
 )
 from talkavocado_common.models import (
     AudioAnalysis,
@@ -30,9 +29,10 @@ from talkavocado_common.models import (
     RenderArtifact,
     Timeline,
 )
-from talkavocado_common.steps import StepEnv, StepError, StepHandler, StepRequest, StepResult
+from talkavocado_common.steps import StepEnv, StepError, StepRequest, StepResult
 from talkavocado_common.storage import InvalidKey, NotFound
 
+from .audio_feed import AudioFeedError, run_render
 from .core.filtergraph import FiltergraphError, LogoInput, MediaFacts, build_render
 from .core.loudness import LoudnessDecision, plan_loudness
 
@@ -244,11 +244,11 @@ async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> Step
         env.progress(_ENCODE_START + _ENCODE_SPAN * fraction, "encoding")
 
     try:
-        log = await run_ffmpeg(
-            plan.args, expected_duration=plan.expected_duration, on_progress=on_progress
-        )
+        log = await run_render(plan, on_progress=on_progress)
     except FfmpegError as exc:
         raise _ffmpeg_failure(exc) from None
+    except AudioFeedError as exc:
+        raise StepError(ErrorCode.INTERNAL, f"the final render failed: {exc}") from None
     except FfmpegNotInstalled as exc:
         raise StepError(ErrorCode.INTERNAL, str(exc)) from None
 
@@ -269,6 +269,3 @@ async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> Step
         "preview": artifacts[1].key if len(artifacts) > 1 else None,
         "loudness": _loudness_report(loudness, log),
     }
-
-
-HANDLERS: dict[str, StepHandler] = {STEP: branding_layer}

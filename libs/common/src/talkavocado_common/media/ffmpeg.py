@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -37,20 +38,32 @@ async def run_ffmpeg(
     expected_duration: float | None = None,
     on_progress: Callable[[float], None] | None = None,
     binary: str = FFMPEG,
+    stdin: int | None = None,
 ) -> str:
     """Run `ffmpeg <args>`; returns its stderr log. Raises FfmpegError on failure.
 
-    Progress (0..1) is reported when an expected output duration is known.
+    Progress (0..1) is reported when an expected output duration is known. `stdin`: the read
+    end of a pipe that ffmpeg reads as `pipe:0`, handed over: it is closed here once ffmpeg has
+    it, so the writer sees EPIPE when ffmpeg is gone (default: no stdin).
     """
     if shutil.which(binary) is None:
+        if stdin is not None:
+            os.close(stdin)  # handed over, even when nothing could read it
         raise FfmpegNotInstalled(f"{binary} is not installed or not on PATH")
     cmd = [binary, "-hide_banner", "-nostdin", "-nostats", "-y"]
     if on_progress is not None and expected_duration:
         cmd += ["-progress", "pipe:1"]
     cmd += list(args)
-    proc = await asyncio.create_subprocess_exec(
-        *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *cmd,
+            stdin=asyncio.subprocess.DEVNULL if stdin is None else stdin,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    finally:
+        if stdin is not None:
+            os.close(stdin)
     assert proc.stdout is not None
     assert proc.stderr is not None
     log: deque[str] = deque(maxlen=4000)

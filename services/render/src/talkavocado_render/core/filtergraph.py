@@ -12,9 +12,7 @@ worth of frames, so memory does not grow with the length of the edit):
            -> yuva420p -> one alpha fade-in per crossfade window
         overlay B on A, enabled only inside crossfade windows        (the cut, cross-faded edit)
         -> logo overlay -> burned-in subtitles                 (the edited main part)
-    source audio -> aresample 48 kHz stereo -> apad -> tree of asplit=2 + atrim, one leaf per clip
-        -> atrim per clip, a few ms of fade at each hard cut
-        -> concat at hard cuts / acrossfade at crossfades -> loudnorm (the edited main part)
+    edited audio (raw PCM on stdin, cut and faded by audio_edit.py)      -> loudnorm (main part)
     intro, main, outro -> concat -> yuv420p -> (split -> 360p preview) -> libx264 / AAC
 
 Outside the crossfade windows A and B hold the same source frame; inside window i, A holds the
@@ -23,7 +21,9 @@ filters is not used: in ffmpeg 5.1 each one holds back the frames of the clip af
 encoder asks, and the backlog grows with every join (measured: 21 clips, 60 s at 640x360,
 615 MB against 64 MB for the same cuts without fades).
 
-Each clip's audio is cut to exactly its video's frame count in samples, so joins never drift.
+The sound is not cut in the graph: every clip there costs a branch of filters (memory and
+scheduling time grow with the cuts). audio_edit.py cuts it as a stream, each clip exactly its
+video's length in samples, so joins never drift; RenderPlan.audio says what to feed on stdin.
 """
 
 from __future__ import annotations
@@ -37,18 +37,13 @@ from pathlib import Path
 
 from talkavocado_common.models import LogoOptions, RenderOptions, Timeline
 
+from .audio_edit import AUDIO_RATE, CHANNELS, AudioPiece, audio_pieces
 from .loudness import Loudnorm
 
-AUDIO_RATE = 48_000
 AUDIO_FORMAT = f"aformat=sample_fmts=fltp:sample_rates={AUDIO_RATE}:channel_layouts=stereo"
 PREVIEW_MAX_HEIGHT = 360
 PREVIEW_CRF_OFFSET = 6
 PREVIEW_AUDIO_KBPS = 96
-# Fade on both sides of every hard cut: long enough to turn the step between two waveforms into
-# a ramp below audibility as a click, short enough not to soften a kept syllable.
-HARD_CUT_FADE_SEC = Fraction(5, 1000)
-# Raised cosine: starts and ends with zero slope, the least spectral splatter for its length.
-HARD_CUT_FADE_CURVE = "hsin"
 # The timeline stores float seconds; within half a frame they name the same frame.
 _TIMING_TOLERANCE_FRAMES = Fraction(1, 2)
 
@@ -91,11 +86,21 @@ class ClipSpan:
 
 
 @dataclass(frozen=True)
+class EditedAudio:
+    """The main part's sound, to be written to ffmpeg's stdin as raw float32 stereo PCM at
+    AUDIO_RATE: `pieces` of `source`'s audio (audio_edit.edit_audio)."""
+
+    source: Path
+    pieces: tuple[AudioPiece, ...]
+
+
+@dataclass(frozen=True)
 class RenderPlan:
     args: list[str]
     filtergraph: str
     expected_duration: float
     outputs: tuple[Path, ...]
+    audio: EditedAudio | None = None
 
 
 def fps_of(timeline: Timeline) -> Fraction:
@@ -231,40 +236,6 @@ class _Graph:
         return ";\n".join(self.chains)
 
 
-@dataclass(frozen=True)
-class _Join:
-    """A clip's audio and its crossfade with the audio before it, in frames."""
-
-    label: str
-    transition_frames: int
-
-
-def _join_audio(graph: _Graph, parts: Sequence[_Join], fps: Fraction) -> str:
-    """Left fold: runs of hard cuts become one concat, each crossfade one acrossfade, which
-    overlaps the end of what came before with the start of the next clip."""
-    pending = [parts[0].label]
-
-    def flush() -> str:
-        if len(pending) == 1:
-            return pending[0]
-        out = graph.label("aj")
-        graph.chain(pending, [f"concat=n={len(pending)}:v=0:a=1"], [out])
-        return out
-
-    for part in parts[1:]:
-        if part.transition_frames == 0:
-            pending.append(part.label)
-            continue
-        head = flush()
-        out = graph.label("ax")
-        # Equal-power curves: the joined moments are uncorrelated speech, a linear
-        # crossfade would dip in loudness halfway.
-        fade = f"acrossfade=d={_seconds(part.transition_frames, fps)}:c1=qsin:c2=qsin"
-        graph.chain([head, part.label], [fade], [out])
-        pending = [out]
-    return flush()
-
-
 def _runs(spans: Sequence[ClipSpan]) -> list[list[ClipSpan]]:
     """Clips one pair of selects can serve: each forwards in the source from the previous.
     A clip reusing source frames of the one before starts a new run, joined by a hard cut."""
@@ -360,7 +331,7 @@ def _run_video(
 
 
 def _main_part(
-    graph: _Graph, timeline: Timeline, spans: Sequence[ClipSpan], has_audio: bool
+    graph: _Graph, timeline: Timeline, spans: Sequence[ClipSpan], audio_input: str | None
 ) -> tuple[str, str]:
     fps = fps_of(timeline)
     runs = _runs(spans)
@@ -383,104 +354,16 @@ def _main_part(
         graph.chain(runs_out, [f"concat=n={len(runs_out)}:v=1:a=0"], [video])
 
     total = _seconds(timeline_frames(spans), fps)
-    if not has_audio:
+    if audio_input is None:
         audio = graph.label("asil")
         graph.chain(
             [], [f"anullsrc=r={AUDIO_RATE}:cl=stereo", f"atrim=end={total}", AUDIO_FORMAT], [audio]
         )
         return video, audio
-    # async=1 + first_pts=0: gaps in the source audio become silence, so sample position and
-    # timestamp agree before cutting; apad: a clip running past the audio's end gets silence.
-    audio_in = graph.label("asrc")
-    graph.chain(
-        ["0:a:0"],
-        [f"aresample={AUDIO_RATE}:async=1:first_pts=0", AUDIO_FORMAT, "apad"],
-        [audio_in],
-    )
-    routed = _route_audio(graph, audio_in, _disjoint_groups(spans), fps)
-    audio_parts: list[_Join] = []
-    for k, (span, source) in enumerate(zip(spans, routed, strict=True)):
-        out = graph.label("ac")
-        hard_cut_after = k + 1 == len(spans) or spans[k + 1].transition_frames == 0
-        graph.chain(
-            [source],
-            [
-                _clip_trim(span, fps),
-                "asetpts=PTS-STARTPTS",
-                *_hard_cut_fades(
-                    span, fps, fade_in=span.transition_frames == 0, fade_out=hard_cut_after
-                ),
-            ],
-            [out],
-        )
-        audio_parts.append(_Join(out, span.transition_frames))
-    return video, _join_audio(graph, audio_parts, fps)
-
-
-def _clip_trim(span: ClipSpan, fps: Fraction) -> str:
-    return f"atrim=start={_seconds(span.start_frame, fps)}:end={_seconds(span.end_frame, fps)}"
-
-
-def _hard_cut_fades(span: ClipSpan, fps: Fraction, *, fade_in: bool, fade_out: bool) -> list[str]:
-    """A few milliseconds of fade where the clip meets a hard cut: two waveforms joined at
-    arbitrary phases step from one sample to the next, which is heard as a tick. The edges of
-    the timeline count as hard cuts too: the first clip rarely starts where the recording does,
-    and an intro or outro is joined there without a crossfade."""
-    length = Fraction(span.frames) / fps
-    fade = min(HARD_CUT_FADE_SEC, length / 2)
-    duration = f"{float(fade):.6f}"
-    fades = []
-    if fade_in:
-        fades.append(f"afade=t=in:st=0:d={duration}:curve={HARD_CUT_FADE_CURVE}")
-    if fade_out:
-        start = f"{float(length - fade):.6f}"
-        fades.append(f"afade=t=out:st={start}:d={duration}:curve={HARD_CUT_FADE_CURVE}")
-    return fades
-
-
-def _disjoint_groups(spans: Sequence[ClipSpan]) -> list[list[ClipSpan]]:
-    """Clips in source order, grouped so that groups do not overlap in the source: a clip that
-    reuses source audio of the one before joins its group."""
-    groups: list[list[ClipSpan]] = []
-    group_end = -1
-    for span in spans:
-        if groups and span.start_frame < group_end:
-            groups[-1].append(span)
-        else:
-            groups.append([span])
-        group_end = max(group_end, span.end_frame)
-    return groups
-
-
-def _route_audio(
-    graph: _Graph, source: str, groups: Sequence[Sequence[ClipSpan]], fps: Fraction
-) -> list[str]:
-    """One pad per clip carrying (at least) that clip's source audio.
-
-    A balanced tree of two-way splits, each side trimmed to the source span of its half: every
-    audio frame passes log2(groups) levels. One asplit with a branch per clip hands every frame
-    to every clip still to come: cuts x length (measured, 10 min 160x120 source, one thread:
-    300 cuts took 64 s of CPU with one asplit, 54 s with the tree; 30 cuts 32-34 s)."""
-    if len(groups) == 1:
-        return graph.fan_out(source, [], len(groups[0]), "asrc")
-    middle = len(groups) // 2
-    halves = (groups[:middle], groups[middle:])
-    sides = graph.fan_out(source, [], 2, "asrc")
-    routed: list[str] = []
-    for side, half in zip(sides, halves, strict=True):
-        if len(half) > 1:
-            start = half[0][0].start_frame
-            end = max(span.end_frame for span in half[-1])
-            trimmed = graph.label("asrc")
-            # Whole frames both: the same rounding to samples as each clip's own atrim.
-            graph.chain(
-                [side],
-                [f"atrim=start={_seconds(start, fps)}:end={_seconds(end, fps)}"],
-                [trimmed],
-            )
-            side = trimmed
-        routed += _route_audio(graph, side, half, fps)
-    return routed
+    audio = graph.label("amain")
+    # Raw PCM carries no timestamps: number the samples from zero.
+    graph.chain([audio_input], ["asetpts=N/SR/TB", AUDIO_FORMAT], [audio])
+    return video, audio
 
 
 def _bumper(
@@ -590,13 +473,20 @@ def build_render(
     spans = clip_spans(timeline)
     has_audio = timeline.has_audio if source_has_audio is None else source_has_audio
     graph = _Graph()
-    inputs: list[str] = ["-i", str(source)]
+    inputs: list[str] = []
 
-    def add_input(path: Path) -> int:
-        inputs.extend(["-i", str(path)])
-        return len(inputs) // 2 - 1
+    def add_input(*args: str) -> int:
+        inputs.extend(args)
+        return sum(1 for arg in inputs if arg == "-i") - 1
 
-    video, audio = _main_part(graph, timeline, spans, has_audio)
+    add_input("-i", str(source))
+    edited_audio = None
+    audio_input = None
+    if has_audio:
+        edited_audio = EditedAudio(source, tuple(audio_pieces(spans, fps)))
+        pcm = ["-f", "f32le", "-ar", str(AUDIO_RATE), "-ac", str(CHANNELS), "-i", "pipe:0"]
+        audio_input = f"{add_input(*pcm)}:a:0"
+    video, audio = _main_part(graph, timeline, spans, audio_input)
     total_frames = timeline_frames(spans)
     if loudness is not None and has_audio:
         normalised = graph.label("anorm")
@@ -607,7 +497,7 @@ def build_render(
         audio = normalised
 
     if logo is not None:
-        index = add_input(logo.path)
+        index = add_input("-i", str(logo.path))
         logo_w, x, y = logo_geometry(logo.options, timeline.width, timeline.height)
         scaled, out = graph.label("logo"), graph.label("vlogo")
         graph.chain(
@@ -633,11 +523,15 @@ def build_render(
         graph.chain([video], ["setsar=1"], [squared])
         segments = [(squared, audio)]
         if intro is not None:
-            v, a, frames = _bumper(graph, add_input(intro.path), intro, timeline, "intro")
+            v, a, frames = _bumper(
+                graph, add_input("-i", str(intro.path)), intro, timeline, "intro"
+            )
             segments.insert(0, (v, a))
             total_frames += frames
         if outro is not None:
-            v, a, frames = _bumper(graph, add_input(outro.path), outro, timeline, "outro")
+            v, a, frames = _bumper(
+                graph, add_input("-i", str(outro.path)), outro, timeline, "outro"
+            )
             segments.append((v, a))
             total_frames += frames
         video, audio = graph.label("vcat"), graph.label("acat")
@@ -693,4 +587,5 @@ def build_render(
         filtergraph=text,
         expected_duration=float(Fraction(total_frames) / fps),
         outputs=tuple(outputs),
+        audio=edited_audio,
     )

@@ -1,0 +1,157 @@
+"""The render's imperative shell for sound: decode the source's audio with ffmpeg, cut it as
+core.audio_edit describes, and pipe the edited PCM into the encoding ffmpeg's stdin while that
+encodes the video.
+
+Two processes and one thread: the decoder writes 48 kHz float32 stereo to a pipe, a worker
+thread runs edit_audio over it and writes to the encoder's stdin. Nothing waits in a cycle (the
+encoder reads the video from its file on a thread of its own), so neither side can block the
+other for good; the pipes' backpressure keeps memory at a few blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from talkavocado_common.media import run_ffmpeg
+from talkavocado_common.media.ffmpeg import FFMPEG
+
+from .core.audio_edit import AUDIO_RATE, CHANNELS, Samples, edit_audio
+from .core.filtergraph import AUDIO_FORMAT, EditedAudio, RenderPlan
+
+_BYTES_PER_SAMPLE = 4 * CHANNELS
+_SKIP_BLOCK = AUDIO_RATE  # samples read and dropped at a time when seeking forwards
+
+
+class AudioFeedError(RuntimeError):
+    """The source's sound could not be decoded or handed to the encoder."""
+
+
+def decoder_args(source: Path) -> list[str]:
+    """The source's first audio stream as raw PCM on stdout, sample 0 at the file's time 0.
+
+    async=1 + first_pts=0: gaps in the source audio become silence, so a sample's position is
+    its time; the same timing the video's fps filter gives its frames."""
+    return [
+        FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
+        "-i", str(source),
+        "-map", "0:a:0",
+        "-af", f"aresample={AUDIO_RATE}:async=1:first_pts=0,"
+        + AUDIO_FORMAT.replace("fltp", "flt"),
+        "-f", "f32le",
+        "pipe:1",
+    ]  # fmt: skip
+
+
+class FfmpegAudioReader:
+    """SourceReader over an ffmpeg decoder; silence after the source's end (like apad)."""
+
+    def __init__(self, source: Path) -> None:
+        # A file, not a pipe: a corrupt source can log more than a pipe holds.
+        self._errors: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
+        self._proc = subprocess.Popen(
+            decoder_args(source),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._errors,
+        )
+        self._position = 0
+        self._ended = False
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    def read(self, count: int) -> Samples:
+        wanted = count * _BYTES_PER_SAMPLE
+        data = bytearray()
+        stdout = self._proc.stdout
+        assert stdout is not None
+        while len(data) < wanted and not self._ended:
+            chunk = stdout.read(wanted - len(data))
+            if not chunk:
+                self._finish()
+            data += chunk
+        data += bytes(wanted - len(data))
+        self._position += count
+        return np.frombuffer(data, dtype="<f4").reshape(count, CHANNELS).copy()
+
+    def skip(self, count: int) -> None:
+        while count > 0:
+            step = min(count, _SKIP_BLOCK)
+            self.read(step)
+            count -= step
+
+    def _finish(self) -> None:
+        self._ended = True
+        if self._proc.wait() != 0:
+            self._errors.seek(0)
+            tail = self._errors.read()[-600:].decode(errors="replace").strip()
+            raise AudioFeedError(f"decoding the source's audio failed: {tail}")
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        self._errors.close()
+
+
+def feed_edited_audio(
+    audio: EditedAudio,
+    out_fd: int,
+    open_reader: Callable[[Path], FfmpegAudioReader] = FfmpegAudioReader,
+) -> int:
+    """Write the edited sound to `out_fd` (closed at the end); the samples written. Blocking:
+    run it on a thread. Stops quietly when the reader of `out_fd` has gone (the encoder failed
+    or was stopped: its own error is the one to report)."""
+    written = 0
+    try:
+        with os.fdopen(out_fd, "wb", buffering=0) as out:
+            for block in edit_audio(audio.pieces, lambda: open_reader(audio.source)):
+                out.write(block.astype("<f4", copy=False).tobytes())
+                written += len(block)
+    except BrokenPipeError:
+        pass
+    return written
+
+
+async def run_render(
+    plan: RenderPlan, *, on_progress: Callable[[float], None] | None = None
+) -> str:
+    """Run the plan's ffmpeg, feeding it the edited sound when the plan has one; its log.
+    Raises FfmpegError (the encode failed) or AudioFeedError (the sound could not be made)."""
+    if plan.audio is None:
+        return await run_ffmpeg(
+            plan.args, expected_duration=plan.expected_duration, on_progress=on_progress
+        )
+    read_fd, write_fd = os.pipe()
+    feeder = asyncio.create_task(asyncio.to_thread(feed_edited_audio, plan.audio, write_fd))
+    try:
+        log = await run_ffmpeg(
+            plan.args,
+            expected_duration=plan.expected_duration,
+            on_progress=on_progress,
+            stdin=read_fd,  # handed over: closed once ffmpeg has it
+        )
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await feeder  # ends once the pipe's reader (ffmpeg) is gone
+        raise
+    try:
+        written = await feeder
+    except OSError as exc:
+        raise AudioFeedError(f"piping the edited sound to the encoder failed: {exc}") from exc
+    expected = plan.audio.pieces[-1].output_end
+    if written != expected:
+        raise AudioFeedError(f"the encoder took {written} of {expected} audio samples")
+    return log
