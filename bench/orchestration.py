@@ -57,6 +57,7 @@ from talkavocado_common.models import InputInfo, JobOptions, JobStatus, Manifest
 from talkavocado_common.settings import KafkaSettings
 from talkavocado_common.steps import StepEnv, StepHandler, StepRequest, StepResult
 from talkavocado_common.storage import JobKeys, LocalStorage
+from talkavocado_common.topology import step_services, steps_of
 from talkavocado_common.worker import StepWorker, WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,17 +68,7 @@ ENV = "bench"
 SESSION_TIMEOUT_MS = 2_000
 HEARTBEAT_INTERVAL_MS = 300
 TICK_SECONDS = 0.5
-SERVICES = {
-    "audio": ["audio-extraction"],
-    "transcribe": ["transcription"],
-    "render": [
-        "smart-cut-planner",
-        "video-cuts",
-        "video-transitions",
-        "subtitles-post-edit",
-        "branding-layer",
-    ],
-}
+SERVICES = {service: list(steps_of(service)) for service in step_services()}
 # Transitions on, so every one of the 7 steps runs (the Choice would skip video-transitions).
 OPTIONS = JobOptions.model_validate({"transitions": {"enabled": True}})
 

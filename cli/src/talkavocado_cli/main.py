@@ -27,10 +27,10 @@ from talkavocado_common.models import InputInfo, JobOptions, JobStatus, Manifest
 from talkavocado_common.settings import StorageSettings
 from talkavocado_common.storage import InvalidKey, JobKeys, Storage, StorageError, open_storage
 from talkavocado_common.storage.keys import safe_filename
+from talkavocado_common.topology import load_handlers
 
 from .local_runner import LocalPipeline
 from .progress import TerminalProgress
-from .registry import all_handlers
 
 
 class UsageError(Exception):
@@ -271,7 +271,7 @@ async def process(job: ProcessJob) -> int:
     keys, storage = job.keys, job.storage
     try:
         pipeline = LocalPipeline(
-            job.machine, all_handlers(), storage, TerminalProgress(quiet=job.quiet)
+            job.machine, load_handlers(), storage, TerminalProgress(quiet=job.quiet)
         )
     except AslError as exc:
         raise UsageError(str(exc)) from exc

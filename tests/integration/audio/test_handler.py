@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from talkavocado_audio import HANDLERS, audio_extraction
+from talkavocado_audio import audio_extraction
 from talkavocado_audio.core import frame_levels_db
 from talkavocado_common.media import probe
 from talkavocado_common.models import AudioAnalysis, Interval
 from talkavocado_common.storage import LocalStorage
+from talkavocado_common.topology import load_handlers
 from tests.mediagen import Pause, Recording, Say, make_recording
 
 from .conftest import Job, Submit
@@ -76,7 +77,7 @@ def stored(job: Job, key: str) -> Path:
 
 
 def test_registered_under_its_step_name() -> None:
-    assert {"audio-extraction": audio_extraction} == HANDLERS
+    assert load_handlers("audio") == {"audio-extraction": audio_extraction}
 
 
 async def test_clean_recording(submit: Submit, clean_talk: Recording) -> None:

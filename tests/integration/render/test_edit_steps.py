@@ -21,7 +21,7 @@ from talkavocado_common.models import (
     Word,
 )
 from talkavocado_common.steps import StepEnv, StepRequest
-from talkavocado_render.edit_steps import HANDLERS
+from talkavocado_common.topology import load_handlers
 from tests.integration.render.conftest import Job
 
 # "So, on your phone." — an "uhh" at 3.2-3.5 in the pause, Whisper parks it over "Thanks" —
@@ -56,7 +56,9 @@ async def run_steps(job: Job, options: JobOptions, *steps: str) -> None:
         storage=job.storage, manifests=job.manifests, workdir=job.workdir, progress=lambda *_: None
     )
     for step in steps:
-        await HANDLERS[step](StepRequest(step=step, keys=job.keys, options=options), env)
+        await load_handlers("render")[step](
+            StepRequest(step=step, keys=job.keys, options=options), env
+        )
 
 
 @pytest.fixture

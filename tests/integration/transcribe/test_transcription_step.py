@@ -34,9 +34,10 @@ from talkavocado_common.models import (
 )
 from talkavocado_common.steps import StepEnv, StepError, StepRequest
 from talkavocado_common.storage import JobKeys, LocalStorage
+from talkavocado_common.topology import load_handlers
 from talkavocado_transcribe import engine, handler
 from talkavocado_transcribe.core import is_silent, pauses_for_tightening, resolve_model
-from talkavocado_transcribe.handler import HANDLERS, transcription
+from talkavocado_transcribe.handler import transcription
 from tests.mediagen import DEMO_SCRIPT, Pause, Piece, Say, make_audio
 
 TIMING_TOLERANCE = 0.3
@@ -252,7 +253,7 @@ def check_captions(cues: Sequence[Cue], transcript: Transcript, options: Subtitl
 
 
 def test_handler_is_registered() -> None:
-    assert {"transcription": transcription} == HANDLERS
+    assert load_handlers("transcribe") == {"transcription": transcription}
 
 
 async def test_transcribes_generated_speech(job: Job, demo: Speech) -> None:

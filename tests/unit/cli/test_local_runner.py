@@ -14,7 +14,14 @@ import pytest
 from talkavocado_cli.local_runner import LocalPipeline
 from talkavocado_common.asl import AslError, default_pipeline_path, load
 from talkavocado_common.manifest_store import ManifestStore, utcnow
-from talkavocado_common.models import ErrorCode, JobOptions, JobStatus, Manifest, StepStatus
+from talkavocado_common.models import (
+    ErrorCode,
+    InputInfo,
+    JobOptions,
+    JobStatus,
+    Manifest,
+    StepStatus,
+)
 from talkavocado_common.step_runner import StepOutcome
 from talkavocado_common.steps import StepEnv, StepError, StepHandler, StepRequest, StepResult
 from talkavocado_common.storage import JobKeys, LocalStorage
@@ -74,6 +81,12 @@ def job(tmp_path: Path) -> tuple[LocalStorage, JobKeys]:
         tenant_id="tenant-a",
         env="test",
         status=JobStatus.PENDING,
+        input=InputInfo(
+            key="test/tenant-a/job-1/input/talk.mp4",
+            original_filename="talk.mp4",
+            bytes=1,
+            mime_type="video/mp4",
+        ),
         created_at=now,
         updated_at=now,
     )
@@ -198,6 +211,8 @@ async def test_unexpected_exceptions_become_internal_errors(
 async def test_timeout_seconds_is_enforced_and_retried(job: tuple[LocalStorage, JobKeys]) -> None:
     doc = copy.deepcopy(DOC)
     doc["States"]["smart-cut-planner"]["TimeoutSeconds"] = 0.05
+    # As the orchestrator does, the runner refuses a heartbeat longer than the timeout.
+    doc["States"]["smart-cut-planner"].pop("HeartbeatSeconds", None)
     calls: list[int] = []
 
     async def slow(req: StepRequest, env: StepEnv) -> StepResult:

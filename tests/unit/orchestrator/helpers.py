@@ -18,7 +18,7 @@ from talkavocado_common.events import (
 )
 from talkavocado_common.events.models import StepError
 from talkavocado_common.models import ErrorCode, InputInfo, JobOptions
-from talkavocado_orchestrator.core import (
+from talkavocado_common.pipeline import (
     Command,
     EmitStatus,
     Event,

@@ -1,8 +1,11 @@
-"""The orchestrator and `avocado process` (cli local_runner) run the same document the same way:
-the same step runs with the same inputs, and the same final manifest status and error."""
+"""The orchestrator and `avocado process` (cli local_runner) drive the same interpreter
+(talkavocado_common.pipeline) through different shells; over the same failure schedules they
+make the same step runs with the same inputs and end with the same manifest status and error.
+Named scenarios, then random schedules (seeded, so a failure names the seed to replay)."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +14,14 @@ import pytest
 from talkavocado_cli.local_runner import LocalPipeline
 from talkavocado_common.asl import TaskState
 from talkavocado_common.manifest_store import ManifestStore, utcnow
-from talkavocado_common.models import ErrorCode, ErrorInfo, JobOptions, JobStatus, Manifest
+from talkavocado_common.models import (
+    ErrorCode,
+    ErrorInfo,
+    InputInfo,
+    JobOptions,
+    JobStatus,
+    Manifest,
+)
 from talkavocado_common.step_runner import StepOutcome
 from talkavocado_common.steps import StepEnv, StepError, StepHandler, StepRequest, StepResult
 from talkavocado_common.storage import JobKeys, LocalStorage
@@ -59,6 +69,12 @@ async def run_locally(
             tenant_id="tenant-a",
             env="test",
             status=JobStatus.PENDING,
+            input=InputInfo(
+                key="test/tenant-a/job-1/input/talk.mp4",
+                original_filename="talk.mp4",
+                bytes=1,
+                mime_type="video/mp4",
+            ),
             created_at=now,
             updated_at=now,
         ),
@@ -125,3 +141,39 @@ async def test_orchestrator_agrees_with_the_local_runner(name: str, tmp_path: Pa
     assert local[1] in (JobStatus.COMPLETED, JobStatus.FAILED)
     for state, plan in script.items():  # every scripted attempt happened, in both
         assert sum(1 for s, _, _ in local[0] if s == state) == len(plan)
+
+
+CODES = [code.value for code in ErrorCode]
+
+
+def random_schedule(seed: int) -> tuple[bool, Script]:
+    """A failure schedule: for some of the Tasks, up to five attempts that fail with a random
+    error code (retried or not per the document) before the next one succeeds."""
+    rng = random.Random(seed)
+    tasks = [
+        s.name
+        for s in PIPELINE.states.values()
+        if isinstance(s, TaskState) and s.service != "orchestrator"
+    ]
+    script = {
+        state: [rng.choice(CODES) for _ in range(rng.randint(1, 5))]
+        for state in rng.sample(tasks, rng.randint(0, 3))
+    }
+    return rng.random() < 0.5, script
+
+
+@pytest.mark.parametrize("seed", range(60))
+async def test_random_failure_schedules_agree(seed: int, tmp_path: Path) -> None:
+    transitions, script = random_schedule(seed)
+    local = await run_locally(tmp_path, transitions, script)
+    orchestrated = run_orchestrated(transitions, script)
+    assert orchestrated[0] == local[0], f"seed {seed}: the step runs differ"
+    assert orchestrated[1:] == local[1:], f"seed {seed}: the outcome differs"
+    assert local[1] in (JobStatus.COMPLETED, JobStatus.FAILED)
+
+
+def test_the_random_schedules_reach_every_ending_and_retry() -> None:
+    """The schedules above are worth comparing: some complete, some fail, some retry."""
+    runs = [run_orchestrated(*random_schedule(seed)) for seed in range(60)]
+    assert {status for _, status, _ in runs} == {JobStatus.COMPLETED, JobStatus.FAILED}
+    assert any(attempt > 1 for steps, _, _ in runs for _, attempt, _ in steps)

@@ -9,7 +9,7 @@ import pytest
 
 from talkavocado_common.events.models import StepError
 from talkavocado_common.models import ErrorCode, ErrorInfo, JobStatus
-from talkavocado_orchestrator.core import EmitStatus, SetManifest, error_info
+from talkavocado_common.pipeline import EmitStatus, SetManifest, error_info
 
 from .helpers import (
     T0,

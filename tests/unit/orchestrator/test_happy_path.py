@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from talkavocado_common.models import JobStatus
-from talkavocado_orchestrator.core import EmitStatus, RequestStep, SetManifest
-from talkavocado_orchestrator.core.transition import PLATFORM_RESOURCES
+from talkavocado_common.pipeline import EmitStatus, RequestStep, SetManifest
+from talkavocado_common.pipeline.transition import PLATFORM_RESOURCES
 
 from .helpers import (
     STEPS,

@@ -8,7 +8,7 @@ import pytest
 
 from talkavocado_common.events import JobCancelRequested, StepSucceeded
 from talkavocado_common.models import ErrorCode, JobStatus
-from talkavocado_orchestrator.core import EmitStatus, SetManifest, Tick, transition
+from talkavocado_common.pipeline import EmitStatus, SetManifest, Tick, transition
 
 from .helpers import (
     PIPELINE,

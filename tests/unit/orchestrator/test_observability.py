@@ -20,9 +20,9 @@ from talkavocado_common.events.models import StepError
 from talkavocado_common.kafka import event_headers, trace_id
 from talkavocado_common.models import ErrorCode
 from talkavocado_common.observability import JsonFormatter, current_traceparent, start_span
+from talkavocado_common.pipeline import Tick, Trace
 from talkavocado_common.storage import NotFound
 from talkavocado_orchestrator.app import consumer_lag, record_headers
-from talkavocado_orchestrator.core import Tick, Trace
 from talkavocado_orchestrator.metrics import OrchestratorMetrics
 from talkavocado_orchestrator.shell import Executor, handle
 from tests.support.tracing import hex_span_id, hex_trace_id, named, spans  # noqa: F401

@@ -13,7 +13,7 @@ import pytest
 from talkavocado_common.asl import StateMachine
 from talkavocado_common.events import JobRetryRequested, StepSucceeded
 from talkavocado_common.models import ErrorCode, JobStatus
-from talkavocado_orchestrator.core import (
+from talkavocado_common.pipeline import (
     ENDED_STATUSES,
     Command,
     EmitStatus,

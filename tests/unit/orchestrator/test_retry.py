@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from talkavocado_common.models import ErrorCode, JobStatus
-from talkavocado_orchestrator.core import EmitStatus, RequestStep, SetManifest, Tick
+from talkavocado_common.pipeline import EmitStatus, RequestStep, SetManifest, Tick
 
 from .helpers import PIPELINE, T0, Driver, manifests, one_step, requests, status_event
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from talkavocado_common.models import ErrorCode
-from talkavocado_orchestrator.core import JobRow, Tick, next_wakeup, seed_for, transition
+from talkavocado_common.pipeline import JobRow, Tick, next_wakeup, seed_for, transition
 
 from .helpers import PIPELINE, T0, TRACE, Driver
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from talkavocado_common.asl import AslError, load
-from talkavocado_orchestrator.core import PLATFORM_RESOURCES, validate_machine
+from talkavocado_common.pipeline import PLATFORM_RESOURCES, validate_machine
 
 from .helpers import DOC, PIPELINE, machine, task
 

@@ -1,5 +1,5 @@
 """TalkAvocado audio: the audio-extraction step."""
 
-from .handler import HANDLERS, audio_extraction
+from .handler import audio_extraction
 
-__all__ = ["HANDLERS", "audio_extraction"]
+__all__ = ["audio_extraction"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from talkavocado_common.topology import load_handlers
 from talkavocado_common.worker import main
 
-from .handler import HANDLERS
 from .settings import AudioSettings
 
 if __name__ == "__main__":
-    sys.exit(main("audio", HANDLERS, AudioSettings))
+    sys.exit(main("audio", load_handlers("audio"), AudioSettings))

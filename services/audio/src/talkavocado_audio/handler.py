@@ -19,7 +19,7 @@ import numpy.typing as npt
 from talkavocado_common.artifacts import local_file
 from talkavocado_common.media import FfmpegError, MediaInfo, ProbeError, probe, run_ffmpeg
 from talkavocado_common.models import AudioAnalysis, AudioArtifacts, ErrorCode, Manifest
-from talkavocado_common.steps import StepEnv, StepError, StepHandler, StepRequest, StepResult
+from talkavocado_common.steps import StepEnv, StepError, StepRequest, StepResult
 from talkavocado_common.storage import NotFound
 
 from .core import (
@@ -159,6 +159,3 @@ def _analyse_wav(path: Path, loudness: Loudness) -> AudioAnalysis:
 def _pcm16_blocks(reader: wave.Wave_read, frames: int) -> Iterator[npt.NDArray[np.int16]]:
     while chunk := reader.readframes(frames):
         yield np.frombuffer(chunk, dtype="<i2")
-
-
-HANDLERS: dict[str, StepHandler] = {STEP: audio_extraction}

@@ -23,11 +23,11 @@ from talkavocado_common.kafka.offsets import partition_lags
 from talkavocado_common.manifest_store import ManifestStore
 from talkavocado_common.observability.context import log_context
 from talkavocado_common.observability.metrics import refresh_lag
+from talkavocado_common.pipeline.row import JobRow
+from talkavocado_common.pipeline.transition import next_wakeup, validate_machine
 from talkavocado_common.settings import KafkaSettings, StorageSettings
 from talkavocado_common.storage import open_storage
 
-from .core.row import JobRow
-from .core.transition import next_wakeup, validate_machine
 from .metrics import OrchestratorMetrics
 from .settings import OrchestratorSettings
 from .shell import SOURCE, Executor, decode_input, encode_tick, handle, tick_topic

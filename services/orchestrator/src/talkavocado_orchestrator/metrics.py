@@ -13,9 +13,8 @@ from talkavocado_common.asl import HEARTBEAT_TIMEOUT, TIMEOUT
 from talkavocado_common.events import StepFailed
 from talkavocado_common.models import JobStatus
 from talkavocado_common.observability.metrics import LagReporter, consumer_lag_gauge
-
-from .core.commands import Event, Tick
-from .core.row import JobRow
+from talkavocado_common.pipeline.commands import Event, Tick
+from talkavocado_common.pipeline.row import JobRow
 
 SERVICE = "orchestrator"
 

@@ -25,11 +25,19 @@ from talkavocado_common.manifest_store import ManifestStore
 from talkavocado_common.models import JobStatus, Manifest
 from talkavocado_common.observability.context import log_context
 from talkavocado_common.observability.tracing import current_traceparent, mark_error, start_span
+from talkavocado_common.pipeline.commands import (
+    Command,
+    EmitStatus,
+    Event,
+    RequestStep,
+    SetManifest,
+    Tick,
+    Trace,
+)
+from talkavocado_common.pipeline.row import JobRow
+from talkavocado_common.pipeline.transition import transition
 from talkavocado_common.storage import JobKeys, NotFound
 
-from .core.commands import Command, EmitStatus, Event, RequestStep, SetManifest, Tick, Trace
-from .core.row import JobRow
-from .core.transition import transition
 from .metrics import OrchestratorMetrics
 
 log = logging.getLogger(__name__)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from talkavocado_common.topology import load_handlers
 from talkavocado_common.worker import main
 
-from .handlers import HANDLERS
 from .settings import RenderSettings
 
 if __name__ == "__main__":
-    sys.exit(main("render", HANDLERS, RenderSettings))
+    sys.exit(main("render", load_handlers("render"), RenderSettings))

@@ -149,11 +149,3 @@ async def subtitles_post_edit(req: StepRequest, env: StepEnv) -> StepResult:
     await env.manifests.update(req.keys, record)
     env.progress(1.0, f"{len(cues)} cues")
     return {"subtitles": [w.key for w in written], "cues": len(cues)}
-
-
-HANDLERS = {
-    "smart-cut-planner": smart_cut_planner,
-    "video-cuts": video_cuts,
-    "video-transitions": video_transitions,
-    "subtitles-post-edit": subtitles_post_edit,
-}

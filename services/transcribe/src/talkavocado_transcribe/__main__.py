@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 
+from talkavocado_common.topology import load_handlers
 from talkavocado_common.worker import main
 
-from .handler import HANDLERS, warmup
+from .handler import warmup
 from .settings import TranscribeSettings
 
 if __name__ == "__main__":
-    sys.exit(main("transcribe", HANDLERS, TranscribeSettings, warmup=warmup))
+    sys.exit(main("transcribe", load_handlers("transcribe"), TranscribeSettings, warmup=warmup))

@@ -14,7 +14,7 @@ from talkavocado_common.models import (
     SubtitleArtifact,
     TranscriptArtifacts,
 )
-from talkavocado_common.steps import StepEnv, StepError, StepHandler, StepRequest, StepResult
+from talkavocado_common.steps import StepEnv, StepError, StepRequest, StepResult
 from talkavocado_common.storage import NotFound
 
 from .core import is_silent, pauses_for_tightening, transcript_cue_words
@@ -105,9 +105,6 @@ async def transcription(req: StepRequest, env: StepEnv) -> StepResult:
         "vadSec": round(run.vad_sec, 3),
         "windowRetries": run.retries,
     }
-
-
-HANDLERS: dict[str, StepHandler] = {"transcription": transcription}
 
 
 async def warmup(settings: object) -> None:

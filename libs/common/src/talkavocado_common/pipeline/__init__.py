@@ -1,14 +1,17 @@
-"""Pure core of the orchestrator: the ASL transition function over a per-job row.
+"""The pipeline's one interpreter: the ASL transition function over a per-job row.
 
 `transition(row, event, now, machine) -> (row', commands)`; no I/O, no clock, no hidden
-randomness. The Faust app (the imperative shell) feeds it events and `Tick`s and carries out
-the commands.
+randomness. It is the only code that runs the pipeline document. Two imperative shells drive
+it: the orchestrator's Faust app (events from Kafka, a timer's `Tick`s, commands produced to
+Kafka and storage) and `avocado process` (talkavocado_cli.local_runner: the step handlers
+called in this process, their results fed back as events).
 """
+
+from talkavocado_common.topology import BUILTIN_STATUS
 
 from .commands import Command, EmitStatus, Event, RequestStep, SetManifest, Tick, Trace
 from .row import ENDED_STATUSES, JobRow, PendingStep, seed_for
 from .transition import (
-    BUILTIN_STATUS,
     PLATFORM_RESOURCES,
     error_info,
     next_wakeup,

@@ -1,8 +1,8 @@
-"""The orchestrator's functional core: `(row, event, now) -> (row', commands)` over the pipeline's
+"""The pipeline's functional core: `(row, event, now) -> (row', commands)` over the pipeline's
 state machine (DESIGN.md §2, §4). Pure and deterministic: no I/O, no clock (time is `now`), no
 randomness but the row's `seed`, so replaying a changelog gives the same rows and commands.
 
-Semantics, mirroring the in-process runner (cli/.../local_runner.py):
+Semantics (the orchestrator's and `avocado process`'s alike: both drive this function):
 
 * `orchestrator:mark-*` Tasks run inline: they set the manifest status (`SetManifest`).
 * Other Tasks become one `RequestStep`; the row waits for that `stepRunId` only. Anything else
@@ -11,10 +11,10 @@ Semantics, mirroring the in-process runner (cli/.../local_runner.py):
   first matching Retrier while it has attempts left, after `retry_due`; then caught (the
   error `{Error, Cause, State}` at the Catcher's ResultPath) or, uncaught, it fails the job.
 * Every transition that is not ignored ends with exactly one `EmitStatus`, a snapshot of the row.
-
-Where it goes beyond the in-process runner, it follows ASL: each Retrier counts its own attempts,
-the document's own TimeoutSeconds fails the job (uncatchable), HeartbeatSeconds is enforced, and
-only States.Timeout / States.HeartbeatTimeout map to TIMEOUT (other States.* errors: INTERNAL).
+* As ASL has it: each Retrier counts its own attempts, the document's own TimeoutSeconds fails
+  the job (uncatchable), HeartbeatSeconds is enforced, a Choice with no match fails the job
+  (States.NoChoiceMatched), and only States.Timeout / States.HeartbeatTimeout map to TIMEOUT
+  (other States.* errors: INTERNAL).
 """
 
 from __future__ import annotations
@@ -51,28 +51,13 @@ from talkavocado_common.events import (
 )
 from talkavocado_common.events.models import StepError
 from talkavocado_common.models import ErrorCode, ErrorInfo, JobStatus
+from talkavocado_common.topology import BUILTIN_STATUS, ORCHESTRATOR, resources
 
 from .commands import Command, EmitStatus, Event, RequestStep, SetManifest, Tick, Trace
 from .row import JobRow, PendingStep, seed_for
 
-ORCHESTRATOR = "orchestrator"
-BUILTIN_STATUS: Mapping[str, JobStatus] = {
-    "mark-processing": JobStatus.PROCESSING,
-    "mark-complete": JobStatus.COMPLETED,
-    "mark-failed": JobStatus.FAILED,
-}
-PLATFORM_RESOURCES: Mapping[str, Collection[str]] = {
-    "audio": ("audio-extraction",),
-    "transcribe": ("transcription",),
-    "render": (
-        "smart-cut-planner",
-        "video-cuts",
-        "video-transitions",
-        "subtitles-post-edit",
-        "branding-layer",
-    ),
-    ORCHESTRATOR: tuple(BUILTIN_STATUS),
-}
+# Which service runs which step: declared once, in talkavocado_common.topology.
+PLATFORM_RESOURCES: Mapping[str, Collection[str]] = resources()
 # ASL's default TimeoutSeconds for a Task that declares none.
 DEFAULT_TASK_TIMEOUT_SECONDS = 99_999_999.0
 # States passed inline (Choice, Pass, mark-*) in one transition before the document is deemed to
