@@ -27,7 +27,7 @@ from talkavocado_common.models import (
     Transcript,
     Word,
 )
-from talkavocado_render.core.planner import plan_cuts
+from talkavocado_common.planning.planner import plan_cuts
 
 
 def synthetic_talk(minutes: float, seed: int = 8) -> tuple[Transcript, AudioAnalysis]:

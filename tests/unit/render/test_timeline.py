@@ -17,7 +17,7 @@ from talkavocado_common.models import (
     PlanStats,
     Transcript,
 )
-from talkavocado_render.core.planner import plan_cuts
+from talkavocado_common.planning.planner import plan_cuts
 from talkavocado_render.core.timeline import (
     TimelineError,
     add_crossfades,

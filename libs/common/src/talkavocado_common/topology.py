@@ -31,7 +31,7 @@ class Step:
 STEPS: tuple[Step, ...] = (
     Step("audio-extraction", "audio", "talkavocado_audio.handler:audio_extraction"),
     Step("transcription", "transcribe", "talkavocado_transcribe.handler:transcription"),
-    Step("smart-cut-planner", "render", "talkavocado_render.edit_steps:smart_cut_planner"),
+    Step("smart-cut-planner", "render", "talkavocado_common.planning.step:smart_cut_planner"),
     Step("video-cuts", "render", "talkavocado_render.edit_steps:video_cuts"),
     Step("video-transitions", "render", "talkavocado_render.edit_steps:video_transitions"),
     Step("subtitles-post-edit", "render", "talkavocado_render.edit_steps:subtitles_post_edit"),

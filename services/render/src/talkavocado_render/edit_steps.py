@@ -1,19 +1,17 @@
-"""The describing steps of the render service: plan the cuts, lay out the timeline, add
-crossfades, re-time the subtitles. Each reads its inputs from storage, runs the pure core and
-writes its outputs; the one expensive encode is the branding step (branding.py)."""
+"""The describing steps of the render service: lay out the timeline, add crossfades, re-time
+the subtitles, from the cut plan (talkavocado_common.planning). Each reads its inputs from
+storage, runs the pure core and writes its outputs; the one expensive encode is the branding
+step (branding.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Literal
 
-import anyio
-
 from talkavocado_common.artifacts import M, local_file, read_artifact
 from talkavocado_common.captions import format_srt, format_vtt
 from talkavocado_common.media import probe
 from talkavocado_common.models import (
-    AudioAnalysis,
     ContractModel,
     CutPlan,
     ErrorCode,
@@ -24,7 +22,6 @@ from talkavocado_common.models import (
 )
 from talkavocado_common.steps import StepEnv, StepError, StepRequest, StepResult
 
-from .core.planner import plan_cuts
 from .core.retime import plan_cues, retime_cues
 from .core.timeline import TimelineError, add_crossfades, build_timeline, frame_rate_of
 
@@ -42,29 +39,6 @@ async def _load(env: StepEnv, key: str, model: type[M], what: str) -> M:
 
 async def _save(env: StepEnv, key: str, document: ContractModel) -> None:
     await env.storage.write_bytes(key, document.to_json_bytes())
-
-
-async def smart_cut_planner(req: StepRequest, env: StepEnv) -> StepResult:
-    transcript = await _load(env, req.keys.transcript_json, Transcript, "transcript")
-    analysis = await _load(env, req.keys.audio_analysis, AudioAnalysis, "audio analysis")
-    # Pure but long for long talks (seconds for hours of words): off the event loop, so the
-    # worker's heartbeats and other steps keep running.
-    plan = await anyio.to_thread.run_sync(plan_cuts, transcript, analysis, req.options.planner)
-    del transcript, analysis  # a long talk's words: not held while the plan is serialised
-    await _save(env, req.keys.cut_plan, plan)
-
-    def record(m: Manifest) -> Manifest:
-        return m.model_copy(
-            update={"plan": m.plan.model_copy(update={"cut_plan": req.keys.cut_plan})}
-        )
-
-    await env.manifests.update(req.keys, record)
-    env.progress(1.0, f"{sum(plan.stats.cuts_by_reason.values())} cuts")
-    return {
-        "cutPlan": req.keys.cut_plan,
-        "removedSec": plan.stats.removed_duration_sec,
-        "cutsByReason": plan.stats.cuts_by_reason,
-    }
 
 
 async def video_cuts(req: StepRequest, env: StepEnv) -> StepResult:

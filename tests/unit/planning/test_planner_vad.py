@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from talkavocado_common.models import PlannerOptions
-from talkavocado_render.core.planner import plan_cuts
+from talkavocado_common.planning.planner import plan_cuts
 from tests.unit.render.plans import (
     Span,
     analysis,

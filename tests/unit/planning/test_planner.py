@@ -15,7 +15,7 @@ from talkavocado_common.models import (
     Transcript,
     Word,
 )
-from talkavocado_render.core.planner import find_fillers, plan_cuts, sound_islands
+from talkavocado_common.planning.planner import find_fillers, plan_cuts, sound_islands
 from tests.unit.render.plans import W, analysis, assert_well_formed, cuts, kept_in, transcript
 
 

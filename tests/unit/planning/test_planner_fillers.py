@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from talkavocado_common.models import CutPlan, PlannerOptions, SubtitleOptions
-from talkavocado_render.core.planner import find_fillers, plan_cuts
+from talkavocado_common.planning.planner import find_fillers, plan_cuts
 from talkavocado_render.core.retime import plan_cues
 from talkavocado_render.core.timeline import add_crossfades
 from tests.unit.render.plans import (

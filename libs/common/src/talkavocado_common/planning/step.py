@@ -1,0 +1,47 @@
+"""smart-cut-planner: read the transcript and the audio analysis, plan the cuts, write
+plan/cut_plan.json and record it in the manifest."""
+
+from __future__ import annotations
+
+import anyio
+
+from talkavocado_common.artifacts import read_artifact
+from talkavocado_common.models import AudioAnalysis, Manifest, Transcript
+from talkavocado_common.steps import StepEnv, StepRequest, StepResult
+
+from .planner import plan_cuts
+
+
+async def smart_cut_planner(req: StepRequest, env: StepEnv) -> StepResult:
+    transcript = await read_artifact(
+        env.storage,
+        req.keys.transcript_json,
+        Transcript,
+        what="transcript",
+        producer="transcription",
+    )
+    analysis = await read_artifact(
+        env.storage,
+        req.keys.audio_analysis,
+        AudioAnalysis,
+        what="audio analysis",
+        producer="audio-extraction",
+    )
+    # Pure but long for long talks (seconds for hours of words): off the event loop, so the
+    # worker's heartbeats and other steps keep running.
+    plan = await anyio.to_thread.run_sync(plan_cuts, transcript, analysis, req.options.planner)
+    del transcript, analysis  # a long talk's words: not held while the plan is serialised
+    await env.storage.write_bytes(req.keys.cut_plan, plan.to_json_bytes())
+
+    def record(m: Manifest) -> Manifest:
+        return m.model_copy(
+            update={"plan": m.plan.model_copy(update={"cut_plan": req.keys.cut_plan})}
+        )
+
+    await env.manifests.update(req.keys, record)
+    env.progress(1.0, f"{sum(plan.stats.cuts_by_reason.values())} cuts")
+    return {
+        "cutPlan": req.keys.cut_plan,
+        "removedSec": plan.stats.removed_duration_sec,
+        "cutsByReason": plan.stats.cuts_by_reason,
+    }
