@@ -21,6 +21,7 @@ import anyio
 from talkavocado_common.asl import AslError, StateMachine, TaskState, planned_path
 from talkavocado_common.events import JobSubmitted, StepFailed, StepSucceeded
 from talkavocado_common.events.models import StepError as StepErrorPayload
+from talkavocado_common.manifest_changes import SetStatus
 from talkavocado_common.manifest_store import ManifestStore, utcnow
 from talkavocado_common.models import JobOptions, Manifest
 from talkavocado_common.pipeline import (
@@ -157,10 +158,7 @@ class LocalPipeline:
         return result
 
     async def _set_manifest(self, keys: JobKeys, command: SetManifest) -> None:
-        def change(m: Manifest) -> Manifest:
-            return m.model_copy(update={"status": command.status, "error": command.error})
-
-        await self.manifests.update(keys, change)
+        await self.manifests.update(keys, SetStatus(command.status, command.error))
 
     async def _run_step(
         self,

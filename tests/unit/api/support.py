@@ -13,8 +13,11 @@ from fastapi import FastAPI
 
 from talkavocado_api import ApiSettings, InMemoryPublisher, InMemoryStatusFeed, create_app
 from talkavocado_api.ports import ReadinessCheck, storage_check
+from talkavocado_api.usecases import UseCases
+from talkavocado_api.usecases.common import RequestContext
 from talkavocado_common.manifest_store import ManifestStore
 from talkavocado_common.media import MediaInfo, ProbeError, StreamInfo
+from talkavocado_common.models import JobStatus, Manifest
 from talkavocado_common.settings import StorageSettings
 from talkavocado_common.storage import JobKeys, LocalStorage
 
@@ -23,6 +26,9 @@ KEY_B = "key-of-tenant-b-0123456789"
 TENANT_A = "tenant-a"
 TENANT_B = "tenant-b"
 ENV = "test"
+
+# The caller of the use cases when a test calls them directly (tenant A).
+CTX = RequestContext(tenant_id=TENANT_A, correlation_id="corr-direct")
 
 # What the fake prober recognises at the start of a file.
 AV = b"FAKEMEDIA:av\n"
@@ -68,6 +74,12 @@ class Api:
     def manifests(self) -> ManifestStore:
         return ManifestStore(self.storage)
 
+    @property
+    def use_cases(self) -> UseCases:
+        """The app's use cases, to call them without HTTP (as CTX, tenant A)."""
+        use_cases: UseCases = self.app.state.use_cases
+        return use_cases
+
     def keys(self, job_id: str, tenant: str = TENANT_A) -> JobKeys:
         return JobKeys(ENV, tenant, job_id)
 
@@ -106,6 +118,14 @@ class Api:
         response = await self.upload(job, media(size))
         assert response.status_code == 202, response.text
         return job
+
+    async def set_status(self, job_id: str, status: JobStatus, **update: Any) -> None:
+        """Change the job's manifest as the orchestrator would."""
+
+        def change(m: Manifest) -> Manifest:
+            return m.model_copy(update={"status": status, **update})
+
+        await self.manifests.update(self.keys(job_id), change)
 
 
 def client_for(app: FastAPI, key: str | None) -> httpx.AsyncClient:

@@ -9,16 +9,15 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import anyio
 
+from .manifest_changes import RecordStep
 from .manifest_store import ManifestStore, utcnow
 from .media import FfmpegError, FfmpegNotInstalled, ProbeError
-from .models import ErrorCode, LogEntry, Manifest, StepRecord, StepStatus
+from .models import ErrorCode, StepRecord, StepStatus
 from .steps import (
     ProgressReporter,
     StepEnv,
@@ -76,16 +75,6 @@ def as_step_error(exc: BaseException) -> StepError:
     return StepError(ErrorCode.INTERNAL, f"unexpected {type(exc).__name__}: {exc}")
 
 
-def _record(
-    step: str, record: StepRecord, message: str, level: Literal["info", "error"] = "info"
-) -> Callable[[Manifest], Manifest]:
-    def change(m: Manifest) -> Manifest:
-        entry = LogEntry(time=utcnow(), level=level, step=step, message=message)
-        return m.model_copy(update={"steps": {**m.steps, step: record}, "logs": [*m.logs, entry]})
-
-    return change
-
-
 async def run_step(
     handler: StepHandler,
     request: StepRequest,
@@ -100,7 +89,9 @@ async def run_step(
     keys, step = request.keys, request.step
     started_at = utcnow()
     running = StepRecord(status=StepStatus.RUNNING, attempts=attempt, started_at=started_at)
-    await manifests.update(keys, _record(step, running, f"{step} started (attempt {attempt})"))
+    await manifests.update(
+        keys, RecordStep(step, running, f"{step} started (attempt {attempt})", "info", utcnow())
+    )
     began = time.perf_counter()
     result: StepResult | None = None
     error: StepError | None = None
@@ -129,6 +120,6 @@ async def run_step(
     )
     message = f"{step} succeeded in {seconds:.1f} s" if error is None else f"{step} failed: {error}"
     await manifests.update(
-        keys, _record(step, finished, message, "info" if error is None else "error")
+        keys, RecordStep(step, finished, message, "info" if error is None else "error", utcnow())
     )
     return StepOutcome(result=result, error=error, seconds=seconds, timed_out=timed_out)

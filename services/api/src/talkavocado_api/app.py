@@ -17,8 +17,8 @@ from .metrics import ApiMetrics
 from .middleware import RequestMiddleware
 from .ports import EventPublisher, ReadinessCheck, StatusFeed, storage_check
 from .routes import jobs, ops
-from .service import JobService, Prober
 from .settings import ApiSettings
+from .usecases import Prober, build_use_cases
 
 DESCRIPTION = """\
 Create a job, upload the recording, follow its progress and download the results.
@@ -48,7 +48,7 @@ def create_app(
     """
     keys = keyring if keyring is not None else load_keyring(settings)
     metrics = ApiMetrics()
-    service = JobService(
+    use_cases = build_use_cases(
         settings,
         storage=storage,
         publisher=publisher,
@@ -67,7 +67,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.keyring = keys
-    app.state.service = service
+    app.state.use_cases = use_cases
     app.state.metrics = metrics
     app.state.authenticate_request = authenticate_request
     app.state.readiness_checks = dict(

@@ -1,4 +1,5 @@
-"""Annotated dependencies: settings, the service, the authenticated caller and its tenant scope."""
+"""Annotated dependencies: settings, the use cases, the authenticated caller and its tenant
+scope."""
 
 from __future__ import annotations
 
@@ -11,10 +12,18 @@ from talkavocado_common.storage import InvalidKey, validate_tenant_id
 
 from .auth import ApiKeyRing, Principal
 from .context import current_correlation_id, job_id_var, tenant_id_var, traceparent_var
-from .errors import InvalidRequest, JobNotFound, NotFound, Unauthorized
+from .errors import InvalidRequest, NotFound, Unauthorized
 from .metrics import ApiMetrics
-from .service import JobService, RequestContext
 from .settings import ApiSettings
+from .usecases import UseCases
+from .usecases.artifacts import ArtifactDownloads
+from .usecases.common import RequestContext
+from .usecases.control import JobControl
+from .usecases.create import CreateJob
+from .usecases.errors import JobNotFound
+from .usecases.read import ReadJobs
+from .usecases.stream import StatusStream
+from .usecases.upload import UploadInput
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -43,9 +52,33 @@ def get_settings(request: Request) -> ApiSettings:
     return settings
 
 
-def get_service(request: Request) -> JobService:
-    service: JobService = request.app.state.service
-    return service
+def _use_cases(request: Request) -> UseCases:
+    use_cases: UseCases = request.app.state.use_cases
+    return use_cases
+
+
+def get_create_job(request: Request) -> CreateJob:
+    return _use_cases(request).create
+
+
+def get_upload_input(request: Request) -> UploadInput:
+    return _use_cases(request).upload
+
+
+def get_read_jobs(request: Request) -> ReadJobs:
+    return _use_cases(request).read
+
+
+def get_artifact_downloads(request: Request) -> ArtifactDownloads:
+    return _use_cases(request).artifacts
+
+
+def get_job_control(request: Request) -> JobControl:
+    return _use_cases(request).control
+
+
+def get_status_stream(request: Request) -> StatusStream:
+    return _use_cases(request).stream
 
 
 def get_metrics(request: Request) -> ApiMetrics:
@@ -63,7 +96,12 @@ async def get_principal(
 
 
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
-ServiceDep = Annotated[JobService, Depends(get_service)]
+CreateJobDep = Annotated[CreateJob, Depends(get_create_job)]
+UploadInputDep = Annotated[UploadInput, Depends(get_upload_input)]
+ReadJobsDep = Annotated[ReadJobs, Depends(get_read_jobs)]
+ArtifactDownloadsDep = Annotated[ArtifactDownloads, Depends(get_artifact_downloads)]
+JobControlDep = Annotated[JobControl, Depends(get_job_control)]
+StatusStreamDep = Annotated[StatusStream, Depends(get_status_stream)]
 MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 

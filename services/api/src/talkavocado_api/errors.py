@@ -1,11 +1,14 @@
 """Every error is JSON `{error, detail, correlationId, ...}`: never an HTML page or a traceback.
 
-The service layer raises `ApiError` subclasses; the handlers here turn them, FastAPI's
-validation errors, Starlette's HTTP errors and anything unexpected into JSON responses.
+The use cases raise `UseCaseError`s, which `http_error` maps to `ApiError`s (status code, error
+code, extra fields, headers); the HTTP layer (routes, dependencies) raises `ApiError`s itself.
+The handlers here turn those, FastAPI's validation errors, Starlette's HTTP errors and anything
+unexpected into JSON responses.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,7 +19,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from talkavocado_common.models import JobStatus
+
 from .context import current_correlation_id
+from .usecases import errors as domain
 
 log = logging.getLogger("talkavocado_api")
 
@@ -71,13 +77,6 @@ class NotFound(ApiError):
     error = "not_found"
 
 
-class JobNotFound(NotFound):
-    """Unknown job, or another tenant's job: the same answer, byte for byte."""
-
-    def __init__(self, job_id: str) -> None:
-        super().__init__(f"job {job_id!r} not found")
-
-
 class Conflict(ApiError):
     status_code = 409
     error = "conflict"
@@ -111,6 +110,70 @@ class InputInvalid(ApiError):
 class Unavailable(ApiError):
     status_code = 503
     error = "unavailable"
+
+
+# --- use case errors → HTTP errors: the one mapping -------------------------------------------
+
+
+def _status_extra(status: JobStatus | None) -> dict[str, Any]:
+    return {} if status is None else {"status": status.value}
+
+
+@functools.singledispatch
+def http_error(error: domain.UseCaseError) -> ApiError:
+    """The HTTP error that answers a use case's refusal."""
+    log.error("no HTTP answer for %s: %s", type(error).__name__, error.message)
+    return ApiError("internal server error")  # a kind this mapping does not know yet
+
+
+@http_error.register
+def _job_not_found(error: domain.JobNotFound) -> ApiError:
+    return NotFound(error.message)
+
+
+@http_error.register
+def _artifact_not_found(error: domain.ArtifactNotFound) -> ApiError:
+    return NotFound(error.message)
+
+
+@http_error.register
+def _invalid_input(error: domain.InvalidInput) -> ApiError:
+    return InvalidRequest(error.message)
+
+
+@http_error.register
+def _conflict(error: domain.Conflict) -> ApiError:
+    return Conflict(error.message, extra=_status_extra(error.status))
+
+
+@http_error.register
+def _idempotency_key_reused(error: domain.IdempotencyKeyReused) -> ApiError:
+    return IdempotencyConflict(
+        error.message, extra={"jobId": error.job_id, "manifestKey": error.manifest_key}
+    )
+
+
+@http_error.register
+def _upload_too_large(error: domain.UploadTooLarge) -> ApiError:
+    return PayloadTooLarge(error.message)
+
+
+@http_error.register
+def _range_not_satisfiable(error: domain.RangeNotSatisfiable) -> ApiError:
+    return RangeNotSatisfiable(error.size)
+
+
+@http_error.register
+def _input_rejected(error: domain.InputRejected) -> ApiError:
+    return InputInvalid(error.message)
+
+
+@http_error.register
+def _unavailable(error: domain.Unavailable) -> ApiError:
+    return Unavailable(error.message)
+
+
+# --- responses --------------------------------------------------------------------------------
 
 
 def error_response(
@@ -188,6 +251,10 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status_code, exc.error, exc.detail, extra=exc.extra, headers=exc.headers
         )
 
+    async def use_case_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, domain.UseCaseError)
+        return await api_error(request, http_error(exc))
+
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         # FastAPI parses the body before dependencies run: authenticate first, so a request
@@ -201,7 +268,7 @@ def install_error_handlers(app: FastAPI) -> None:
         detail, items = validation_detail(exc.errors())
         return error_response(400, "invalid_request", detail, extra={"errors": items})
 
-    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    async def starlette_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = _HTTP_ERRORS.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else None
@@ -212,6 +279,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(500, "internal_error", "internal server error")
 
     app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(domain.UseCaseError, use_case_error)
     app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(StarletteHTTPException, starlette_error)
     app.add_exception_handler(Exception, unexpected)

@@ -17,6 +17,8 @@ import json
 import logging
 import re
 import time
+from contextvars import Token
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import trace
@@ -99,26 +101,10 @@ class RequestMiddleware:
     ) -> None:
         correlation_id = accept_correlation_id(headers.get(CORRELATION_HEADER))
         span.set_attribute("talkavocado.correlation_id", correlation_id)
-        tokens = (
-            correlation_id_var.set(correlation_id),
-            traceparent_var.set(current_traceparent()),
-            tenant_id_var.set(None),
-            job_id_var.set(None),
-        )
-        status = 500
-        started = False
+        tokens = _enter_context(correlation_id)
+        outcome = _Outcome()
         began = time.perf_counter()
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status, started
-            if message["type"] == "http.response.start":
-                started = True
-                status = message["status"]
-                MutableHeaders(scope=message)[CORRELATION_HEADER] = correlation_id
-                _annotate(span)  # while the span is open, whoever ends it
-            await send(message)
-
-        method = scope["method"]
+        send_wrapper = _watching(send, outcome, correlation_id, span)
         self.metrics.in_flight.inc()
         try:
             limited = not _STREAMED_BODY.match(scope["path"])
@@ -130,62 +116,92 @@ class RequestMiddleware:
                 send_wrapper,
             )
         except Exception as exc:
-            if isinstance(exc, _BodyTooLarge) and not started:
-                await _send_json(
-                    send_wrapper,
-                    413,
-                    {
-                        "error": "payload_too_large",
-                        "detail": exc.detail,
-                        "correlationId": correlation_id,
-                    },
-                )
+            if isinstance(exc, _BodyTooLarge) and not outcome.started:
+                body = _error_body("payload_too_large", exc.detail, correlation_id)
+                await _send_json(send_wrapper, 413, body)
             else:
                 log.error("unhandled error", exc_info=exc)
-                if started:
+                if outcome.started:
                     raise
-                await _send_json(
-                    send_wrapper,
-                    500,
-                    {
-                        "error": "internal_error",
-                        "detail": "internal server error",
-                        "correlationId": correlation_id,
-                    },
-                )
+                body = _error_body("internal_error", "internal server error", correlation_id)
+                await _send_json(send_wrapper, 500, body)
         finally:
-            elapsed = time.perf_counter() - began
-            route = _route_template(scope)
-            self.metrics.in_flight.dec()
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(elapsed)
-            if own_span:
-                span.update_name(f"{method} {route}")
-                span.set_attribute("http.route", route)
-                span.set_attribute("http.response.status_code", status)
-            if not started:
-                _annotate(span)
-            if own_span and status >= 500:
-                mark_error(span, f"HTTP {status}")
-            access_log.info(
-                "%s %s %s",
-                method,
-                scope["path"],
-                status,
-                extra={
-                    "method": method,
-                    "path": scope["path"],
-                    "route": route,
-                    "status": status,
-                    "durationMs": round(elapsed * 1000, 2),
-                },
-            )
-            for var, token in zip(
-                (correlation_id_var, traceparent_var, tenant_id_var, job_id_var),
-                tokens,
-                strict=True,
-            ):
-                var.reset(token)
+            self._record(scope, span, outcome, time.perf_counter() - began, own_span=own_span)
+            _leave_context(tokens)
+
+    def _record(
+        self, scope: Scope, span: Span, outcome: _Outcome, elapsed: float, *, own_span: bool
+    ) -> None:
+        """Metrics, the span's name, status and error, and the access log line."""
+        method, status = scope["method"], outcome.status
+        route = _route_template(scope)
+        self.metrics.in_flight.dec()
+        self.metrics.requests.labels(method, route, str(status)).inc()
+        self.metrics.latency.labels(method, route).observe(elapsed)
+        if own_span:
+            span.update_name(f"{method} {route}")
+            span.set_attribute("http.route", route)
+            span.set_attribute("http.response.status_code", status)
+        if not outcome.started:
+            _annotate(span)
+        if own_span and status >= 500:
+            mark_error(span, f"HTTP {status}")
+        access_log.info(
+            "%s %s %s",
+            method,
+            scope["path"],
+            status,
+            extra={
+                "method": method,
+                "path": scope["path"],
+                "route": route,
+                "status": status,
+                "durationMs": round(elapsed * 1000, 2),
+            },
+        )
+
+
+@dataclass
+class _Outcome:
+    """What the app sent so far: the status (500 until a response starts)."""
+
+    status: int = 500
+    started: bool = False
+
+
+_CONTEXT = (correlation_id_var, traceparent_var, tenant_id_var, job_id_var)
+
+
+def _enter_context(correlation_id: str) -> tuple[Token[str | None], ...]:
+    return (
+        correlation_id_var.set(correlation_id),
+        traceparent_var.set(current_traceparent()),
+        tenant_id_var.set(None),
+        job_id_var.set(None),
+    )
+
+
+def _leave_context(tokens: tuple[Token[str | None], ...]) -> None:
+    for var, token in zip(_CONTEXT, tokens, strict=True):
+        var.reset(token)
+
+
+def _watching(send: Send, outcome: _Outcome, correlation_id: str, span: Span) -> Send:
+    """`send`, noting the response's start in `outcome` and adding the correlation id."""
+
+    async def send_wrapper(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            outcome.started = True
+            outcome.status = message["status"]
+            MutableHeaders(scope=message)[CORRELATION_HEADER] = correlation_id
+            _annotate(span)  # while the span is open, whoever ends it
+        await send(message)
+
+    return send_wrapper
+
+
+def _error_body(error: str, detail: str, correlation_id: str) -> dict[str, Any]:
+    return {"error": error, "detail": detail, "correlationId": correlation_id}
 
 
 def _annotate(span: Span) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from talkavocado_common.artifacts import local_file
+from talkavocado_common.manifest_changes import RecordAudio
 from talkavocado_common.media import FfmpegError, MediaInfo, ProbeError, probe, run_ffmpeg
 from talkavocado_common.models import AudioAnalysis, AudioArtifacts, ErrorCode, Manifest
 from talkavocado_common.steps import StepEnv, StepError, StepRequest, StepResult
@@ -74,7 +75,7 @@ async def audio_extraction(req: StepRequest, env: StepEnv) -> StepResult:
         artifacts = AudioArtifacts(
             mp3=keys.audio_mp3, wav=keys.audio_wav, analysis=keys.audio_analysis
         )
-        await env.manifests.update(keys, lambda m: m.model_copy(update={"audio": artifacts}))
+        await env.manifests.update(keys, RecordAudio(artifacts))
         env.progress(1.0, "audio extracted")
         return {
             "mp3": artifacts.mp3,

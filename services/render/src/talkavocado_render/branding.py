@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from talkavocado_common.artifacts import local_file, read_artifact
 from talkavocado_common.cpus import effective_cpus
+from talkavocado_common.manifest_changes import RecordRenders
 from talkavocado_common.media import (
     FfmpegError,
     FfmpegNotInstalled,
@@ -25,7 +25,6 @@ from talkavocado_common.media import (
 from talkavocado_common.models import (
     AudioAnalysis,
     ErrorCode,
-    Manifest,
     RenderArtifact,
     Timeline,
 )
@@ -134,16 +133,6 @@ def _loudness_report(decision: LoudnessDecision, log: str) -> dict[str, object]:
         report["mode"] = found.group("mode").lower()
         report["outputLufs"] = float(found.group("lufs"))
     return report
-
-
-def _record(artifacts: list[RenderArtifact]) -> Callable[[Manifest], Manifest]:
-    keys = {a.key for a in artifacts}
-
-    def change(manifest: Manifest) -> Manifest:
-        kept = [r for r in manifest.renders if r.key not in keys]
-        return manifest.model_copy(update={"renders": kept + artifacts})
-
-    return change
 
 
 async def _publish(env: StepEnv, path: Path, key: str, kind: str) -> RenderArtifact:
@@ -256,7 +245,7 @@ async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> Step
     artifacts = [await _publish(env, output, req.keys.final_render, "final")]
     if req.options.render.preview:
         artifacts.append(await _publish(env, preview, req.keys.preview_render, "preview"))
-    await env.manifests.update(req.keys, _record(artifacts))
+    await env.manifests.update(req.keys, RecordRenders(tuple(artifacts)))
     env.progress(1.0, "done")
     final = artifacts[0]
     return {

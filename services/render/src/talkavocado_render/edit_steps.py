@@ -5,17 +5,16 @@ step (branding.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Literal
 
 from talkavocado_common.artifacts import M, local_file, read_artifact
 from talkavocado_common.captions import format_srt, format_vtt
+from talkavocado_common.manifest_changes import RecordSubtitles, RecordTimeline
 from talkavocado_common.media import probe
 from talkavocado_common.models import (
     ContractModel,
     CutPlan,
     ErrorCode,
-    Manifest,
     SubtitleArtifact,
     Timeline,
     Transcript,
@@ -68,7 +67,7 @@ async def video_cuts(req: StepRequest, env: StepEnv) -> StepResult:
     except TimelineError as exc:
         raise StepError(ErrorCode.INPUT_INVALID, str(exc)) from exc
     await _save(env, req.keys.timeline, timeline)
-    await env.manifests.update(req.keys, _record_timeline(req))
+    await env.manifests.update(req.keys, RecordTimeline(req.keys.timeline))
     env.progress(1.0, f"{len(timeline.clips)} clips")
     return {
         "timeline": req.keys.timeline,
@@ -77,21 +76,12 @@ async def video_cuts(req: StepRequest, env: StepEnv) -> StepResult:
     }
 
 
-def _record_timeline(req: StepRequest) -> Callable[[Manifest], Manifest]:
-    def record(m: Manifest) -> Manifest:
-        return m.model_copy(
-            update={"plan": m.plan.model_copy(update={"timeline": req.keys.timeline})}
-        )
-
-    return record
-
-
 async def video_transitions(req: StepRequest, env: StepEnv) -> StepResult:
     timeline = await _load(env, req.keys.timeline, Timeline, "timeline")
     # Idempotent: the crossfade length is set, not added, so a rerun writes the same timeline.
     faded = add_crossfades(timeline, req.options.transitions.duration_ms / 1000)
     await _save(env, req.keys.timeline, faded)
-    await env.manifests.update(req.keys, _record_timeline(req))
+    await env.manifests.update(req.keys, RecordTimeline(req.keys.timeline, "video-transitions"))
     joins = sum(1 for c in faded.clips if c.transition_in_sec > 0)
     env.progress(1.0, f"{joins} crossfades")
     return {"timeline": req.keys.timeline, "crossfades": joins, "durationSec": faded.duration_sec}
@@ -116,10 +106,6 @@ async def subtitles_post_edit(req: StepRequest, env: StepEnv) -> StepResult:
         await env.storage.write_bytes(key, text.encode())
         written.append(SubtitleArtifact(key=key, format=fmt, kind="final"))
 
-    def record(m: Manifest) -> Manifest:
-        keep = [s for s in m.subtitles if s.key not in {w.key for w in written}]
-        return m.model_copy(update={"subtitles": [*keep, *written]})
-
-    await env.manifests.update(req.keys, record)
+    await env.manifests.update(req.keys, RecordSubtitles(tuple(written)))
     env.progress(1.0, f"{len(cues)} cues")
     return {"subtitles": [w.key for w in written], "cues": len(cues)}

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from talkavocado_common.artifacts import local_file, read_artifact
 from talkavocado_common.captions import build_cues, format_srt, format_vtt
+from talkavocado_common.manifest_changes import RecordTranscript
 from talkavocado_common.models import (
     AudioAnalysis,
     ErrorCode,
-    Manifest,
     SubtitleArtifact,
     TranscriptArtifacts,
 )
@@ -72,18 +72,9 @@ async def transcription(req: StepRequest, env: StepEnv) -> StepResult:
         SubtitleArtifact(key=vtt_key, format="vtt", kind="source"),
     ]
 
-    def record(manifest: Manifest) -> Manifest:
-        # Replace rather than append: a rerun must not list the captions twice.
-        mine = {a.key for a in ours}
-        return manifest.model_copy(
-            update={
-                "transcript": TranscriptArtifacts(
-                    json_key=keys.transcript_json, srt=srt_key, vtt=vtt_key
-                ),
-                "subtitles": [s for s in manifest.subtitles if s.key not in mine] + ours,
-            }
-        )
-
+    record = RecordTranscript(
+        TranscriptArtifacts(json_key=keys.transcript_json, srt=srt_key, vtt=vtt_key), tuple(ours)
+    )
     try:
         await env.manifests.update(keys, record)
     except NotFound:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import anyio
 
 from talkavocado_common.artifacts import read_artifact
-from talkavocado_common.models import AudioAnalysis, Manifest, Transcript
+from talkavocado_common.manifest_changes import RecordCutPlan
+from talkavocado_common.models import AudioAnalysis, Transcript
 from talkavocado_common.steps import StepEnv, StepRequest, StepResult
 
 from .planner import plan_cuts
@@ -33,12 +34,7 @@ async def smart_cut_planner(req: StepRequest, env: StepEnv) -> StepResult:
     del transcript, analysis  # a long talk's words: not held while the plan is serialised
     await env.storage.write_bytes(req.keys.cut_plan, plan.to_json_bytes())
 
-    def record(m: Manifest) -> Manifest:
-        return m.model_copy(
-            update={"plan": m.plan.model_copy(update={"cut_plan": req.keys.cut_plan})}
-        )
-
-    await env.manifests.update(req.keys, record)
+    await env.manifests.update(req.keys, RecordCutPlan(req.keys.cut_plan))
     env.progress(1.0, f"{sum(plan.stats.cuts_by_reason.values())} cuts")
     return {
         "cutPlan": req.keys.cut_plan,

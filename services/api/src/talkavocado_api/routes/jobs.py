@@ -1,4 +1,5 @@
-"""/jobs: thin routes over JobService (auth and tenant scope come from dependencies)."""
+"""/jobs: thin routes over the use cases (auth and tenant scope come from dependencies); the
+use cases' errors become responses in ..errors, their status items SSE frames in .sse."""
 
 from __future__ import annotations
 
@@ -11,7 +12,18 @@ from fastapi.responses import StreamingResponse
 from talkavocado_common.models import JobStatus
 
 from ..context import job_id_var
-from ..deps import PrincipalDep, ServiceDep, SettingsDep, TenantContextDep, context_for
+from ..deps import (
+    ArtifactDownloadsDep,
+    CreateJobDep,
+    JobControlDep,
+    PrincipalDep,
+    ReadJobsDep,
+    SettingsDep,
+    StatusStreamDep,
+    TenantContextDep,
+    UploadInputDep,
+    context_for,
+)
 from ..errors import ErrorBody, Forbidden, InvalidRequest
 from ..schemas import (
     ArtifactLink,
@@ -24,7 +36,8 @@ from ..schemas import (
     JobView,
     UploadAccepted,
 )
-from ..service import MAX_LIST_LIMIT, check_idempotency_key
+from ..usecases.read import MAX_LIST_LIMIT
+from .sse import sse_frames
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -67,7 +80,7 @@ def _job_url(settings_public_url: str | None, path: str) -> str:
 async def create_job(
     body: CreateJobRequest,
     principal: PrincipalDep,
-    service: ServiceDep,
+    create: CreateJobDep,
     settings: SettingsDep,
     response: Response,
     idempotency_key: Annotated[
@@ -81,7 +94,7 @@ async def create_job(
     if body.tenant_id != principal.tenant_id:
         raise Forbidden("tenantId is not the tenant of this API key")
     ctx = context_for(principal)
-    _, keys = await service.create_job(ctx, body, check_idempotency_key(idempotency_key))
+    keys = await create(ctx, body, idempotency_key)
     job_id_var.set(keys.job_id)
     tenant = quote(keys.tenant_id)
     response.headers["Location"] = f"/jobs/{keys.job_id}?tenantId={tenant}"
@@ -103,14 +116,14 @@ async def create_job(
 )
 async def list_jobs(
     ctx: TenantContextDep,
-    service: ServiceDep,
+    read: ReadJobsDep,
     status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT, description="Page size.")] = 20,
     cursor: Annotated[
         str | None, Query(max_length=512, description="`nextCursor` of the previous page.")
     ] = None,
 ) -> JobList:
-    return await service.list_jobs(ctx, status=status, limit=limit, cursor=cursor)
+    return await read.page(ctx, status=status, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -120,8 +133,8 @@ async def list_jobs(
     response_model=JobView,
     responses=_errors(400, 401, 404),
 )
-async def get_job(job_id: JobIdPath, ctx: TenantContextDep, service: ServiceDep) -> JobView:
-    return await service.get_job(ctx, job_id)
+async def get_job(job_id: JobIdPath, ctx: TenantContextDep, read: ReadJobsDep) -> JobView:
+    return await read.get(ctx, job_id)
 
 
 @router.put(
@@ -141,14 +154,14 @@ async def get_job(job_id: JobIdPath, ctx: TenantContextDep, service: ServiceDep)
     },
 )
 async def upload_input(
-    job_id: JobIdPath, request: Request, ctx: TenantContextDep, service: ServiceDep
+    job_id: JobIdPath, request: Request, ctx: TenantContextDep, upload: UploadInputDep
 ) -> UploadAccepted:
     raw_length = request.headers.get("content-length")
     try:
         content_length = int(raw_length) if raw_length is not None else None
     except ValueError:
         raise InvalidRequest("Content-Length: not a number") from None
-    return await service.upload_input(ctx, job_id, request.stream(), content_length=content_length)
+    return await upload(ctx, job_id, request.stream(), content_length=content_length)
 
 
 @router.get(
@@ -169,13 +182,11 @@ async def get_artifact(
     job_id: JobIdPath,
     path: Annotated[str, Path(description="Path under the job, e.g. renders/final.mp4.")],
     ctx: TenantContextDep,
-    service: ServiceDep,
+    artifacts: ArtifactDownloadsDep,
     range_header: Annotated[str | None, Header(alias="Range")] = None,
     if_range: Annotated[str | None, Header(alias="If-Range")] = None,
 ) -> StreamingResponse:
-    download = await service.open_artifact(
-        ctx, job_id, path, range_header=range_header, if_range=if_range
-    )
+    download = await artifacts.open(ctx, job_id, path, range_header=range_header, if_range=if_range)
     headers = {
         "Accept-Ranges": "bytes",
         "ETag": f'"{download.etag}"',
@@ -204,11 +215,11 @@ async def get_artifact_link(
     job_id: JobIdPath,
     path: Annotated[str, Path(description="Path under the job, e.g. renders/final.mp4.")],
     ctx: TenantContextDep,
-    service: ServiceDep,
+    artifacts: ArtifactDownloadsDep,
     settings: SettingsDep,
 ) -> ArtifactLink:
     api_url = _job_url(settings.public_url, f"/jobs/{quote(job_id)}/artifacts/{quote(path)}")
-    return await service.artifact_link(ctx, job_id, path, api_url=api_url)
+    return await artifacts.link(ctx, job_id, path, api_url=api_url)
 
 
 @router.post(
@@ -222,11 +233,11 @@ async def get_artifact_link(
 async def cancel_job(
     job_id: JobIdPath,
     ctx: TenantContextDep,
-    service: ServiceDep,
+    control: JobControlDep,
     response: Response,
     body: Annotated[CancelRequest | None, Body()] = None,
 ) -> CommandAccepted:
-    status = await service.cancel(ctx, job_id, body.reason if body else None)
+    status = await control.cancel(ctx, job_id, body.reason if body else None)
     if status == JobStatus.CANCELLED:
         response.status_code = 200
     return CommandAccepted(job_id=job_id, status=status, requested="cancel")
@@ -241,9 +252,9 @@ async def cancel_job(
     responses=_errors(400, 401, 404, 409, 503),
 )
 async def retry_job(
-    job_id: JobIdPath, ctx: TenantContextDep, service: ServiceDep
+    job_id: JobIdPath, ctx: TenantContextDep, control: JobControlDep
 ) -> CommandAccepted:
-    status = await service.retry(ctx, job_id)
+    status = await control.retry(ctx, job_id)
     return CommandAccepted(job_id=job_id, status=status, requested="retry")
 
 
@@ -262,11 +273,11 @@ async def retry_job(
     },
 )
 async def stream_events(
-    job_id: JobIdPath, ctx: TenantContextDep, service: ServiceDep
+    job_id: JobIdPath, ctx: TenantContextDep, stream: StatusStreamDep
 ) -> StreamingResponse:
-    stream = await service.open_events(ctx, job_id)
+    items = await stream.open(ctx, job_id)
     return StreamingResponse(
-        stream,
+        sse_frames(items),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

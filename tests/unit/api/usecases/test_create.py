@@ -1,4 +1,5 @@
-"""POST /jobs: 201 shape, 400s for tenant / input / options, 401/403, Idempotency-Key → 409."""
+"""Create a job: POST /jobs (201 shape, 400s for tenant / input / options, 401/403,
+Idempotency-Key → 409), and the use case itself."""
 
 from __future__ import annotations
 
@@ -9,10 +10,23 @@ from typing import Any
 
 import pytest
 
+from talkavocado_api.schemas import CreateJobRequest
+from talkavocado_api.usecases.create import check_idempotency_key
+from talkavocado_api.usecases.errors import IdempotencyKeyReused, InvalidInput
 from talkavocado_common.models import JobStatus
 from talkavocado_common.storage import LocalStorage
 
-from .support import ENV, KEY_A, TENANT_A, TENANT_B, Api, build_api, client_for, make_settings
+from ..support import (
+    CTX,
+    ENV,
+    KEY_A,
+    TENANT_A,
+    TENANT_B,
+    Api,
+    build_api,
+    client_for,
+    make_settings,
+)
 
 
 def body(**overrides: Any) -> dict[str, Any]:
@@ -314,3 +328,35 @@ async def test_keys_may_come_from_a_file_of_hashed_keys(tmp_path: Path) -> None:
     built = build_api(tmp_path, make_settings(keys="", keys_file=keys_file))
     async with client_for(built.app, "file-key-0123456789abcdef") as client:
         assert (await client.post("/jobs", json=body())).status_code == 201
+
+
+# --- the use case, without HTTP ---------------------------------------------------------------
+
+
+def test_idempotency_key_check() -> None:
+    assert check_idempotency_key(None) is None
+    assert check_idempotency_key("abc-123") == "abc-123"
+    for bad in ("", "x" * 256, "tab\there", "ünï"):
+        with pytest.raises(InvalidInput) as caught:
+            check_idempotency_key(bad)
+        assert caught.value.field == "Idempotency-Key"
+
+
+async def test_create_returns_the_new_jobs_keys_and_refuses_a_reused_key(api: Api) -> None:
+    request = CreateJobRequest.model_validate(body())
+    keys = await api.use_cases.create(CTX, request, "once")
+    manifest = await api.manifests.get(keys)
+    assert (keys.env, keys.tenant_id) == (ENV, TENANT_A)
+    assert manifest.status == JobStatus.PENDING
+    with pytest.raises(IdempotencyKeyReused) as caught:
+        await api.use_cases.create(CTX, request, "once")
+    assert (caught.value.job_id, caught.value.manifest_key) == (keys.job_id, keys.manifest)
+
+
+async def test_create_refuses_a_declared_size_above_the_maximum(tmp_path: Path) -> None:
+    built = build_api(tmp_path, make_settings(MAX_UPLOAD_BYTES=1000))
+    request = CreateJobRequest.model_validate(body())
+    with pytest.raises(InvalidInput) as caught:
+        await built.use_cases.create(CTX, request, None)
+    assert caught.value.field == "input.bytes"
+    assert await built.storage.list(f"{ENV}/") == []

@@ -1,68 +1,21 @@
-"""GET /jobs/{id}/artifacts/{path}: whole or ranged (206/416), content types, no traversal."""
+"""Download artifacts: GET /jobs/{id}/artifacts/{path} whole or ranged (206/416), content types,
+no traversal; and the use case itself."""
 
 from __future__ import annotations
 
 import pytest
 
-from talkavocado_api.ranges import ByteRange, Unsatisfiable, content_type_for, parse_range
+from talkavocado_api.ranges import ByteRange
+from talkavocado_api.usecases.errors import (
+    ArtifactNotFound,
+    InvalidInput,
+    JobNotFound,
+    RangeNotSatisfiable,
+)
 
-from .support import TENANT_A, Api
+from ..support import CTX, TENANT_A, Api
 
 DATA = bytes(range(256)) * 40  # 10240 bytes, every offset distinguishable
-
-
-@pytest.mark.parametrize(
-    ("header", "size", "expected"),
-    [
-        (None, 100, None),
-        ("bytes=0-9", 100, ByteRange(0, 9)),
-        ("bytes=10-", 100, ByteRange(10, 99)),
-        ("bytes=-5", 100, ByteRange(95, 99)),
-        ("bytes=-500", 100, ByteRange(0, 99)),
-        ("bytes=90-1000", 100, ByteRange(90, 99)),
-        ("bytes=99-99", 100, ByteRange(99, 99)),
-        ("bytes = 1-2", 100, ByteRange(1, 2)),
-        ("bytes=5-1", 100, None),  # invalid: ignored
-        ("bytes=0-1,5-6", 100, None),  # multi-range: whole
-        ("items=0-1", 100, None),
-        ("bytes=-", 100, None),
-        ("bytes=abc", 100, None),
-    ],
-)
-def test_parse_range(header: str | None, size: int, expected: ByteRange | None) -> None:
-    assert parse_range(header, size) == expected
-
-
-@pytest.mark.parametrize(
-    ("header", "size"),
-    [
-        ("bytes=100-", 100),
-        ("bytes=100-200", 100),
-        ("bytes=-0", 100),
-        ("bytes=0-", 0),
-        ("bytes=-1", 0),
-    ],
-)
-def test_unsatisfiable_ranges(header: str, size: int) -> None:
-    with pytest.raises(Unsatisfiable):
-        parse_range(header, size)
-
-
-@pytest.mark.parametrize(
-    ("path", "content_type"),
-    [
-        ("renders/final.mp4", "video/mp4"),
-        ("audio/job.mp3", "audio/mpeg"),
-        ("audio/asr-16k-mono.wav", "audio/wav"),
-        ("subtitles/final.srt", "application/x-subrip; charset=utf-8"),
-        ("subtitles/final.vtt", "text/vtt; charset=utf-8"),
-        ("plan/cut_plan.json", "application/json"),
-        ("input/talk.MOV", "video/quicktime"),
-        ("weird/no_extension", "application/octet-stream"),
-    ],
-)
-def test_content_types(path: str, content_type: str) -> None:
-    assert content_type_for(path) == content_type
 
 
 async def artifact_job(api: Api) -> tuple[str, str]:
@@ -179,3 +132,41 @@ async def test_missing_artifact_and_missing_job_are_404(api: Api) -> None:
     )
     assert unknown.status_code == 404
     assert unknown.json()["detail"] == "job '0190000000000-0000' not found"
+
+
+# --- the use case, without HTTP ---------------------------------------------------------------
+
+
+async def test_open_gives_the_range_and_its_body(api: Api) -> None:
+    job_id, _ = await artifact_job(api)
+    artifacts = api.use_cases.artifacts
+    whole = await artifacts.open(CTX, job_id, "renders/final.mp4", range_header=None, if_range=None)
+    assert (whole.size, whole.byte_range, whole.content_type) == (len(DATA), None, "video/mp4")
+    assert b"".join([chunk async for chunk in whole.body]) == DATA
+    part = await artifacts.open(
+        CTX, job_id, "renders/final.mp4", range_header="bytes=10-19", if_range=f'"{whole.etag}"'
+    )
+    assert part.byte_range == ByteRange(10, 19)
+    assert b"".join([chunk async for chunk in part.body]) == DATA[10:20]
+
+
+async def test_open_refusals_are_domain_errors(api: Api) -> None:
+    job_id, _ = await artifact_job(api)
+    artifacts = api.use_cases.artifacts
+    with pytest.raises(RangeNotSatisfiable) as caught:
+        await artifacts.open(
+            CTX, job_id, "renders/final.mp4", range_header="bytes=99999-", if_range=None
+        )
+    assert caught.value.size == len(DATA)
+    with pytest.raises(InvalidInput, match="invalid artifact path"):
+        await artifacts.open(CTX, job_id, "../x", range_header=None, if_range=None)
+    with pytest.raises(ArtifactNotFound):
+        await artifacts.link(CTX, job_id, "renders/none.mp4", api_url="/x")
+    with pytest.raises(JobNotFound):
+        await artifacts.link(CTX, "0190000000000-00", "renders/final.mp4", api_url="/x")
+
+
+async def test_without_presigned_urls_the_link_is_the_apis_own(api: Api) -> None:
+    job_id, _ = await artifact_job(api)
+    link = await api.use_cases.artifacts.link(CTX, job_id, "renders/final.mp4", api_url="/own")
+    assert (link.url, link.direct, link.expires_at, link.bytes) == ("/own", False, None, len(DATA))

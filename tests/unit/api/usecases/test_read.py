@@ -1,7 +1,12 @@
-"""GET /jobs/{id} (the original shape) and GET /jobs (newest first, paginated, by status)."""
+"""Read jobs: GET /jobs/{id} (the original shape), GET /jobs (newest first, paginated, by
+status), and the use case itself."""
 
 from __future__ import annotations
 
+import pytest
+
+from talkavocado_api.usecases.errors import InvalidInput, JobNotFound
+from talkavocado_api.usecases.read import decode_cursor, encode_cursor
 from talkavocado_common.models import (
     AudioArtifacts,
     JobStatus,
@@ -12,7 +17,7 @@ from talkavocado_common.models import (
     TranscriptArtifacts,
 )
 
-from .support import ENV, TENANT_A, Api
+from ..support import CTX, ENV, TENANT_A, Api
 
 
 async def test_get_job_shows_status_and_artifact_keys(api: Api) -> None:
@@ -155,3 +160,30 @@ async def test_idempotency_records_are_not_jobs(api: Api) -> None:
     )
     listed = (await api.client.get("/jobs", params={"tenantId": TENANT_A})).json()
     assert len(listed["jobs"]) == 1
+
+
+# --- the use case, without HTTP ---------------------------------------------------------------
+
+
+def test_cursor_round_trip_and_garbage() -> None:
+    job_id = "01a22273e19e-15f3d52ed4c6c3b7"
+    assert decode_cursor(encode_cursor(job_id)) == job_id
+    for bad in ("%%%", encode_cursor("../x"), encode_cursor("")):
+        with pytest.raises(InvalidInput) as caught:
+            decode_cursor(bad)
+        assert caught.value.field == "cursor"
+
+
+async def test_read_use_case_pages_and_refusals(api: Api) -> None:
+    ids = [(await api.create_job())["jobId"] for _ in range(3)]
+    page = await api.use_cases.read.page(CTX, status=None, limit=2, cursor=None)
+    assert [j.job_id for j in page.jobs] == [ids[2], ids[1]]
+    assert page.next_cursor == encode_cursor(ids[1])
+    view = await api.use_cases.read.get(CTX, ids[0])
+    assert view.status == JobStatus.PENDING
+    with pytest.raises(InvalidInput, match=r"^limit: between 1 and 100$"):
+        await api.use_cases.read.page(CTX, status=None, limit=0, cursor=None)
+    with pytest.raises(JobNotFound):
+        await api.use_cases.read.get(CTX, "0190000000000-00")
+    with pytest.raises(JobNotFound):
+        await api.use_cases.read.get(CTX, "../escape")

@@ -1,4 +1,4 @@
-"""POST /jobs/{id}/cancel and /retry, and the SSE stream of status changes."""
+"""Follow a job's status: GET /jobs/{id}/events (SSE), and the use case's typed items."""
 
 from __future__ import annotations
 
@@ -8,21 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 
-from talkavocado_api.service import UPLOAD_STEP
+from talkavocado_api.usecases.common import UPLOAD_STEP
+from talkavocado_api.usecases.errors import JobNotFound
+from talkavocado_api.usecases.stream import KeepAlive, StatusUpdate
 from talkavocado_common.events import JobStatusChanged, new_event
-from talkavocado_common.models import ErrorCode, ErrorInfo, JobStatus, Manifest
+from talkavocado_common.models import JobStatus
 
-from .support import TENANT_A, Api, build_api, make_settings
+from ..support import CTX, TENANT_A, Api, build_api, make_settings
 
 PARAMS = {"tenantId": TENANT_A}
-
-
-async def set_status(api: Api, job_id: str, status: JobStatus, **update: Any) -> None:
-    def change(m: Manifest) -> Manifest:
-        return m.model_copy(update={"status": status, **update})
-
-    await api.manifests.update(api.keys(job_id), change)
 
 
 def status_event(job_id: str, status: JobStatus, progress: float, state: str | None = None) -> Any:
@@ -51,93 +47,12 @@ def frames(text: str) -> list[dict[str, Any]]:
     return out
 
 
-# --- cancel -------------------------------------------------------------------------------
-
-
-async def test_cancel_before_upload_cancels_at_once(api: Api) -> None:
-    job = await api.create_job()
-    response = await api.client.post(f"/jobs/{job['jobId']}/cancel", params=PARAMS)
-    assert response.status_code == 200
-    assert response.json() == {"jobId": job["jobId"], "status": "cancelled", "requested": "cancel"}
-    assert (await api.manifests.get(api.keys(job["jobId"]))).status == JobStatus.CANCELLED
-    assert api.publisher.events == []
-
-
-async def test_cancel_of_a_submitted_job_publishes_the_request(api: Api) -> None:
-    job = await api.submitted_job()
-    await set_status(api, job["jobId"], JobStatus.PROCESSING)
-    response = await api.client.post(
-        f"/jobs/{job['jobId']}/cancel",
-        params=PARAMS,
-        json={"reason": "wrong file"},
-        headers={"x-correlation-id": "corr-cancel"},
-    )
-    assert response.status_code == 202
-    assert response.json()["status"] == "processing"
-    event = api.publisher.of_type("job.cancel-requested")[0]
-    assert event.data["reason"] == "wrong file"
-    assert event.correlationid == "corr-cancel"
-    assert event.subject == job["jobId"]
-
-
-async def test_cancel_of_an_ended_job_is_409(api: Api) -> None:
-    for status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED):
-        job = await api.submitted_job()
-        await set_status(api, job["jobId"], status)
-        response = await api.client.post(f"/jobs/{job['jobId']}/cancel", params=PARAMS)
-        assert response.status_code == 409
-        assert response.json()["status"] == status.value
-    assert api.publisher.of_type("job.cancel-requested") == []
-
-
-async def test_cancel_publish_failure_is_503(api: Api) -> None:
-    job = await api.submitted_job()
-    api.publisher.fail_with = ConnectionError("down")
-    response = await api.client.post(f"/jobs/{job['jobId']}/cancel", params=PARAMS)
-    assert response.status_code == 503
-
-
-# --- retry --------------------------------------------------------------------------------
-
-
-async def test_retry_of_a_failed_job_publishes_the_request(api: Api) -> None:
-    job = await api.submitted_job()
-    error = ErrorInfo(code=ErrorCode.INTERNAL, message="boom", step="transcription")
-    await set_status(api, job["jobId"], JobStatus.FAILED, error=error)
-    response = await api.client.post(f"/jobs/{job['jobId']}/retry", params=PARAMS)
-    assert response.status_code == 202
-    assert response.json() == {"jobId": job["jobId"], "status": "failed", "requested": "retry"}
-    [event] = api.publisher.of_type("job.retry-requested")
-    assert event.data == {"jobId": job["jobId"], "tenantId": TENANT_A, "env": "test"}
-
-
-async def test_retry_unless_failed_is_409(api: Api) -> None:
-    job = await api.submitted_job()
-    for status in (JobStatus.PENDING, JobStatus.PROCESSING, JobStatus.COMPLETED):
-        await set_status(api, job["jobId"], status)
-        response = await api.client.post(f"/jobs/{job['jobId']}/retry", params=PARAMS)
-        assert response.status_code == 409
-        assert response.json()["status"] == status.value
-    assert api.publisher.of_type("job.retry-requested") == []
-
-
-async def test_retry_of_a_rejected_upload_is_409(api: Api) -> None:
-    job = await api.create_job(size=20)
-    assert (await api.upload(job, b"plain text, no video")).status_code == 422
-    response = await api.client.post(f"/jobs/{job['jobId']}/retry", params=PARAMS)
-    assert response.status_code == 409
-    assert "create a new job" in response.json()["detail"]
-
-
-# --- events -------------------------------------------------------------------------------
-
-
 async def test_events_start_with_the_current_status_and_end_after_a_terminal_one(
     api: Api,
 ) -> None:
     job = await api.submitted_job()
     job_id = job["jobId"]
-    await set_status(api, job_id, JobStatus.PROCESSING)
+    await api.set_status(job_id, JobStatus.PROCESSING)
 
     async def orchestrator() -> None:
         with anyio.fail_after(5):
@@ -188,7 +103,7 @@ async def test_keep_alives_and_a_missed_terminal_event(tmp_path: Path) -> None:
         async def finish_without_telling_the_feed() -> None:
             await built.feed.wait_for_subscriber(job_id)
             await anyio.sleep(0.2)
-            await set_status(built, job_id, JobStatus.COMPLETED)
+            await built.set_status(job_id, JobStatus.COMPLETED)
 
         task = asyncio.create_task(finish_without_telling_the_feed())
         with anyio.fail_after(10):
@@ -214,3 +129,41 @@ async def test_upload_step_failure_shows_in_the_first_event(api: Api) -> None:
     assert event["data"]["error"]["code"] == "INPUT_INVALID"
     manifest = await api.manifests.get(api.keys(job["jobId"]))
     assert manifest.steps[UPLOAD_STEP].status == "failed"
+
+
+# --- the use case, without HTTP ---------------------------------------------------------------
+
+
+async def test_stream_items_are_typed_and_closing_unsubscribes(tmp_path: Path) -> None:
+    built = build_api(tmp_path, make_settings(sse_keepalive_seconds=0.05))
+    job_id = (await built.submitted_job())["jobId"]
+    with pytest.raises(JobNotFound):
+        await built.use_cases.stream.open(CTX, "0190000000000-00")
+    items = await built.use_cases.stream.open(CTX, job_id)
+    assert built.feed.subscriber_count(job_id) == 0  # nothing before the first item
+    with anyio.fail_after(5):
+        first = await anext(items)
+        assert isinstance(first, StatusUpdate)
+        assert first.event.data["status"] == "pending"
+        assert first.event.correlationid == CTX.correlation_id
+        assert built.feed.subscriber_count(job_id) == 1
+        assert isinstance(await anext(items), KeepAlive)
+        built.feed.push(status_event(job_id, JobStatus.PROCESSING, 0.5, "render"))
+        update = await anext(items)
+        assert isinstance(update, StatusUpdate)
+        assert update.event.data["state"] == "render"
+        await items.aclose()
+    assert built.feed.subscriber_count(job_id) == 0
+    await built.client.aclose()
+
+
+async def test_stream_ends_after_a_terminal_status(api: Api) -> None:
+    job_id = (await api.submitted_job())["jobId"]
+    items = await api.use_cases.stream.open(CTX, job_id)
+    with anyio.fail_after(5):
+        assert isinstance(await anext(items), StatusUpdate)
+        api.feed.push(status_event(job_id, JobStatus.COMPLETED, 1.0, "mark-complete"))
+        assert isinstance(await anext(items), StatusUpdate)
+        with pytest.raises(StopAsyncIteration):
+            await anext(items)
+    assert api.feed.subscriber_count(job_id) == 0

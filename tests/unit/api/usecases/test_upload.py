@@ -1,4 +1,5 @@
-"""PUT /jobs/{id}/input: streamed to storage, sizes enforced, probed, then submitted (202)."""
+"""Upload the recording: PUT /jobs/{id}/input streamed to storage, sizes enforced, probed, then
+submitted (202)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,20 @@ from typing import Any
 
 import pytest
 
-from talkavocado_api.service import UPLOAD_STEP
+from talkavocado_api.usecases.common import UPLOAD_STEP
+from talkavocado_api.usecases.errors import (
+    Conflict,
+    InputRejected,
+    InvalidInput,
+    JobNotFound,
+    Unavailable,
+    UploadTooLarge,
+)
 from talkavocado_common.events import decode, encode
 from talkavocado_common.models import ErrorCode, JobStatus, StepRecord, StepStatus
 from talkavocado_common.models.manifest import Manifest
-from talkavocado_common.storage import LocalStorage
 
-from .support import AV, TENANT_A, VIDEO_ONLY, Api, build_api, make_settings, media
+from ..support import AV, CTX, TENANT_A, VIDEO_ONLY, Api, build_api, make_settings, media
 
 
 async def chunks(data: bytes, size: int = 100) -> AsyncIterator[bytes]:
@@ -192,7 +200,7 @@ async def test_upload_to_a_cancelled_job_is_409(api: Api) -> None:
 
 async def test_missing_ffprobe_is_503_before_reading_the_body(tmp_path: Path) -> None:
     built = build_api(tmp_path)
-    built.app.state.service._ffprobe_available = lambda: False
+    built.use_cases.upload.probe.available = lambda: False
     async with built.client:
         job = await built.create_job()
         response = await built.upload(job, media(1000))
@@ -228,21 +236,42 @@ async def test_job_cancelled_during_the_upload_is_not_submitted(api: Api) -> Non
     assert api.publisher.events == []
 
 
-class RemoteLikeStorage(LocalStorage):
-    """A backend without local paths (like S3): the probe works on a temporary copy."""
-
-    def local_path(self, key: str) -> Path | None:
-        return None
+# --- the use case, without HTTP ---------------------------------------------------------------
 
 
-async def test_probe_uses_a_temporary_copy_when_storage_has_no_local_path(
-    tmp_path: Path,
-) -> None:
-    built = build_api(tmp_path, storage=RemoteLikeStorage(tmp_path / "remote"))
-    async with built.client:
-        job = await built.create_job()
-        assert (await built.upload(job, media(1000))).status_code == 202
-        bad = await built.create_job(size=20)
-        response = await built.upload(bad, b"definitely not video")
-    assert response.status_code == 422
-    assert "contains text" in response.json()["detail"]
+async def test_upload_use_case_returns_what_was_accepted(api: Api) -> None:
+    job = await api.create_job(size=1000)
+    accepted = await api.use_cases.upload(
+        CTX, job["jobId"], chunks(media(1000)), content_length=None
+    )
+    assert accepted.job_id == job["jobId"]
+    assert accepted.input.bytes == 1000
+    assert (accepted.input.has_video, accepted.input.has_audio) == (True, True)
+    assert [e.type for _, e in api.publisher.events] == ["job.submitted"]
+    with pytest.raises(Conflict, match="already uploaded") as caught:
+        await api.use_cases.upload(CTX, job["jobId"], chunks(media(1000)), content_length=None)
+    assert caught.value.status == JobStatus.PENDING
+
+
+async def test_upload_use_case_refusals_are_domain_errors(api: Api) -> None:
+    upload = api.use_cases.upload
+    job_id = (await api.create_job(size=1000))["jobId"]
+    with pytest.raises(UploadTooLarge) as too_large:
+        await upload(CTX, job_id, chunks(media(1000)), content_length=1001)
+    assert (too_large.value.limit, too_large.value.declared) == (1000, 1000)
+    with pytest.raises(InvalidInput, match=r"^Content-Length 999 does not match"):
+        await upload(CTX, job_id, chunks(media(1000)), content_length=999)
+    with pytest.raises(InvalidInput, match=r"^upload incomplete: received 100 of"):
+        await upload(CTX, job_id, chunks(media(100)), content_length=None)
+    with pytest.raises(JobNotFound):
+        await upload(CTX, "0190000000000-00", chunks(media(1000)), content_length=None)
+    api.publisher.fail_with = ConnectionError("down")
+    with pytest.raises(Unavailable):
+        await upload(CTX, job_id, chunks(media(1000)), content_length=None)
+    api.publisher.fail_with = None
+    with pytest.raises(InputRejected, match="no sound track"):
+        await upload(CTX, job_id, chunks(VIDEO_ONLY + bytes(988)), content_length=None)
+    manifest = await api.manifests.get(api.keys(job_id))
+    assert manifest.status == JobStatus.FAILED
+    # Content-Length refusals come before a claim; the other three claimed and gave it back.
+    assert manifest.steps[UPLOAD_STEP].attempts == 3

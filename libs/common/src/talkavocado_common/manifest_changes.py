@@ -1,0 +1,174 @@
+"""Every change a part of the platform makes to a job's manifest, as a typed value, and the one
+table that says who writes which field.
+
+A change is a frozen dataclass with `apply(manifest) -> manifest`; `ManifestStore.update` takes
+it as is (it is callable). Each change touches only the fields `WRITES` gives its writer — a
+test applies every change to a full manifest and compares — so two writers racing on one
+manifest (the orchestrator setting the status while a step records its output) never undo each
+other's fields, whatever the order of their compare-and-swap retries.
+
+Status lives in two places on purpose: the orchestrator's row is the truth of where the job is
+in the pipeline; the manifest's `status`/`error` is its durable, client-facing copy, written
+only by the orchestrator (SetStatus) and, before a job has been submitted, by the API's upload
+claim (cancel before upload).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from .models import (
+    AudioArtifacts,
+    ErrorInfo,
+    JobStatus,
+    LogEntry,
+    Manifest,
+    RenderArtifact,
+    StepRecord,
+    SubtitleArtifact,
+    TranscriptArtifacts,
+)
+
+# writer -> the top-level manifest fields its changes may set. "plan.x" names a field of plan.
+WRITES: Mapping[str, frozenset[str]] = {
+    "api": frozenset({"input", "status", "error", "updated_at"}),
+    "orchestrator": frozenset({"status", "error"}),
+    "step-runner": frozenset({"steps", "logs"}),
+    "audio-extraction": frozenset({"audio"}),
+    "transcription": frozenset({"transcript", "subtitles"}),
+    "smart-cut-planner": frozenset({"plan.cut_plan"}),
+    "video-cuts": frozenset({"plan.timeline"}),
+    "video-transitions": frozenset({"plan.timeline"}),
+    "subtitles-post-edit": frozenset({"subtitles"}),
+    "branding-layer": frozenset({"renders"}),
+}
+
+
+@dataclass(frozen=True)
+class SetStatus:
+    """The job's status and error (None clears it): the orchestrator's transition commands."""
+
+    status: JobStatus
+    error: ErrorInfo | None
+    writer: str = "orchestrator"
+
+    def apply(self, m: Manifest) -> Manifest:
+        return m.model_copy(update={"status": self.status, "error": self.error})
+
+    __call__ = apply
+
+
+@dataclass(frozen=True)
+class RecordStep:
+    """A step run's record and one log line (the step runner, around every handler)."""
+
+    step: str
+    record: StepRecord
+    message: str
+    level: Literal["info", "error"]
+    time: datetime
+    writer: str = "step-runner"
+
+    def apply(self, m: Manifest) -> Manifest:
+        entry = LogEntry(time=self.time, level=self.level, step=self.step, message=self.message)
+        return m.model_copy(
+            update={"steps": {**m.steps, self.step: self.record}, "logs": [*m.logs, entry]}
+        )
+
+    __call__ = apply
+
+
+@dataclass(frozen=True)
+class RecordAudio:
+    artifacts: AudioArtifacts
+    writer: str = "audio-extraction"
+
+    def apply(self, m: Manifest) -> Manifest:
+        return m.model_copy(update={"audio": self.artifacts})
+
+    __call__ = apply
+
+
+def _replace_subtitles(
+    current: Sequence[SubtitleArtifact], ours: Sequence[SubtitleArtifact]
+) -> list[SubtitleArtifact]:
+    # Replace rather than append: a rerun must not list the same file twice.
+    mine = {a.key for a in ours}
+    return [s for s in current if s.key not in mine] + list(ours)
+
+
+@dataclass(frozen=True)
+class RecordTranscript:
+    transcript: TranscriptArtifacts
+    captions: tuple[SubtitleArtifact, ...]
+    writer: str = "transcription"
+
+    def apply(self, m: Manifest) -> Manifest:
+        return m.model_copy(
+            update={
+                "transcript": self.transcript,
+                "subtitles": _replace_subtitles(m.subtitles, self.captions),
+            }
+        )
+
+    __call__ = apply
+
+
+@dataclass(frozen=True)
+class RecordCutPlan:
+    key: str
+    writer: str = "smart-cut-planner"
+
+    def apply(self, m: Manifest) -> Manifest:
+        return m.model_copy(update={"plan": m.plan.model_copy(update={"cut_plan": self.key})})
+
+    __call__ = apply
+
+
+@dataclass(frozen=True)
+class RecordTimeline:
+    key: str
+    writer: Literal["video-cuts", "video-transitions"] = "video-cuts"
+
+    def apply(self, m: Manifest) -> Manifest:
+        return m.model_copy(update={"plan": m.plan.model_copy(update={"timeline": self.key})})
+
+    __call__ = apply
+
+
+@dataclass(frozen=True)
+class RecordSubtitles:
+    subtitles: tuple[SubtitleArtifact, ...]
+    writer: str = "subtitles-post-edit"
+
+    def apply(self, m: Manifest) -> Manifest:
+        return m.model_copy(update={"subtitles": _replace_subtitles(m.subtitles, self.subtitles)})
+
+    __call__ = apply
+
+
+@dataclass(frozen=True)
+class RecordRenders:
+    renders: tuple[RenderArtifact, ...]
+    writer: str = "branding-layer"
+
+    def apply(self, m: Manifest) -> Manifest:
+        keys = {r.key for r in self.renders}
+        kept = [r for r in m.renders if r.key not in keys]
+        return m.model_copy(update={"renders": [*kept, *self.renders]})
+
+    __call__ = apply
+
+
+StepChange = (
+    RecordAudio
+    | RecordTranscript
+    | RecordCutPlan
+    | RecordTimeline
+    | RecordSubtitles
+    | RecordRenders
+)
+ManifestChange = SetStatus | RecordStep | StepChange

@@ -1,0 +1,134 @@
+"""Every manifest change touches only the fields its writer owns (talkavocado_common.
+manifest_changes.WRITES), keeps what other writers recorded, and can be applied again."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from talkavocado_common.manifest_changes import (
+    WRITES,
+    ManifestChange,
+    RecordAudio,
+    RecordCutPlan,
+    RecordRenders,
+    RecordStep,
+    RecordSubtitles,
+    RecordTimeline,
+    RecordTranscript,
+    SetStatus,
+)
+from talkavocado_common.models import (
+    AudioArtifacts,
+    ErrorCode,
+    ErrorInfo,
+    InputInfo,
+    JobStatus,
+    Manifest,
+    PlanArtifacts,
+    RenderArtifact,
+    StepRecord,
+    StepStatus,
+    SubtitleArtifact,
+    TranscriptArtifacts,
+)
+from talkavocado_common.topology import STEPS
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+K = "e/t/j/"
+
+
+def full_manifest() -> Manifest:
+    """A manifest with every field already set by someone, so a change that clobbers another
+    writer's field shows."""
+    return Manifest(
+        job_id="j",
+        tenant_id="t",
+        env="e",
+        status=JobStatus.PROCESSING,
+        input=InputInfo(key=K + "input/a.mp4", original_filename="a.mp4", bytes=1, mime_type="v"),
+        audio=AudioArtifacts(mp3=K + "old.mp3", wav=K + "old.wav", analysis=K + "old.json"),
+        transcript=TranscriptArtifacts(json_key=K + "t.json", srt=K + "t.srt", vtt=K + "t.vtt"),
+        plan=PlanArtifacts(cut_plan=K + "old-plan.json", timeline=K + "old-timeline.json"),
+        renders=[
+            RenderArtifact(
+                key=K + "r.mp4", kind="final", duration_sec=1, width=2, height=2, bytes=1
+            )
+        ],
+        subtitles=[SubtitleArtifact(key=K + "s.srt", format="srt", kind="source")],
+        steps={"x": StepRecord(status=StepStatus.SUCCEEDED, attempts=1, started_at=T0)},
+        created_at=T0,
+        updated_at=T0,
+    )
+
+
+CHANGES: list[ManifestChange] = [
+    SetStatus(JobStatus.FAILED, ErrorInfo(code=ErrorCode.INTERNAL, message="m", step="s")),
+    RecordStep(
+        "audio-extraction",
+        StepRecord(status=StepStatus.RUNNING, attempts=2, started_at=T0),
+        "audio-extraction started",
+        "info",
+        T0,
+    ),
+    RecordAudio(AudioArtifacts(mp3=K + "a.mp3", wav=K + "a.wav", analysis=K + "a.json")),
+    RecordTranscript(
+        TranscriptArtifacts(json_key=K + "n.json", srt=K + "n.srt", vtt=K + "n.vtt"),
+        (SubtitleArtifact(key=K + "n.srt", format="srt", kind="source"),),
+    ),
+    RecordCutPlan(K + "plan/cut_plan.json"),
+    RecordTimeline(K + "plan/timeline.json"),
+    RecordTimeline(K + "plan/timeline.json", "video-transitions"),
+    RecordSubtitles((SubtitleArtifact(key=K + "f.srt", format="srt", kind="final"),)),
+    RecordRenders(
+        (RenderArtifact(key=K + "r.mp4", kind="final", duration_sec=2, width=4, height=4, bytes=9),)
+    ),
+]
+
+
+def changed_fields(before: Manifest, after: Manifest) -> set[str]:
+    old: dict[str, Any] = before.model_dump()
+    new: dict[str, Any] = after.model_dump()
+    fields = {name for name in old if old[name] != new[name]}
+    if "plan" in fields:
+        fields.remove("plan")
+        fields |= {f"plan.{k}" for k in old["plan"] if old["plan"][k] != new["plan"][k]}
+    return fields
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=lambda c: f"{type(c).__name__}-{c.writer}")
+def test_a_change_touches_only_its_writers_fields(change: ManifestChange) -> None:
+    before = full_manifest()
+    after = change(before)
+    touched = changed_fields(before, after)
+    assert touched, "the change changes something"
+    assert touched <= WRITES[change.writer], f"{change.writer} wrote {touched}"
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=lambda c: f"{type(c).__name__}-{c.writer}")
+def test_applying_a_change_again_changes_nothing_more(change: ManifestChange) -> None:
+    once = change(full_manifest())
+    if isinstance(change, RecordStep):  # a log line per call: the one append-only field
+        assert len(change(once).logs) == len(once.logs) + 1
+        return
+    assert change(once) == once
+
+
+def test_artifact_lists_are_replaced_by_key_not_appended() -> None:
+    renders = CHANGES[-1]
+    assert isinstance(renders, RecordRenders)
+    after = renders(full_manifest())
+    assert [r.key for r in after.renders] == [K + "r.mp4"]
+    assert after.renders[0].bytes == 9
+    subtitles = RecordSubtitles((SubtitleArtifact(key=K + "s.srt", format="srt", kind="final"),))
+    assert [(s.key, s.kind) for s in subtitles(full_manifest()).subtitles] == [
+        (K + "s.srt", "final")
+    ]
+
+
+def test_every_step_and_every_writer_is_in_the_table() -> None:
+    assert {step.name for step in STEPS} <= set(WRITES)
+    assert {change.writer for change in CHANGES} <= set(WRITES)
+    assert set(WRITES) - {step.name for step in STEPS} == {"api", "orchestrator", "step-runner"}
