@@ -1,4 +1,4 @@
-"""`avocado up`: the whole stack on one machine (DESIGN.md §8).
+"""`avocado up`: the whole stack on one machine (docs/architecture.md §9).
 
 A Kafka-compatible broker (the embedded Tansu, unless KAFKA_BOOTSTRAP_SERVERS names a cluster),
 the topics, and the five services as separate processes under a supervisor. Prints the API URL

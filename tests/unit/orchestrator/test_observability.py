@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections import namedtuple
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from faust.types.tuples import TP
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 from prometheus_client import CollectorRegistry
@@ -22,14 +22,14 @@ from talkavocado_common.models import ErrorCode
 from talkavocado_common.observability import JsonFormatter, current_traceparent, start_span
 from talkavocado_common.pipeline import Tick, Trace
 from talkavocado_common.storage import NotFound
-from talkavocado_orchestrator.app import consumer_lag, record_headers
+from talkavocado_orchestrator.agent import record_headers
 from talkavocado_orchestrator.metrics import OrchestratorMetrics
 from talkavocado_orchestrator.shell import Executor, handle
+from talkavocado_orchestrator.web import consumer_lag
 from tests.support.tracing import hex_span_id, hex_trace_id, named, spans  # noqa: F401
 
 from .helpers import PIPELINE, Driver, submitted
 
-TP = namedtuple("TP", "topic partition")
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 

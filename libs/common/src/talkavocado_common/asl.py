@@ -1,4 +1,4 @@
-"""The supported subset of Amazon States Language (DESIGN.md §2): a parsed, validated state
+"""The supported subset of Amazon States Language (docs/architecture.md §2): a parsed, validated state
 machine and pure helpers to walk it. No I/O here; runners (the CLI, the orchestrator) feed it.
 
 Anything outside the subset is refused at load time, naming the state and the reason.

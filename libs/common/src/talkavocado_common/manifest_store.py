@@ -1,4 +1,4 @@
-"""Manifest read / validate / write with compare-and-swap (DESIGN.md §6).
+"""Manifest read / validate / write with compare-and-swap (docs/architecture.md §6).
 
 The orchestrator and a step may write one manifest at once: every update is a read-modify-write
 that only lands if the ETag is unchanged, retried on conflict.

@@ -1,39 +1,31 @@
 """The orchestrator as a faust-streaming app: the `job-state` table (changelog in Kafka), one
-agent over the commands, results and tick topics, and a timer that ticks rows whose deadline or
-retry time has come.
-
-Its web server serves /healthz and /metrics (the process's default Prometheus registry: the
-counters of metrics.py, jobs by status from the table and the consumer lag of the agent's input
-topics, both refreshed on each scrape)."""
+agent over the commands, results and tick topics (agent.py), a timer that ticks rows whose
+deadline or retry time has come (timer.py) and the web server's /healthz, /readyz and /metrics
+(web.py). faust's private API is only used through faust_adapter.py."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Mapping
 
 import faust
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from faust.types.topics import TopicT
 
 from talkavocado_common.asl import default_pipeline_path, load_file
-from talkavocado_common.events import CloudEvent, InvalidEvent, Topics, encode
-from talkavocado_common.kafka import CORRELATION_HEADER, dead_letter_event, event_headers, header
-from talkavocado_common.kafka.offsets import partition_lags
+from talkavocado_common.events import CloudEvent, Topics, encode
+from talkavocado_common.kafka import event_headers
 from talkavocado_common.manifest_store import ManifestStore
-from talkavocado_common.observability.context import log_context
-from talkavocado_common.observability.metrics import refresh_lag
-from talkavocado_common.pipeline.row import JobRow
-from talkavocado_common.pipeline.transition import next_wakeup, validate_machine
+from talkavocado_common.pipeline.transition import validate_machine
 from talkavocado_common.settings import KafkaSettings, StorageSettings
 from talkavocado_common.storage import open_storage
 
+from .agent import AGENT_NAME, JobStateAgent
+from .dead_letter import DeadLetters
+from .faust_adapter import OrchestratorApp
 from .metrics import OrchestratorMetrics
 from .settings import OrchestratorSettings
-from .shell import SOURCE, Executor, decode_input, encode_tick, handle, tick_topic
-from .transport import OrchestratorApp
-
-log = logging.getLogger(__name__)
+from .shell import Executor, tick_topic
+from .timer import Ticker
+from .web import Pages, add_pages
 
 TABLE = "job-state"
 METRICS = OrchestratorMetrics()
@@ -51,43 +43,9 @@ def internal_topics(kafka: KafkaSettings, settings: OrchestratorSettings) -> lis
     return [*topics.all(), tick_topic(topics), changelog_topic(settings)]
 
 
-def record_headers(raw: Any) -> list[tuple[str, bytes]]:
-    """A faust message's headers (a list of pairs or a mapping) as a list of (name, bytes)."""
-    items = raw.items() if isinstance(raw, Mapping) else (raw or [])
-    return [
-        (str(k), v if isinstance(v, bytes) else str(v).encode()) for k, v in items if v is not None
-    ]
-
-
-async def consumer_lag(consumer: Any, topics: Collection[str]) -> dict[Any, int]:
-    """End offset minus committed offset of the assigned partitions of `topics` (the agent's
-    inputs; the table's changelog is only read at recovery and never committed)."""
-    tps = sorted(
-        (tp for tp in consumer.assignment() if tp.topic in topics),
-        key=lambda tp: (tp.topic, tp.partition),
-    )
-    if not tps:
-        return {}
-    ends: Mapping[Any, int] = await consumer.highwaters(*tps)
-    committed: Mapping[Any, int | None] = getattr(consumer, "_committed_offset", {})
-    never = [tp for tp in tps if committed.get(tp) is None]
-    starts: Mapping[Any, int] = await consumer.earliest_offsets(*never) if never else {}
-    return partition_lags(tps, ends, committed, starts)
-
-
-def _key_text(key: Any) -> str | None:
-    if isinstance(key, bytes):
-        return key.decode("utf-8", errors="replace")
-    return key if isinstance(key, str) else None
-
-
-def create_app(
-    kafka: KafkaSettings, storage: StorageSettings, settings: OrchestratorSettings
-) -> faust.App:
-    machine = load_file(settings.pipeline or default_pipeline_path())
-    validate_machine(machine)
-    topics = Topics(kafka.topic_prefix)
-    app = OrchestratorApp(
+def new_faust_app(kafka: KafkaSettings, settings: OrchestratorSettings) -> OrchestratorApp:
+    """The faust App, configured (no topics, table, agent or pages yet)."""
+    return OrchestratorApp(
         settings.app_id,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         broker=[f"kafka://{server.strip()}" for server in kafka.bootstrap_servers.split(",")],
@@ -106,109 +64,53 @@ def create_app(
         web_bind="0.0.0.0",
         web_in_thread=False,
     )
-    raw: dict[str, Any] = {
-        "key_type": bytes,
-        "value_type": bytes,
-        "key_serializer": "raw",
-        "value_serializer": "raw",
-    }
-    inputs = app.topic(topics.commands, topics.results, tick_topic(topics), **raw)
-    outputs = {name: app.topic(name, **raw) for name in [*topics.all(), tick_topic(topics)]}
-    table = app.Table(TABLE, partitions=kafka.partitions, key_type=str, value_type=str)
-    manifests = ManifestStore(open_storage(storage.storage_url, storage))
 
-    async def send(topic: str, key: str, event: CloudEvent) -> None:
-        await outputs[topic].send(
+
+def raw_topic(app: faust.App, *names: str) -> TopicT:
+    """`names` as one faust topic whose keys and values are bytes, left as they are."""
+    return app.topic(
+        *names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+
+class Outputs:
+    """Produces to the topics the orchestrator writes (by name)."""
+
+    def __init__(self, topics: Mapping[str, TopicT], ticks: str) -> None:
+        self.topics = topics
+        self.ticks = ticks
+
+    async def send(self, topic: str, key: str, event: CloudEvent) -> None:
+        await self.topics[topic].send(
             key=key.encode(), value=encode(event), headers=list(event_headers(event))
         )
 
-    executor = Executor(topics, manifests, send)
-    ticked: dict[str, datetime] = {}
+    async def send_tick(self, job_id: str, tick: bytes) -> None:
+        await self.topics[self.ticks].send(key=job_id.encode(), value=tick)
 
-    async def process(
-        message: Any, key: Any, value: Any, headers: Sequence[tuple[str, bytes]]
-    ) -> None:
-        try:
-            payload, trace, job_id = decode_input(topics, message.topic, value)
-        except InvalidEvent as exc:
-            METRICS.events.labels("dead-letter").inc()
-            letter = dead_letter_event(
-                reason=str(exc),
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                key=key,
-                value=value,
-                headers=list(headers),
-                consumer_group=settings.app_id,
-                source=SOURCE,
-            )
-            log.warning(
-                "dead letter %s[%s]@%s: %s", message.topic, message.partition, message.offset, exc
-            )
-            await send(topics.dlq, letter.subject, letter)
-            return
-        new_row = await handle(
-            table, job_id, payload, trace, machine, executor, headers=headers, metrics=METRICS
-        )
-        if new_row is None:
-            METRICS.events.labels("ignored").inc()
-            return
-        METRICS.events.labels("applied").inc()
-        table[job_id] = new_row.to_json_bytes().decode()
 
-    @app.agent(inputs)
-    async def orchestrate(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            headers = record_headers(message.headers)
-            with log_context(
-                correlation_id=header(headers, CORRELATION_HEADER),
-                job_id=_key_text(event.key),
-                tenant_id=None,
-                step=None,
-            ):
-                await process(message, event.key, event.value, headers)
-
-    @app.timer(settings.tick_seconds)  # type: ignore[untyped-decorator]
-    async def tick() -> None:
-        now = datetime.now(UTC)
-        for key, value in list(table.items()):
-            due = next_wakeup(JobRow.from_json_bytes(value))
-            if due is None:
-                ticked.pop(key, None)
-            elif due <= now and ticked.get(key) != due:
-                ticked[key] = due
-                await outputs[tick_topic(topics)].send(
-                    key=key.encode(), value=encode_tick(key, now)
-                )
-
-    @app.page("/healthz")
-    async def healthz(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok"})
-
-    @app.page("/readyz")
-    async def readyz(web: Any, request: Any) -> Any:
-        # Not ready while the job-state table is restored from its changelog or partitions
-        # are being reassigned: events wait until then.
-        recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
-        ready = recovered and not app.rebalancing
-        body = {"ready": ready, "recovered": recovered, "rebalancing": bool(app.rebalancing)}
-        return web.json(body, status=200 if ready else 503)
-
-    input_topics = frozenset({topics.commands, topics.results, tick_topic(topics)})
-
-    @app.page("/metrics")
-    async def metrics(web: Any, request: Any) -> Any:
-        METRICS.count_jobs(list(table.values()))
-
-        async def lag() -> dict[Any, int]:
-            return await consumer_lag(app.consumer, input_topics)
-
-        await refresh_lag(lag, METRICS.lag, within=LAG_TIMEOUT_SECONDS)
-        # aiohttp refuses a charset inside `content_type`: the full type goes in as a header.
-        return web.bytes(
-            generate_latest(METRICS.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
-
+def create_app(
+    kafka: KafkaSettings, storage: StorageSettings, settings: OrchestratorSettings
+) -> faust.App:
+    machine = load_file(settings.pipeline or default_pipeline_path())
+    validate_machine(machine)
+    topics = Topics(kafka.topic_prefix)
+    ticks = tick_topic(topics)
+    app = new_faust_app(kafka, settings)
+    inputs = raw_topic(app, topics.commands, topics.results, ticks)
+    outputs = Outputs({name: raw_topic(app, name) for name in [*topics.all(), ticks]}, ticks)
+    table = app.Table(TABLE, partitions=kafka.partitions, key_type=str, value_type=str)
+    manifests = ManifestStore(open_storage(storage.storage_url, storage))
+    agent = JobStateAgent(
+        topics=topics,
+        machine=machine,
+        rows=table,
+        executor=Executor(topics, manifests, outputs.send),
+        dead_letters=DeadLetters(outputs.send, topics.dlq, settings.app_id, METRICS),
+        metrics=METRICS,
+    )
+    app.agent(inputs, name=AGENT_NAME)(agent.orchestrate)
+    app.timer(settings.tick_seconds)(Ticker(table, outputs.send_tick).tick)
+    input_topics = {topics.commands, topics.results, ticks}
+    add_pages(app, Pages(app, table, METRICS, input_topics, LAG_TIMEOUT_SECONDS))
     return app

@@ -21,8 +21,9 @@ from opentelemetry.trace import SpanKind
 
 from talkavocado_common.asl import StateMachine
 from talkavocado_common.events import CloudEvent, InvalidEvent, Topics, decode, new_event
+from talkavocado_common.manifest_changes import SetStatus
 from talkavocado_common.manifest_store import ManifestStore
-from talkavocado_common.models import JobStatus, Manifest
+from talkavocado_common.models import JobStatus
 from talkavocado_common.observability.context import log_context
 from talkavocado_common.observability.tracing import current_traceparent, mark_error, start_span
 from talkavocado_common.pipeline.commands import (
@@ -137,11 +138,8 @@ class Executor:
     async def _set_manifest(self, command: SetManifest) -> None:
         keys = JobKeys(command.job.env, command.job.tenant_id, command.job.job_id)
 
-        def change(m: Manifest) -> Manifest:
-            return m.model_copy(update={"status": command.status, "error": command.error})
-
         try:
-            await self.manifests.update(keys, change)
+            await self.manifests.update(keys, SetStatus(command.status, command.error))
         except NotFound:
             log.warning(
                 "job %s has no manifest; status %s not recorded", keys.job_id, command.status

@@ -1,4 +1,4 @@
-"""branding-layer: the one full encode of the edit (DESIGN.md §5).
+"""branding-layer: the one full encode of the edit (docs/architecture.md §5).
 
 Imperative shell around core.filtergraph: gathers the timeline, the input, the tenant's branding
 assets and the final subtitles as local files, runs the single ffmpeg invocation, uploads

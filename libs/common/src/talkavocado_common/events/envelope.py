@@ -1,4 +1,4 @@
-"""CloudEvents 1.0, JSON structured mode: the envelope every Kafka message uses (DESIGN.md §3).
+"""CloudEvents 1.0, JSON structured mode: the envelope every Kafka message uses (docs/architecture.md §3).
 
 `encode` validates the payload against its type's model before it leaves; `decode` validates the
 envelope and the payload on the way in and raises `InvalidEvent` with the reason, which the

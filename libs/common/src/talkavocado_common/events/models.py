@@ -1,4 +1,4 @@
-"""Event payloads on Kafka (DESIGN.md §3), one model per CloudEvents `type`.
+"""Event payloads on Kafka (docs/architecture.md §3), one model per CloudEvents `type`.
 
 Schemas in contracts/events/<type>.schema.json are generated from these models; the envelope is
 CloudEvents 1.0 in JSON structured mode (envelope.py).

@@ -1,10 +1,13 @@
-"""Topic names (DESIGN.md §3): a configurable prefix, one topic per role."""
+"""Topic names (docs/architecture.md, "Events and topics"): a configurable prefix, one topic per role."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-STEP_SERVICES = ("audio", "transcribe", "render")
+from talkavocado_common.topology import step_services
+
+# The step services, as talkavocado_common.topology declares them.
+STEP_SERVICES = step_services()
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Topic creation with the configured partition count (DESIGN.md §3).
+"""Topic creation with the configured partition count (docs/architecture.md §3).
 
 Create topics explicitly before anything produces to or subscribes to them: a broker that
 auto-creates topics (Tansu does, even on a metadata request) picks its own partition count, and

@@ -1,4 +1,4 @@
-"""Error codes a step may raise (DESIGN.md §2)."""
+"""Error codes a step may raise (docs/architecture.md §2)."""
 
 from __future__ import annotations
 

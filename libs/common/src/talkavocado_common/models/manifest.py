@@ -1,4 +1,4 @@
-"""manifest.json: the job's durable record (DESIGN.md §6)."""
+"""manifest.json: the job's durable record (docs/architecture.md §6)."""
 
 from __future__ import annotations
 

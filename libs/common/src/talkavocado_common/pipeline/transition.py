@@ -1,5 +1,5 @@
 """The pipeline's functional core: `(row, event, now) -> (row', commands)` over the pipeline's
-state machine (DESIGN.md §2, §4). Pure and deterministic: no I/O, no clock (time is `now`), no
+state machine (docs/architecture.md §2, §4). Pure and deterministic: no I/O, no clock (time is `now`), no
 randomness but the row's `seed`, so replaying a changelog gives the same rows and commands.
 
 Semantics (the orchestrator's and `avocado process`'s alike: both drive this function):

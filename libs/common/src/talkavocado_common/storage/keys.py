@@ -1,4 +1,4 @@
-"""Every storage key is built and checked here: `{env}/{tenantId}/{jobId}/...` (DESIGN.md §6)."""
+"""Every storage key is built and checked here: `{env}/{tenantId}/{jobId}/...` (docs/architecture.md §6)."""
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ def seconds_left(deadline: datetime, now: datetime) -> float:
 
 
 def heartbeat_interval(heartbeat_seconds: float | None, default_seconds: float) -> float:
-    """A third of HeartbeatSeconds (DESIGN.md §5), so two lost heartbeats are still on time."""
+    """A third of HeartbeatSeconds (docs/architecture.md §5), so two lost heartbeats are still on time."""
     return max(MIN_HEARTBEAT_INTERVAL, (heartbeat_seconds or default_seconds) / 3)
 
 

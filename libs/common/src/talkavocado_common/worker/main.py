@@ -1,4 +1,4 @@
-"""`python -m talkavocado_<service>`: one step service process (DESIGN.md §5, §8).
+"""`python -m talkavocado_<service>`: one step service process (docs/architecture.md §5, §9).
 
 Reads the service's settings class from the environment, opens the storage
 and runs a StepWorker with the service's handlers until SIGTERM/SIGINT. A bad configuration is

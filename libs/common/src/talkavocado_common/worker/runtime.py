@@ -1,4 +1,4 @@
-"""The step worker: a consumer-group member that runs step handlers (DESIGN.md §5).
+"""The step worker: a consumer-group member that runs step handlers (docs/architecture.md §5).
 
 One loop polls the service's step topic without ever blocking on work; each step.requested runs
 in its own task through `run_step` (manifest record, error codes, time limit). While a step runs

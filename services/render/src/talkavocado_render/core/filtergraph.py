@@ -1,4 +1,4 @@
-"""The one full encode of the edit, described as a single ffmpeg invocation (DESIGN.md §5).
+"""The one full encode of the edit, described as a single ffmpeg invocation (docs/architecture.md §5).
 
 Pure: from the timeline, the inputs' paths and facts and the options, the argument list of one
 ffmpeg run and the duration it will produce. No file is touched and no process started here.
