@@ -20,7 +20,6 @@ import anyio
 
 from talkavocado_common.asl import AslError, StateMachine, TaskState, planned_path
 from talkavocado_common.events import JobSubmitted, StepFailed, StepSucceeded
-from talkavocado_common.events.models import StepError as StepErrorPayload
 from talkavocado_common.manifest_changes import SetStatus
 from talkavocado_common.manifest_store import ManifestStore, utcnow
 from talkavocado_common.models import JobOptions, Manifest
@@ -39,6 +38,7 @@ from talkavocado_common.step_runner import StepOutcome, run_step
 from talkavocado_common.steps import StepHandler, StepRequest
 from talkavocado_common.storage import JobKeys, Storage
 from talkavocado_common.topology import ORCHESTRATOR
+from talkavocado_common.worker.core import failed, succeeded
 
 
 class RunObserver(Protocol):
@@ -185,25 +185,10 @@ class LocalPipeline:
         if outcome.timed_out:
             clock.at = max(clock.at, requested.deadline)
             return None
+        # The same result events a step service's worker produces.
         if outcome.error is None:
-            return StepSucceeded(
-                job_id=keys.job_id,
-                tenant_id=keys.tenant_id,
-                env=keys.env,
-                step_run_id=requested.step_run_id,
-                state=requested.state,
-                result=dict(outcome.result or {}),
-                duration_sec=outcome.seconds,
-            )
-        return StepFailed(
-            job_id=keys.job_id,
-            tenant_id=keys.tenant_id,
-            env=keys.env,
-            step_run_id=requested.step_run_id,
-            state=requested.state,
-            error=StepErrorPayload(code=outcome.error.code, message=outcome.error.message),
-            duration_sec=outcome.seconds,
-        )
+            return succeeded(requested, dict(outcome.result or {}), outcome.seconds)
+        return failed(requested, outcome.error.code, outcome.error.message, outcome.seconds)
 
 
 def _reason(event: Event, row: JobRow) -> str:

@@ -209,6 +209,26 @@ class TransferProgress:
         self._write(f"\r\x1b[2K{line}\n" if self.tty else f"{line}\n")
 
 
+class _DownloadProgress:
+    """A download's progress bar, made on the first response (which tells the size) and kept
+    across retries, each of which starts it over."""
+
+    def __init__(self, label: str, *, quiet: bool) -> None:
+        self.label = label
+        self.quiet = quiet
+        self.bar: TransferProgress | None = None
+
+    def start(self, total: int | None) -> TransferProgress:
+        if self.bar is None:
+            self.bar = TransferProgress(self.label, total, quiet=self.quiet)
+        self.bar.restart()
+        return self.bar
+
+    def finish(self, note: str = "") -> None:
+        if self.bar is not None:
+            self.bar.finish(note)
+
+
 class JobProgress:
     """The job's state and overall progress from its status events, one line per state."""
 
@@ -451,54 +471,40 @@ class Session:
         """One artifact (`path` under the job) into `dest`, via a .part file."""
         self.doing = f"downloading {path}"
         part = dest.with_name(dest.name + ".part")
-        progress: TransferProgress | None = None
+        progress = _DownloadProgress(f"downloading {path}", quiet=self.request.quiet)
         for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
             try:
-                async with self.client.stream(
-                    "GET",
-                    f"/jobs/{quote(job_id, safe='')}/artifacts/{quote(path)}",
-                    params=self.params,
-                    timeout=httpx.Timeout(30.0, read=120.0),
-                ) as response:
-                    if response.status_code != 200:
-                        await self.fail(response)
-                    length = response.headers.get("content-length")
-                    total = int(length) if length and length.isdigit() else None
-                    if progress is None:
-                        progress = TransferProgress(
-                            f"downloading {path}", total, quiet=self.request.quiet
-                        )
-                    progress.restart()
-                    handle = await asyncio.to_thread(open, part, "wb")
-                    try:
-                        async for chunk in response.aiter_bytes(CHUNK_BYTES):
-                            await asyncio.to_thread(handle.write, chunk)
-                            progress.advance(len(chunk))
-                    finally:
-                        handle.close()
-                    if total is not None and progress.done_bytes != total:
-                        raise httpx.RemoteProtocolError(
-                            f"got {progress.done_bytes} of {total} bytes"
-                        )
+                await self._fetch(job_id, path, part, progress)
                 break
             except httpx.TransportError as exc:
                 if attempt == DOWNLOAD_ATTEMPTS:
-                    part.unlink(missing_ok=True)
-                    if progress is not None:
-                        progress.finish(", failed")
+                    _abandon(part, progress)
                     raise SubmitError(
                         f"downloading {path} failed after {attempt} attempts: {exc}", exit_code=1
                     ) from None
                 await asyncio.sleep(attempt)
             except BaseException:
-                part.unlink(missing_ok=True)
-                if progress is not None:
-                    progress.finish(", failed")
+                _abandon(part, progress)
                 raise
-        assert progress is not None
         os.replace(part, dest)
         progress.finish()
         return dest
+
+    async def _fetch(self, job_id: str, path: str, part: Path, progress: _DownloadProgress) -> None:
+        """One attempt at the artifact, written whole into `part` (a short body is an error)."""
+        async with self.client.stream(
+            "GET",
+            f"/jobs/{quote(job_id, safe='')}/artifacts/{quote(path)}",
+            params=self.params,
+            timeout=httpx.Timeout(30.0, read=120.0),
+        ) as response:
+            if response.status_code != 200:
+                await self.fail(response)
+            total = _content_length(response)
+            bar = progress.start(total)
+            await _write_body(response, part, bar)
+            if total is not None and bar.done_bytes != total:
+                raise httpx.RemoteProtocolError(f"got {bar.done_bytes} of {total} bytes")
 
     async def download_results(self, job: dict[str, Any], out: Path) -> list[Path]:
         job_id = str(job["jobId"])
@@ -512,6 +518,28 @@ class Session:
         return [
             await self.download(job_id, relative, out / Path(relative).name) for relative in wanted
         ]
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    length = response.headers.get("content-length")
+    return int(length) if length and length.isdigit() else None
+
+
+async def _write_body(response: httpx.Response, part: Path, progress: TransferProgress) -> None:
+    """The response's body into `part`, chunk by chunk, written off the event loop."""
+    handle = await asyncio.to_thread(open, part, "wb")
+    try:
+        async for chunk in response.aiter_bytes(CHUNK_BYTES):
+            await asyncio.to_thread(handle.write, chunk)
+            progress.advance(len(chunk))
+    finally:
+        handle.close()
+
+
+def _abandon(part: Path, progress: _DownloadProgress) -> None:
+    """A download given up: no .part file left behind, the bar's line ended."""
+    part.unlink(missing_ok=True)
+    progress.finish(", failed")
 
 
 def _under_job(key: str, job_id: str) -> str:

@@ -190,49 +190,56 @@ def effective_env(rendered: Rendered, container: Doc) -> dict[str, str | None]:
     """The variables a container receives: envFrom ConfigMaps/Secrets, then `env` (which wins).
 
     Values of ConfigMap-backed variables are resolved; Secret-backed ones are None."""
-    env: dict[str, str | None] = {}
     where = f"{rendered.overlay}/{container['name']}"
+    env: dict[str, str | None] = {}
     for source in container.get("envFrom") or []:
-        prefix = source.get("prefix", "")
-        if "configMapRef" in source:
-            ref = source["configMapRef"]
-            if rendered.find("ConfigMap", ref["name"]) is None and ref.get("optional"):
-                continue
-            for key, value in rendered.config(ref["name"]).items():
-                env[prefix + key] = value
-        elif "secretRef" in source:
-            ref = source["secretRef"]
-            keys = rendered.secret_keys(ref["name"])
-            assert keys is not None or ref.get("optional"), (
-                f"{where}: envFrom Secret {ref['name']} is neither rendered nor made by an "
-                "ExternalSecret, so its variables cannot be checked"
-            )
-            for key in keys or ():
-                env[prefix + key] = None
+        env.update(_env_from(rendered, source, where))
     for var in container.get("env") or []:
-        name = var["name"]
-        if "value" in var:
-            env[name] = str(var["value"])
-            continue
-        source = var.get("valueFrom") or {}
-        if "configMapKeyRef" in source:
-            ref = source["configMapKeyRef"]
-            data = rendered.config(ref["name"])
-            assert ref["key"] in data or ref.get("optional"), (
-                f"{where}: {name} refers to missing key {ref['key']} of ConfigMap {ref['name']}"
-            )
-            env[name] = data.get(ref["key"])
-        elif "secretKeyRef" in source:
-            ref = source["secretKeyRef"]
-            keys = rendered.secret_keys(ref["name"])
-            assert ref.get("optional") or (keys is not None and ref["key"] in keys), (
-                f"{where}: {name} needs key {ref['key']} of Secret {ref['name']}, which is not "
-                "rendered (nor made by an ExternalSecret) and the reference is not optional"
-            )
-            env[name] = None
-        else:  # fieldRef / resourceFieldRef, or an empty value
-            env[name] = None
+        env[var["name"]] = _env_value(rendered, var, where)
     return env
+
+
+def _env_from(rendered: Rendered, source: Doc, where: str) -> dict[str, str | None]:
+    """The variables one envFrom entry brings, under its prefix."""
+    prefix = source.get("prefix", "")
+    if "configMapRef" in source:
+        ref = source["configMapRef"]
+        if rendered.find("ConfigMap", ref["name"]) is None and ref.get("optional"):
+            return {}
+        return {prefix + key: value for key, value in rendered.config(ref["name"]).items()}
+    if "secretRef" in source:
+        ref = source["secretRef"]
+        keys = rendered.secret_keys(ref["name"])
+        assert keys is not None or ref.get("optional"), (
+            f"{where}: envFrom Secret {ref['name']} is neither rendered nor made by an "
+            "ExternalSecret, so its variables cannot be checked"
+        )
+        return {prefix + key: None for key in keys or ()}
+    return {}
+
+
+def _env_value(rendered: Rendered, var: Doc, where: str) -> str | None:
+    """The value of one `env` entry, checking that what it refers to exists."""
+    name = var["name"]
+    if "value" in var:
+        return str(var["value"])
+    source = var.get("valueFrom") or {}
+    if "configMapKeyRef" in source:
+        ref = source["configMapKeyRef"]
+        data = rendered.config(ref["name"])
+        assert ref["key"] in data or ref.get("optional"), (
+            f"{where}: {name} refers to missing key {ref['key']} of ConfigMap {ref['name']}"
+        )
+        return data.get(ref["key"])
+    if "secretKeyRef" in source:
+        ref = source["secretKeyRef"]
+        keys = rendered.secret_keys(ref["name"])
+        assert ref.get("optional") or (keys is not None and ref["key"] in keys), (
+            f"{where}: {name} needs key {ref['key']} of Secret {ref['name']}, which is not "
+            "rendered (nor made by an ExternalSecret) and the reference is not optional"
+        )
+        return None  # Secret values are not in the manifests
+    return None  # fieldRef / resourceFieldRef, or an empty value
 
 
 _CPU = re.compile(r"^(\d+(?:\.\d+)?)(m?)$")

@@ -26,7 +26,15 @@ from talkavocado_common.steps import StepEnv, StepRequest, StepResult
 from talkavocado_common.storage import LocalStorage
 from talkavocado_common.worker import StepWorker, WorkerSettings
 from tests.support.jobs import create_job
-from tests.support.kafka import TRACEPARENT, TopicReader, count, of_type, publish, step_requested
+from tests.support.kafka import (
+    TRACEPARENT,
+    Received,
+    TopicReader,
+    count,
+    of_type,
+    publish,
+    step_requested,
+)
 from tests.support.tracing import hex_span_id, hex_trace_id, named
 
 STEP_LOGGER = "tests.observability.step"
@@ -142,96 +150,127 @@ async def test_logs_metrics_readiness_and_trace_of_a_step(
 
     base = f"http://127.0.0.1:{await until(port, what='the metrics server')}"
     async with httpx.AsyncClient(base_url=base) as http:
-        # Warming up: alive, not ready.
-        ready = await http.get("/readyz")
-        assert ready.status_code == 503
-        assert ready.json()["status"] == "not_ready"
-        assert ready.json()["warmedUp"] is False
-        assert (await http.get("/healthz")).status_code == 200
-        assert 'talkavocado_worker_ready{service="audio"} 0.0' in (await http.get("/metrics")).text
-
+        await _assert_warming_up(http)
         gates.warm.set()
-
-        async def is_ready() -> bool:
-            return (await http.get("/readyz")).status_code == 200
-
-        await until(is_ready, what="/readyz 200")
-        body = (await http.get("/readyz")).json()
-        assert body == {
-            "status": "ready",
-            "service": "audio",
-            "group": "talkavocado.audio",
-            "warmedUp": True,
-            "joined": True,
-            "draining": False,
-        }
-
-        async with TopicReader(kafka, topics.results) as results:
-            # Two steps of one job on one partition: the second waits behind the first.
-            first = step_requested(
-                job_id="job-obs-1",
-                step="gated",
-                tenant_id="tenant-obs",
-                correlation_id="corr-obs-1",
-                traceparent=TRACEPARENT,
-            )
-            second = step_requested(
-                job_id="job-obs-1",
-                step="gated",
-                attempt=2,
-                tenant_id="tenant-obs",
-                correlation_id="corr-obs-1",
-                traceparent=TRACEPARENT,
-            )
-            await publish(kafka, topics.steps("audio"), first, second)
-            await asyncio.wait_for(gates.started.wait(), 20)
-
-            # Both records are uncommitted while the first runs: the lag gauge says 2.
-            async def lag_is_two() -> bool:
-                text = (await http.get("/metrics")).text
-                return 2.0 in lag_samples(text, topics.steps("audio")).values()
-
-            await until(lag_is_two, what="a consumer lag of 2")
-
-            gates.step.set()
-            seen = await results.wait_for(count(of_type("step.succeeded"), 2), within=30)
-
-        async def lag_is_zero() -> bool:
-            text = (await http.get("/metrics")).text
-            samples = lag_samples(text, topics.steps("audio"))
-            return bool(samples) and set(samples.values()) == {0.0}
-
-        await until(lag_is_zero, what="the consumer lag back to 0")
-        metrics = (await http.get("/metrics")).text
-        assert (
-            'talkavocado_step_duration_seconds_count{outcome="succeeded",service="audio",'
-            'step="gated"} 2.0' in metrics
-        )
-        assert 'talkavocado_worker_ready{service="audio"} 1.0' in metrics
-        assert 'talkavocado_worker_warmup_seconds{service="audio"}' in metrics
-        # One partition per assigned partition of the step topic (3).
-        assert len(lag_samples(metrics, topics.steps("audio"))) == kafka.partitions
-
-        # Draining: not ready any more, still alive while the step in flight finishes.
-        gates.step.clear()
-        gates.started.clear()
-        await publish(
-            kafka,
-            topics.steps("audio"),
-            step_requested(
-                job_id="job-obs-1b", step="gated", tenant_id="tenant-obs", traceparent=None
-            ),
-        )
-        await asyncio.wait_for(gates.started.wait(), 20)
-        worker.request_stop(10)
-        draining = await http.get("/readyz")
-        assert draining.status_code == 503
-        assert draining.json()["draining"] is True
-        assert (await http.get("/healthz")).status_code == 200
-        gates.step.set()
+        await _assert_ready(http)
+        seen = await _run_two_steps_of_one_job(http, kafka, topics, gates)
+        await _assert_step_metrics(http, kafka, topics)
+        await _assert_draining_during_a_step(http, worker, kafka, topics, gates)
     await asyncio.wait_for(task, 20)
 
-    # The step's span continues the request's trace; the results carry the span's context.
+    span_ids = _assert_step_spans_continue_the_trace(spans)
+    _assert_results_carry_the_span_context(seen, span_ids)
+    _assert_step_logs_carry_the_job_context(json_log, span_ids)
+
+
+async def _assert_warming_up(http: httpx.AsyncClient) -> None:
+    """Warming up: alive, not ready."""
+    ready = await http.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "not_ready"
+    assert ready.json()["warmedUp"] is False
+    assert (await http.get("/healthz")).status_code == 200
+    assert 'talkavocado_worker_ready{service="audio"} 0.0' in (await http.get("/metrics")).text
+
+
+async def _assert_ready(http: httpx.AsyncClient) -> None:
+    async def is_ready() -> bool:
+        return (await http.get("/readyz")).status_code == 200
+
+    await until(is_ready, what="/readyz 200")
+    body = (await http.get("/readyz")).json()
+    assert body == {
+        "status": "ready",
+        "service": "audio",
+        "group": "talkavocado.audio",
+        "warmedUp": True,
+        "joined": True,
+        "draining": False,
+    }
+
+
+async def _run_two_steps_of_one_job(
+    http: httpx.AsyncClient, kafka: KafkaSettings, topics: Topics, gates: Gates
+) -> list[Received]:
+    """Runs two traced steps of job-obs-1, checking the consumer lag while the first is held;
+    returns the results topic as seen once both succeeded."""
+    async with TopicReader(kafka, topics.results) as results:
+        # Two steps of one job on one partition: the second waits behind the first.
+        first = step_requested(
+            job_id="job-obs-1",
+            step="gated",
+            tenant_id="tenant-obs",
+            correlation_id="corr-obs-1",
+            traceparent=TRACEPARENT,
+        )
+        second = step_requested(
+            job_id="job-obs-1",
+            step="gated",
+            attempt=2,
+            tenant_id="tenant-obs",
+            correlation_id="corr-obs-1",
+            traceparent=TRACEPARENT,
+        )
+        await publish(kafka, topics.steps("audio"), first, second)
+        await asyncio.wait_for(gates.started.wait(), 20)
+
+        # Both records are uncommitted while the first runs: the lag gauge says 2.
+        async def lag_is_two() -> bool:
+            text = (await http.get("/metrics")).text
+            return 2.0 in lag_samples(text, topics.steps("audio")).values()
+
+        await until(lag_is_two, what="a consumer lag of 2")
+
+        gates.step.set()
+        return await results.wait_for(count(of_type("step.succeeded"), 2), within=30)
+
+
+async def _assert_step_metrics(
+    http: httpx.AsyncClient, kafka: KafkaSettings, topics: Topics
+) -> None:
+    async def lag_is_zero() -> bool:
+        text = (await http.get("/metrics")).text
+        samples = lag_samples(text, topics.steps("audio"))
+        return bool(samples) and set(samples.values()) == {0.0}
+
+    await until(lag_is_zero, what="the consumer lag back to 0")
+    metrics = (await http.get("/metrics")).text
+    assert (
+        'talkavocado_step_duration_seconds_count{outcome="succeeded",service="audio",'
+        'step="gated"} 2.0' in metrics
+    )
+    assert 'talkavocado_worker_ready{service="audio"} 1.0' in metrics
+    assert 'talkavocado_worker_warmup_seconds{service="audio"}' in metrics
+    # One partition per assigned partition of the step topic (3).
+    assert len(lag_samples(metrics, topics.steps("audio"))) == kafka.partitions
+
+
+async def _assert_draining_during_a_step(
+    http: httpx.AsyncClient,
+    worker: StepWorker,
+    kafka: KafkaSettings,
+    topics: Topics,
+    gates: Gates,
+) -> None:
+    """Draining: not ready any more, still alive while the step in flight finishes."""
+    gates.step.clear()
+    gates.started.clear()
+    await publish(
+        kafka,
+        topics.steps("audio"),
+        step_requested(job_id="job-obs-1b", step="gated", tenant_id="tenant-obs", traceparent=None),
+    )
+    await asyncio.wait_for(gates.started.wait(), 20)
+    worker.request_stop(10)
+    draining = await http.get("/readyz")
+    assert draining.status_code == 503
+    assert draining.json()["draining"] is True
+    assert (await http.get("/healthz")).status_code == 200
+    gates.step.set()
+
+
+def _assert_step_spans_continue_the_trace(spans: InMemorySpanExporter) -> set[str]:
+    """The traced steps' spans continue the request's trace; returns their span ids."""
     step_spans = named(spans, "step gated")
     assert len(step_spans) == 3
     traced = [s for s in step_spans if hex_trace_id(s) == trace_id(TRACEPARENT)]
@@ -244,9 +283,12 @@ async def test_logs_metrics_readiness_and_trace_of_a_step(
         attributes = dict(span.attributes or {})
         assert attributes["talkavocado.job_id"] == "job-obs-1"
         assert attributes["talkavocado.tenant_id"] == "tenant-obs"
+    return {hex_span_id(s) for s in traced}
+
+
+def _assert_results_carry_the_span_context(seen: list[Received], span_ids: set[str]) -> None:
     done = [r for r in seen if isinstance(r.payload, StepSucceeded)]
     assert len(done) == 2
-    span_ids = {hex_span_id(s) for s in traced}
     for result in done:
         assert result.event is not None
         assert result.event.traceparent is not None
@@ -255,9 +297,16 @@ async def test_logs_metrics_readiness_and_trace_of_a_step(
         assert result.headers["traceparent"] == result.event.traceparent
     beats = [r for r in seen if r.type == "step.heartbeat"]
     assert beats
-    assert all(r.event is not None and r.event.traceparent.split("-")[2] in span_ids for r in beats)
+    assert all(
+        r.event is not None
+        and r.event.traceparent is not None
+        and r.event.traceparent.split("-")[2] in span_ids
+        for r in beats
+    )
 
-    # Every line logged during the first job's steps carries its context and its span.
+
+def _assert_step_logs_carry_the_job_context(json_log: io.StringIO, span_ids: set[str]) -> None:
+    """Every line logged during the first job's steps carries its context and its span."""
     lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
     during = [line for line in lines if line["jobId"] == "job-obs-1"]
     messages = {line["message"] for line in during}

@@ -230,6 +230,66 @@ def lag_of(
     return int(np.argmax(scores)) - max_lag
 
 
+def assert_bumpers_letterboxed(path: Path, main_frames: int) -> None:
+    """Intro and outro fill the frame keeping their aspect, with black bars, never stretched."""
+    intro_frames, outro_frames = round(INTRO_SECONDS * FPS), round(OUTRO_SECONDS * FPS)
+    frames = gray_frames(path)
+    # Intro 400x100 into 320x240: 320x80 centred, black bars above and below (not stretched).
+    for frame in frames[:intro_frames]:
+        rows = frame.mean(axis=1)
+        assert rows[:75].max() < 25
+        assert rows[165:].max() < 25
+        assert 78 <= int((rows > 100).sum()) <= 82
+    # Outro 90x160 into 320x240: 134x240 centred, black bars left and right.
+    for frame in frames[intro_frames + main_frames :]:
+        columns = frame.mean(axis=0)
+        assert columns[:90].max() < 25
+        assert columns[230:].max() < 25
+        assert 132 <= int((columns > 100).sum()) <= 136
+    assert len(frames) == intro_frames + main_frames + outro_frames
+
+
+def assert_bumper_audio(path: Path) -> None:
+    """The intro keeps its tone; the outro, which has no sound, gets silence."""
+    audio = audio_samples(path)
+    intro_audio = audio[: int(INTRO_SECONDS * 48_000)]
+    assert np.sqrt(np.mean(intro_audio**2)) > 0.05  # lavfi sine: amplitude 1/8
+    assert np.argmax(np.abs(np.fft.rfft(intro_audio, n=48_000))) == pytest.approx(440, abs=3)
+    outro_audio = audio[-int(OUTRO_SECONDS * 48_000) + 200 :]
+    assert np.abs(outro_audio).max() < 0.01
+
+
+def assert_logo_and_subtitles(path: Path, plain_render: Path, intro_frames: int) -> None:
+    """Compared with the unbranded render: the logo in its corner, subtitles during cues only,
+    the rest of the picture untouched."""
+    branded, plain = rgb_frames(path), rgb_frames(plain_render)
+    # Logo: 64 px wide (0.2 x 320), 10 px margin (0.03 x 320), top-right, 80 % opaque red.
+    frame = 5  # black background, no flash
+    logo_box = (slice(12, 72), slice(248, 308))
+    red = branded[intro_frames + frame][logo_box].astype(int)
+    assert red[..., 0].mean() > 150
+    assert red[..., 1].mean() < 60
+    assert plain[frame][logo_box].astype(int).mean() < 30
+    top_left = (slice(0, 80), slice(0, 100))
+    assert (
+        np.abs(branded[intro_frames + frame][top_left].astype(int) - plain[frame][top_left]).mean()
+        < 3
+    )
+    # Subtitles: text in the lower part during a cue, nothing there between cues.
+    lower = (slice(150, 240), slice(0, WIDTH))
+    during = np.abs(branded[intro_frames + 8][lower].astype(int) - plain[8][lower])
+    assert (during.max(axis=-1) > 100).sum() > 80
+    between = np.abs(branded[intro_frames + 50][lower].astype(int) - plain[50][lower])
+    assert between.mean() < 3
+
+
+def assert_preview(path: Path, duration: float) -> None:
+    streams = probe_streams(path)
+    assert int(streams["video"]["height"]) <= 360
+    assert float(streams["video"]["duration"]) == pytest.approx(duration, abs=FRAME)
+    assert float(streams["audio"]["duration"]) == pytest.approx(duration, abs=FRAME)
+
+
 async def test_intro_outro_logo_subtitles_and_preview(
     job: Job,
     sync_source: Path,
@@ -260,57 +320,12 @@ async def test_intro_outro_logo_subtitles_and_preview(
     total = INTRO_SECONDS + timeline.duration_sec + OUTRO_SECONDS
     assert result["durationSec"] == pytest.approx(total, abs=FRAME)
     assert_av_layout(out, total)
-    intro_frames, outro_frames = round(INTRO_SECONDS * FPS), round(OUTRO_SECONDS * FPS)
-    main_frames = round(timeline.duration_sec * FPS)
+    intro_frames = round(INTRO_SECONDS * FPS)
     assert_sync(out, timeline, lead_frames=intro_frames)
-
-    frames = gray_frames(out)
-    # Intro 400x100 into 320x240: 320x80 centred, black bars above and below (not stretched).
-    for frame in frames[:intro_frames]:
-        rows = frame.mean(axis=1)
-        assert rows[:75].max() < 25
-        assert rows[165:].max() < 25
-        assert 78 <= int((rows > 100).sum()) <= 82
-    # Outro 90x160 into 320x240: 134x240 centred, black bars left and right.
-    for frame in frames[intro_frames + main_frames :]:
-        columns = frame.mean(axis=0)
-        assert columns[:90].max() < 25
-        assert columns[230:].max() < 25
-        assert 132 <= int((columns > 100).sum()) <= 136
-    assert len(frames) == intro_frames + main_frames + outro_frames
-
-    audio = audio_samples(out)
-    intro_audio = audio[: int(INTRO_SECONDS * 48_000)]
-    assert np.sqrt(np.mean(intro_audio**2)) > 0.05  # lavfi sine: amplitude 1/8
-    assert np.argmax(np.abs(np.fft.rfft(intro_audio, n=48_000))) == pytest.approx(440, abs=3)
-    outro_audio = audio[-int(OUTRO_SECONDS * 48_000) + 200 :]
-    assert np.abs(outro_audio).max() < 0.01
-
-    branded, plain = rgb_frames(out), rgb_frames(plain_render)
-    # Logo: 64 px wide (0.2 x 320), 10 px margin (0.03 x 320), top-right, 80 % opaque red.
-    frame = 5  # black background, no flash
-    logo_box = (slice(12, 72), slice(248, 308))
-    red = branded[intro_frames + frame][logo_box].astype(int)
-    assert red[..., 0].mean() > 150
-    assert red[..., 1].mean() < 60
-    assert plain[frame][logo_box].astype(int).mean() < 30
-    top_left = (slice(0, 80), slice(0, 100))
-    assert (
-        np.abs(branded[intro_frames + frame][top_left].astype(int) - plain[frame][top_left]).mean()
-        < 3
-    )
-    # Subtitles: text in the lower part during a cue, nothing there between cues.
-    lower = (slice(150, 240), slice(0, WIDTH))
-    during = np.abs(branded[intro_frames + 8][lower].astype(int) - plain[8][lower])
-    assert (during.max(axis=-1) > 100).sum() > 80
-    between = np.abs(branded[intro_frames + 50][lower].astype(int) - plain[50][lower])
-    assert between.mean() < 3
-
-    preview = job.path_of(job.keys.preview_render)
-    streams = probe_streams(preview)
-    assert int(streams["video"]["height"]) <= 360
-    assert float(streams["video"]["duration"]) == pytest.approx(total, abs=FRAME)
-    assert float(streams["audio"]["duration"]) == pytest.approx(total, abs=FRAME)
+    assert_bumpers_letterboxed(out, main_frames=round(timeline.duration_sec * FPS))
+    assert_bumper_audio(out)
+    assert_logo_and_subtitles(out, plain_render, intro_frames)
+    assert_preview(job.path_of(job.keys.preview_render), total)
     manifest = await job.manifests.get(job.keys)
     assert sorted((r.kind, r.key) for r in manifest.renders) == [
         ("final", job.keys.final_render),

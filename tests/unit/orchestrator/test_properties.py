@@ -96,6 +96,16 @@ class Stats:
     events: int = 0
     retries_requested: int = 0
 
+    def record(self, d: Driver, kind: str, commands: list[Command]) -> None:
+        self.events += 1
+        self.ignored += not commands
+        self.reached[d.job.status.value] += bool(commands)
+        self.retries_requested += bool(commands) and kind == "retry"
+
+
+KINDS = ["succeed", "fail", "heartbeat", "stale", "tick", "cancel", "retry", "submit"]
+STEP_EVENTS = ["succeed", "fail", "heartbeat"]
+
 
 def random_run(seed: int, name: str, stats: Stats | None = None) -> Driver:
     rng = random.Random(seed)
@@ -108,53 +118,58 @@ def random_run(seed: int, name: str, stats: Stats | None = None) -> Driver:
     check(d, d.submit(transitions=rng.random() < 0.5), before, issued, strict)
     ended_for = 0
     for _ in range(300):
-        row = d.job
-        before = row
-        kind = rng.choices(
-            ["succeed", "fail", "heartbeat", "stale", "tick", "cancel", "retry", "submit"],
-            weights=[30, 12, 15, 10, 25, 1, 4 if row.status is JobStatus.FAILED else 1, 1],
-        )[0]
-        if kind in ("succeed", "fail", "heartbeat") and row.pending is None:
-            kind = "tick"
-        if kind == "stale":
-            kind = rng.choice(["succeed", "fail", "heartbeat"])
-            run = (
-                rng.choice(sorted(issued))
-                if issued and rng.random() < 0.8
-                else f"{d.job_id}/nope/1"
-            )
-        else:
-            run = None
-        if kind == "succeed":
-            commands = d.succeed({"n": rng.randrange(100)}, run=run)
-        elif kind == "fail":
-            commands = d.fail(rng.choice(CODES), "random", run=run)
-        elif kind == "heartbeat":
-            commands = d.heartbeat(rng.random(), run=run)
-        elif kind == "tick":
-            d.advance(rng.choice(ADVANCES))
-            commands = d.tick()
-        elif kind == "cancel":
-            commands = d.cancel()
-        elif kind == "retry":
-            commands = d.retry()
-        else:
-            commands = d.submit(transitions=rng.random() < 0.5)
+        before = d.job
+        kind, run = random_event(rng, d, issued)
+        commands = send(d, rng, kind, run)
         check(d, commands, before, issued, strict)
         if stats is not None:
-            stats.events += 1
-            stats.ignored += not commands
-            stats.reached[d.job.status.value] += bool(commands)
-            stats.retries_requested += bool(commands) and kind == "retry"
-        if d.job.ended:
-            ended_for += 1
-            if ended_for > (40 if d.job.status is JobStatus.FAILED else 15):
-                break
-        else:
-            ended_for = 0
+            stats.record(d, kind, commands)
+        ended_for = ended_for + 1 if d.job.ended else 0
+        if ended_for > patience(d.job):
+            break
     if stats is not None:
         stats.outcomes[d.job.status.value] += 1
     return d
+
+
+def random_event(rng: random.Random, d: Driver, issued: set[str]) -> tuple[str, str | None]:
+    """The kind of the next event, and the step run it names (None: the pending one). A stale
+    event names a run that is over, or one that never was."""
+    row = d.job
+    kind = rng.choices(
+        KINDS, weights=[30, 12, 15, 10, 25, 1, 4 if row.status is JobStatus.FAILED else 1, 1]
+    )[0]
+    if kind in STEP_EVENTS and row.pending is None:
+        return "tick", None
+    if kind != "stale":
+        return kind, None
+    kind = rng.choice(STEP_EVENTS)
+    run = rng.choice(sorted(issued)) if issued and rng.random() < 0.8 else f"{d.job_id}/nope/1"
+    return kind, run
+
+
+def send(d: Driver, rng: random.Random, kind: str, run: str | None) -> list[Command]:
+    """Delivers one event of `kind` to the driver; the commands it answers with."""
+    if kind == "succeed":
+        return d.succeed({"n": rng.randrange(100)}, run=run)
+    if kind == "fail":
+        return d.fail(rng.choice(CODES), "random", run=run)
+    if kind == "heartbeat":
+        return d.heartbeat(rng.random(), run=run)
+    if kind == "tick":
+        d.advance(rng.choice(ADVANCES))
+        return d.tick()
+    if kind == "cancel":
+        return d.cancel()
+    if kind == "retry":
+        return d.retry()
+    return d.submit(transitions=rng.random() < 0.5)
+
+
+def patience(row: JobRow) -> int:
+    """Events to keep sending once the job ended: longer after a failure, which a retry
+    request may revive."""
+    return 40 if row.status is JobStatus.FAILED else 15
 
 
 def check(
@@ -175,7 +190,18 @@ def check(
         assert isinstance(event, JobRetryRequested)
         assert before.status is JobStatus.FAILED
 
-    # Exactly one status event, last, mirroring the row.
+    check_status_event(row, commands)
+    check_step_request(row, before, commands, issued)
+    check_waiting(row)
+    check_status_edges(row, before, commands, strict)
+    check_progress(row, before)
+
+    # The row survives the changelog.
+    assert JobRow.from_json_bytes(row.to_json_bytes()) == row
+
+
+def check_status_event(row: JobRow, commands: list[Command]) -> None:
+    """Exactly one status event, last, mirroring the row."""
     emitted = [c for c in commands if isinstance(c, EmitStatus)]
     assert len(emitted) == 1
     assert commands[-1] is emitted[0]
@@ -183,7 +209,11 @@ def check(
     assert (status.status, status.state, status.progress) == (row.status, row.state, row.progress)
     assert (status.error is not None) == (row.status is JobStatus.FAILED and row.error is not None)
 
-    # Never two pending step runs; every run id is new; the row waits for the one requested.
+
+def check_step_request(
+    row: JobRow, before: JobRow | None, commands: list[Command], issued: set[str]
+) -> None:
+    """Never two pending step runs; every run id is new; the row waits for the one requested."""
     requested = [c for c in commands if isinstance(c, RequestStep)]
     assert len(requested) <= 1
     if requested:
@@ -198,7 +228,9 @@ def check(
         assert before.pending is not None
         assert row.pending.step_run_id == before.pending.step_run_id
 
-    # Running: waiting for exactly one thing. Ended: waiting for nothing.
+
+def check_waiting(row: JobRow) -> None:
+    """Running: waiting for exactly one thing. Ended: waiting for nothing."""
     if row.ended:
         assert row.status in ENDED_STATUSES
         assert row.pending is None
@@ -207,7 +239,11 @@ def check(
         assert (row.pending is None) != (row.retry_due is None)
         assert row.status not in ENDED_STATUSES
 
-    # Status moves only along allowed edges, through every manifest update.
+
+def check_status_edges(
+    row: JobRow, before: JobRow | None, commands: list[Command], strict: bool
+) -> None:
+    """Status moves only along allowed edges, through every manifest update."""
     allowed = ALLOWED_PIPELINE if strict else ALLOWED
     current = before.status if before is not None else None
     for mark in (c for c in commands if isinstance(c, SetManifest)):
@@ -219,15 +255,14 @@ def check(
         current = mark.status
     assert row.status is current or (row.status is JobStatus.PENDING and current is None)
 
-    # Progress: within [0, 1], never down, 1 when completed.
+
+def check_progress(row: JobRow, before: JobRow | None) -> None:
+    """Progress: within [0, 1], never down, 1 when completed."""
     assert 0.0 <= row.progress <= 1.0
     if before is not None:
         assert row.progress >= before.progress
     if row.status is JobStatus.COMPLETED:
         assert row.progress == 1.0
-
-    # The row survives the changelog.
-    assert JobRow.from_json_bytes(row.to_json_bytes()) == row
 
 
 SEEDS = range(150)

@@ -12,6 +12,7 @@ from talkavocado_common.models import (
     CutPlan,
     Interval,
     PlannerOptions,
+    PlanWord,
     Transcript,
     Word,
 )
@@ -189,70 +190,121 @@ class _Case:
     parked: dict[int, tuple[float, float]] = field(default_factory=dict)
 
 
+@dataclass
+class _Layout:
+    """A random recording laid out left to right: its sound and silence, Whisper's words, and
+    in `case` what the plan must respect."""
+
+    t: float  # where the next sound or pause starts
+    silences: list[tuple[float, float]]
+    case: _Case = field(default_factory=lambda: _Case(transcript([]), analysis(1.0, []), []))
+    speech: list[tuple[float, float]] = field(default_factory=list)
+    words: list[W] = field(default_factory=list)
+    parked: tuple[str, float] | None = None  # a filler said in the last pause, and where
+
+    def write_parked_filler(self, start: float, end: float) -> None:
+        """Whisper's word for the filler said in the last pause, timed `start`-`end`."""
+        if self.parked is None:
+            return
+        text, said_at = self.parked
+        self.case.filler_words.add(len(self.words))
+        self.case.parked[len(self.words)] = (said_at, said_at + 0.3)
+        self.words.append((start, end, text))
+        self.parked = None
+
+    def finish(self, *, vad: bool) -> _Case:
+        self.write_parked_filler(self.t - 0.05, self.t)
+        case = self.case
+        case.transcript = transcript(self.words, self.speech if vad else None)
+        case.analysis = analysis(self.t, self.silences)
+        if case.pauses and case.pauses[-1][1] >= self.t - 1e-9:
+            case.pauses.pop()  # the trailing pause is trailing silence, not a pause
+        return case
+
+
 def _random_case(rng: random.Random, *, vad: bool) -> _Case:
     """Alternating sound/pause. Most sounds carry words (Whisper-smeared), some a filler — said
     there or parked over the start of the next sound — some nothing; pauses may hold breaths,
     clicks and room tone (non-speech to the VAD)."""
     t = rng.uniform(0, 1.5)
-    silences: list[tuple[float, float]] = [(0.0, t)] if t > 0 else []
-    speech: list[tuple[float, float]] = []
-    words: list[W] = []
-    case = _Case(transcript([]), analysis(1.0, []), [])
-    parked: tuple[str, float] | None = None  # a filler said in the last pause, and where
+    layout = _Layout(t, [(0.0, t)] if t > 0 else [])
     for _ in range(rng.randint(1, 25)):
-        length = rng.uniform(0.15, 2.0)
-        kind = rng.random()
-        speech.append((t, t + length))
-        if parked is not None:
-            case.filler_words.add(len(words))
-            case.parked[len(words)] = (parked[1], parked[1] + 0.3)
-            words.append((t - 0.05, t + 0.2, parked[0]))
-            parked = None
-        if kind < 0.7:
-            n = rng.randint(1, 4)
-            step = length / n
-            for k in range(n):
-                jitter = rng.uniform(-0.05, 0.3)  # Whisper-like smear, mostly outwards
-                words.append((max(0.0, t + k * step - 0.02), t + (k + 1) * step + jitter, " word"))
-            case.kept_sounds.append((t, t + length))
-        elif kind < 0.85:
-            case.filler_words.add(len(words))
-            words.append((t, t + length, rng.choice([" um", " uh,", " Erm."])))
-        t += length
-        gap = rng.choice([0.12, 0.3, 0.7, 1.2, 2.5, 4.0])
-        filler = kind >= 0.7 and kind < 0.85
-        if gap >= 2.5 and rng.random() < 0.5 and not filler:
-            # Breaths, clicks, room tone well inside the pause (no smeared word reaches them).
-            cursor, room_tone = t, False
-            while True:
-                noise = rng.choice([0.03, 0.2, 0.4, 1.2])
-                at = cursor + rng.uniform(0.35, 0.6)
-                if at + noise > t + gap - 0.35:
-                    break
-                silences.append((cursor, at))
-                room_tone |= noise > 0.9
-                cursor = at + noise
-            silences.append((cursor, t + gap))
-            case.pauses.append((t, t + gap, room_tone))
-        elif gap >= 2.5 and rng.random() < 0.3 and kind < 0.7:
-            # An "um" said in the middle of the pause; Whisper writes it over the next sound.
-            um = t + gap / 2 - 0.15
-            silences += [(t, um), (um + 0.3, t + gap)]
-            speech.append((um, um + 0.3))
-            parked = (rng.choice([" Umm,", " uh"]), um)
-        else:
-            silences.append((t, t + gap))
-            case.pauses.append((t, t + gap, False))
-        t += gap
-    if parked is not None:
-        case.filler_words.add(len(words))
-        case.parked[len(words)] = (parked[1], parked[1] + 0.3)
-        words.append((t - 0.05, t, parked[0]))
-    case.transcript = transcript(words, speech if vad else None)
-    case.analysis = analysis(t, silences)
-    if case.pauses and case.pauses[-1][1] >= t - 1e-9:
-        case.pauses.pop()  # the trailing pause is trailing silence, not a pause
-    return case
+        sound = _add_sound(rng, layout)
+        _add_pause(rng, layout, sound)
+    return layout.finish(vad=vad)
+
+
+def _sound_kind(roll: float) -> str:
+    if roll < 0.7:
+        return "words"
+    if roll < 0.85:
+        return "filler"
+    return "unworded"
+
+
+def _add_sound(rng: random.Random, layout: _Layout) -> str:
+    """One sound at `layout.t`; returns its kind: words (kept), a filler or unworded."""
+    t = layout.t
+    length = rng.uniform(0.15, 2.0)
+    kind = _sound_kind(rng.random())
+    layout.speech.append((t, t + length))
+    layout.write_parked_filler(t - 0.05, t + 0.2)
+    if kind == "words":
+        layout.words += _smeared_words(rng, t, length)
+        layout.case.kept_sounds.append((t, t + length))
+    elif kind == "filler":
+        layout.case.filler_words.add(len(layout.words))
+        layout.words.append((t, t + length, rng.choice([" um", " uh,", " Erm."])))
+    layout.t += length
+    return kind
+
+
+def _smeared_words(rng: random.Random, start: float, length: float) -> list[W]:
+    n = rng.randint(1, 4)
+    step = length / n
+    words: list[W] = []
+    for k in range(n):
+        jitter = rng.uniform(-0.05, 0.3)  # Whisper-like smear, mostly outwards
+        words.append((max(0.0, start + k * step - 0.02), start + (k + 1) * step + jitter, " word"))
+    return words
+
+
+def _add_pause(rng: random.Random, layout: _Layout, sound: str) -> None:
+    """The pause after a sound of kind `sound`: plain silence, noises, or a parked filler."""
+    t = layout.t
+    gap = rng.choice([0.12, 0.3, 0.7, 1.2, 2.5, 4.0])
+    if gap >= 2.5 and rng.random() < 0.5 and sound != "filler":
+        # Breaths, clicks, room tone well inside the pause (no smeared word reaches them).
+        room_tone = _add_noises(rng, layout.silences, t, t + gap)
+        layout.case.pauses.append((t, t + gap, room_tone))
+    elif gap >= 2.5 and rng.random() < 0.3 and sound == "words":
+        # An "um" said in the middle of the pause; Whisper writes it over the next sound.
+        um = t + gap / 2 - 0.15
+        layout.silences += [(t, um), (um + 0.3, t + gap)]
+        layout.speech.append((um, um + 0.3))
+        layout.parked = (rng.choice([" Umm,", " uh"]), um)
+    else:
+        layout.silences.append((t, t + gap))
+        layout.case.pauses.append((t, t + gap, False))
+    layout.t += gap
+
+
+def _add_noises(
+    rng: random.Random, silences: list[tuple[float, float]], start: float, end: float
+) -> bool:
+    """The silences of a pause from `start` to `end` holding noises at least 0.35 s inside it;
+    returns whether one is room tone (longer than any unworded sound that is cut)."""
+    cursor, room_tone = start, False
+    while True:
+        noise = rng.choice([0.03, 0.2, 0.4, 1.2])
+        at = cursor + rng.uniform(0.35, 0.6)
+        if at + noise > end - 0.35:
+            break
+        silences.append((cursor, at))
+        room_tone |= noise > 0.9
+        cursor = at + noise
+    silences.append((cursor, end))
+    return room_tone
 
 
 def _inside_kept(plan: CutPlan, start: float, end: float) -> bool:
@@ -268,6 +320,18 @@ def test_random_plans_never_cut_kept_speech_and_are_deterministic(seed: int, vad
     case = _random_case(rng, vad=vad)
     plan = plan_cuts(case.transcript, case.analysis, PlannerOptions())
     assert_well_formed(plan)
+    _assert_cuts_spare_kept_sounds(plan, case)
+    assert plan.words is not None
+    assert len(plan.words) == len(case.transcript.words())
+    _assert_only_fillers_are_cut(plan, plan.words, case)
+    _assert_parked_fillers_are_cut(plan, plan.words, case)
+    _assert_keep_edges_hold_no_kept_sound(plan, case)
+    _assert_long_pauses_are_shortened(plan, case, vad=vad)
+    again = plan_cuts(case.transcript, case.analysis, PlannerOptions())
+    assert again.to_json_bytes() == plan.to_json_bytes()
+
+
+def _assert_cuts_spare_kept_sounds(plan: CutPlan, case: _Case) -> None:
     for start, end, reason in cuts(plan):
         assert reason in {
             "pause",
@@ -278,21 +342,28 @@ def test_random_plans_never_cut_kept_speech_and_are_deterministic(seed: int, vad
         }
         for s, e in case.kept_sounds:
             assert end <= s or start >= e, f"cut {start}-{end} enters kept sound {s}-{e}"
-    assert plan.words is not None
-    assert len(plan.words) == len(case.transcript.words())
-    for index, word in enumerate(plan.words):
+
+
+def _assert_only_fillers_are_cut(plan: CutPlan, decisions: list[PlanWord], case: _Case) -> None:
+    for index, word in enumerate(decisions):
         if index not in case.filler_words:
             assert word.action == "keep", f"word {index} {word} was cut"
             assert _inside_kept(plan, word.start, word.end)
+
+
+def _assert_parked_fillers_are_cut(plan: CutPlan, decisions: list[PlanWord], case: _Case) -> None:
+    """A parked filler is cut, and so is the sound it was said in; parked over a kept word's
+    sound, it is timed to its own."""
     words = case.transcript.words()
     for index, (s, e) in case.parked.items():
-        # A parked filler is cut, and so is the sound it was said in; parked over a kept word's
-        # sound, it is timed to its own.
-        assert plan.words[index].action == "cut"
+        assert decisions[index].action == "cut"
         assert kept_in(plan, s, e) == 0.0
         if any(words[index].end > ks and words[index].start < ke for ks, ke in case.kept_sounds):
-            assert (plan.words[index].start, plan.words[index].end) == pytest.approx((s, e))
-    # The quiet a keep region reports at its edges holds no kept sound.
+            assert (decisions[index].start, decisions[index].end) == pytest.approx((s, e))
+
+
+def _assert_keep_edges_hold_no_kept_sound(plan: CutPlan, case: _Case) -> None:
+    """The quiet a keep region reports at its edges holds no kept sound."""
     for region in plan.regions:
         if region.action == "keep":
             assert region.lead_silence_sec is not None
@@ -300,9 +371,11 @@ def test_random_plans_never_cut_kept_speech_and_are_deterministic(seed: int, vad
             for s, e in case.kept_sounds:
                 assert e <= region.start or s >= region.start + region.lead_silence_sec - 1e-6
                 assert s >= region.end or e <= region.end - region.trail_silence_sec + 1e-6
+
+
+def _assert_long_pauses_are_shortened(plan: CutPlan, case: _Case, *, vad: bool) -> None:
+    """Every long inner pause is shortened to at most the natural gap (or a filler cut); room
+    tone hides a pause from the planner unless a VAD tells it apart."""
     for start, end, room_tone in case.pauses:
         if end - start > 1.0 and start > 0 and (vad or not room_tone):
-            # Every long inner pause is shortened to at most the natural gap (or a filler cut).
             assert kept_in(plan, start, end) <= 0.4 + 1e-6, f"pause {start:.2f}-{end:.2f}"
-    again = plan_cuts(case.transcript, case.analysis, PlannerOptions())
-    assert again.to_json_bytes() == plan.to_json_bytes()

@@ -265,6 +265,33 @@ def _number(value: Any, where: str) -> float:
 
 
 def _parse_state(name: str, raw: Any) -> State:
+    kind = _state_type(name, raw)
+    where = f"state {name!r}"
+    nxt, end = raw.get("Next"), bool(raw.get("End", False))
+    if kind in ("Task", "Pass") and (nxt is None) == (not end):
+        raise AslError(f"{where}: needs exactly one of Next or End")
+    if kind == "Task":
+        return _parse_task(name, raw, nxt=nxt, end=end)
+    if kind == "Choice":
+        return _parse_choice(name, raw)
+    if kind == "Pass":
+        return PassState(
+            name=name,
+            type=kind,
+            next=nxt,
+            end=end,
+            result=raw.get("Result"),
+            result_path=_result_path(raw),
+        )
+    if kind == "Fail":
+        return FailState(
+            name=name, type=kind, end=True, error=raw.get("Error"), cause=raw.get("Cause")
+        )
+    return State(name=name, type=kind, end=True)
+
+
+def _state_type(name: str, raw: Any) -> str:
+    """The state's Type, once the state is an object of a supported type with only its fields."""
     if not isinstance(raw, Mapping):
         raise AslError(f"state {name!r}: must be an object")
     kind = raw.get("Type")
@@ -277,64 +304,55 @@ def _parse_state(name: str, raw: Any) -> State:
         raise AslError(
             f"state {name!r}: unsupported field(s) {', '.join(sorted(unknown))} for {kind}"
         )
-    nxt, end = raw.get("Next"), bool(raw.get("End", False))
-    if kind in ("Task", "Pass") and (nxt is None) == (not end):
-        raise AslError(f"state {name!r}: needs exactly one of Next or End")
+    return str(kind)
+
+
+def _parse_task(name: str, raw: Mapping[str, Any], *, nxt: str | None, end: bool) -> TaskState:
     where = f"state {name!r}"
-    if kind == "Task":
-        resource = raw.get("Resource")
-        if (
-            not isinstance(resource, str)
-            or resource.count(":") != 1
-            or not all(resource.split(":"))
-        ):
-            raise AslError(f"{where}: Resource must be '<service>:<step>', got {resource!r}")
-        result_path = raw.get("ResultPath", "$")
-        if result_path is not None:
-            _path_keys(result_path)
-        return TaskState(
-            name=name,
-            type=kind,
-            next=nxt,
-            end=end,
-            resource=resource,
-            result_path=result_path,
-            timeout_seconds=_number(raw["TimeoutSeconds"], where)
-            if "TimeoutSeconds" in raw
-            else None,
-            heartbeat_seconds=_number(raw["HeartbeatSeconds"], where)
-            if "HeartbeatSeconds" in raw
-            else None,
-            retry=tuple(_parse_retrier(where, r) for r in raw.get("Retry", [])),
-            catch=tuple(_parse_catcher(where, c) for c in raw.get("Catch", [])),
-        )
-    if kind == "Choice":
-        choices = raw.get("Choices")
-        if not isinstance(choices, list) or not choices:
-            raise AslError(f"{where}: Choices must be a non-empty list")
-        return ChoiceState(
-            name=name,
-            type=kind,
-            choices=tuple(_parse_rule(where, c, top=True) for c in choices),
-            default=raw.get("Default"),
-        )
-    if kind == "Pass":
-        result_path = raw.get("ResultPath", "$")
-        if result_path is not None:
-            _path_keys(result_path)
-        return PassState(
-            name=name,
-            type=kind,
-            next=nxt,
-            end=end,
-            result=raw.get("Result"),
-            result_path=result_path,
-        )
-    if kind == "Fail":
-        return FailState(
-            name=name, type=kind, end=True, error=raw.get("Error"), cause=raw.get("Cause")
-        )
-    return State(name=name, type=kind, end=True)
+    # Fields are checked as they are read, top to bottom: the first bad one is the error.
+    return TaskState(
+        name=name,
+        type="Task",
+        next=nxt,
+        end=end,
+        resource=_resource(where, raw.get("Resource")),
+        result_path=_result_path(raw),
+        timeout_seconds=_optional_number(raw, "TimeoutSeconds", where),
+        heartbeat_seconds=_optional_number(raw, "HeartbeatSeconds", where),
+        retry=tuple(_parse_retrier(where, r) for r in raw.get("Retry", [])),
+        catch=tuple(_parse_catcher(where, c) for c in raw.get("Catch", [])),
+    )
+
+
+def _resource(where: str, resource: Any) -> str:
+    if not isinstance(resource, str) or resource.count(":") != 1 or not all(resource.split(":")):
+        raise AslError(f"{where}: Resource must be '<service>:<step>', got {resource!r}")
+    return resource
+
+
+def _parse_choice(name: str, raw: Mapping[str, Any]) -> ChoiceState:
+    where = f"state {name!r}"
+    choices = raw.get("Choices")
+    if not isinstance(choices, list) or not choices:
+        raise AslError(f"{where}: Choices must be a non-empty list")
+    return ChoiceState(
+        name=name,
+        type="Choice",
+        choices=tuple(_parse_rule(where, c, top=True) for c in choices),
+        default=raw.get("Default"),
+    )
+
+
+def _result_path(raw: Mapping[str, Any]) -> str | None:
+    """ResultPath (default `$`; null keeps the input), refused when it is not a supported path."""
+    result_path: str | None = raw.get("ResultPath", "$")
+    if result_path is not None:
+        _path_keys(result_path)
+    return result_path
+
+
+def _optional_number(raw: Mapping[str, Any], key: str, where: str) -> float | None:
+    return _number(raw[key], where) if key in raw else None
 
 
 def _error_list(where: str, raw: Mapping[str, Any]) -> tuple[str, ...]:
@@ -363,9 +381,7 @@ def _parse_retrier(where: str, raw: Any) -> Retrier:
         interval_seconds=_number(raw.get("IntervalSeconds", 1), where),
         max_attempts=attempts,
         backoff_rate=backoff,
-        max_delay_seconds=_number(raw["MaxDelaySeconds"], where)
-        if "MaxDelaySeconds" in raw
-        else None,
+        max_delay_seconds=_optional_number(raw, "MaxDelaySeconds", where),
         jitter=jitter == "FULL",
     )
 
@@ -375,9 +391,7 @@ def _parse_catcher(where: str, raw: Any) -> Catcher:
         raise AslError(
             f"{where}: Catch entries need ErrorEquals and Next (and optional ResultPath)"
         )
-    result_path = raw.get("ResultPath", "$")
-    if result_path is not None:
-        _path_keys(result_path)
+    result_path = _result_path(raw)
     return Catcher(error_equals=_error_list(where, raw), next=raw["Next"], result_path=result_path)
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 __all__ = [
     "Cue",
@@ -109,49 +110,55 @@ def _layout(tokens: Sequence[str], max_chars: int, max_lines: int) -> tuple[str,
     count = max(1, min(_min_lines([len(w) for w in words], max_chars), len(words)))
     if count == 1:
         return (" ".join(words),)
-    n = len(words)
-    prefix = [0]
-    for w in words:
-        prefix.append(prefix[-1] + len(w))
-
-    def line_len(i: int, j: int) -> int:
-        return prefix[j] - prefix[i] + (j - i - 1)
-
-    def fits(i: int, j: int) -> bool:
-        return j - i == 1 or line_len(i, j) <= max_chars
-
-    def break_cost(j: int) -> float:
-        # Cost of ending a line after words[j - 1] (not the last line).
-        last = words[j - 1]
-        if _is_sentence_end(last) or _is_clause_end(last):
-            return -_LINE_PUNCT_BONUS
-        return _LINE_WEAK_PENALTY if _is_weak(last) else 0.0
-
-    inf = math.inf
-    # best[k][j]: cheapest way to put words[:j] on k lines; back[k][j]: start of the last line.
-    best = [[inf] * (n + 1) for _ in range(count + 1)]
-    back = [[0] * (n + 1) for _ in range(count + 1)]
-    best[0][0] = 0.0
-    for k in range(1, count + 1):
-        for j in range(1, n + 1):
-            for i in range(j - 1, -1, -1):
-                if not fits(i, j):
-                    break
-                if best[k - 1][i] == inf:
-                    continue
-                cost = best[k - 1][i] + float(line_len(i, j) ** 2)
-                if j < n:
-                    cost += break_cost(j)
-                if cost < best[k][j]:
-                    best[k][j] = cost
-                    back[k][j] = i
+    back = _line_starts_table(words, count, max_chars)
     lines: list[str] = []
-    j = n
+    j = len(words)
     for k in range(count, 0, -1):
         i = back[k][j]
         lines.append(" ".join(words[i:j]))
         j = i
     return tuple(reversed(lines))
+
+
+def _line_break_cost(last: str) -> float:
+    """Cost of ending a line (not the last one) after the word `last`."""
+    if _is_sentence_end(last) or _is_clause_end(last):
+        return -_LINE_PUNCT_BONUS
+    return _LINE_WEAK_PENALTY if _is_weak(last) else 0.0
+
+
+def _lines_ending_at(prefix: Sequence[int], j: int, max_chars: int) -> Iterator[tuple[int, int]]:
+    """(start, length) of each line that can end before word j, longest last; `prefix[i]` is
+    the length of the first i words. A single word always fits, however long."""
+    for i in range(j - 1, -1, -1):
+        length = prefix[j] - prefix[i] + (j - i - 1)
+        if j - i > 1 and length > max_chars:
+            return
+        yield i, length
+
+
+def _line_starts_table(words: Sequence[str], count: int, max_chars: int) -> list[list[int]]:
+    """back[k][j]: where the last line starts in the cheapest layout of words[:j] on k lines,
+    each line costing its squared length plus the cost of the break that ends it."""
+    n = len(words)
+    prefix = [0, *accumulate(len(w) for w in words)]
+    # The last line's end is not a break: it costs nothing.
+    ending = [*(_line_break_cost(w) for w in words[:-1]), 0.0]
+    inf = math.inf
+    # best[k][j]: cheapest way to put words[:j] on k lines.
+    best = [[inf] * (n + 1) for _ in range(count + 1)]
+    back = [[0] * (n + 1) for _ in range(count + 1)]
+    best[0][0] = 0.0
+    for k in range(1, count + 1):
+        for j in range(1, n + 1):
+            for i, length in _lines_ending_at(prefix, j, max_chars):
+                if best[k - 1][i] == inf:
+                    continue
+                cost = best[k - 1][i] + float(length**2) + ending[j - 1]
+                if cost < best[k][j]:
+                    best[k][j] = cost
+                    back[k][j] = i
+    return back
 
 
 def _sanitise(words: Sequence[CueWord]) -> tuple[list[float], list[float]]:
@@ -167,6 +174,28 @@ def _sanitise(words: Sequence[CueWord]) -> tuple[list[float], list[float]]:
     return starts, ends
 
 
+@dataclass(frozen=True)
+class _Timeline:
+    """The words' measures a cue's limits are checked against, by word index."""
+
+    lengths: Sequence[int]
+    starts: Sequence[float]
+    ends: Sequence[float]
+    gaps: Sequence[float]  # quiet before each word (0 before the first)
+    sentence_end: Sequence[bool]
+
+
+@dataclass(frozen=True)
+class _CueLimits:
+    """What one cue may hold: lines of `max_chars`, `max_lines` of them, `max_cue_sec` of time
+    and no pause of `break_gap_sec` or more."""
+
+    max_chars: int
+    max_lines: int
+    max_cue_sec: float
+    break_gap_sec: float
+
+
 def _group(
     tokens: Sequence[str],
     starts: Sequence[float],
@@ -180,43 +209,27 @@ def _group(
 ) -> list[tuple[int, int]]:
     """Split words into cues [i, j) with the least total cost (dynamic programming)."""
     n = len(tokens)
-    lengths = [len(t) for t in tokens]
     gaps = [0.0] + [starts[i] - ends[i - 1] for i in range(1, n)]  # gap before word i
-    sentence_end = [_is_sentence_end(t) for t in tokens]
-
-    def boundary_cost(j: int) -> float:
-        # Cost of a cue boundary between word j-1 and word j.
-        if j >= n or sentence_end[j - 1] or gaps[j] >= break_gap_sec:
-            return 0.0
-        last = tokens[j - 1]
-        if _is_clause_end(last):
-            return _CLAUSE_BREAK
-        if gaps[j] >= _SHORT_PAUSE_SEC:
-            return _PAUSE_BREAK
-        return _MID_PHRASE_BREAK + (_WEAK_WORD_BREAK if _is_weak(last) else 0.0)
-
+    timeline = _Timeline(
+        lengths=[len(t) for t in tokens],
+        starts=starts,
+        ends=ends,
+        gaps=gaps,
+        sentence_end=[_is_sentence_end(t) for t in tokens],
+    )
+    limits = _CueLimits(max_chars, max_lines, max_cue_sec, break_gap_sec)
+    # closing[j - 1]: cost of a cue boundary after word j - 1; ending with the last word is free.
+    closing = [
+        *(_cue_break_cost(tokens[j - 1], gaps[j], break_gap_sec) for j in range(1, n)),
+        0.0,
+    ]
     best = [math.inf] * (n + 1)
     back = [0] * (n + 1)
     best[0] = 0.0
     for j in range(1, n + 1):
-        closing = boundary_cost(j)
-        internal_ends = 0
-        cue_end = ends[j - 1]
-        for i in range(j - 1, -1, -1):
-            if i < j - 1:
-                # Extending the cue back to word i: word i is no longer its first word.
-                if gaps[i + 1] >= break_gap_sec:
-                    break
-                if sentence_end[i]:
-                    internal_ends += 1
-                cue_end = max(cue_end, ends[i])
-                if cue_end - starts[i] > max_cue_sec:
-                    break
-            # Lines needed only grow as the cue grows backwards: the first misfit ends the scan.
-            if i < j - 1 and _min_lines(lengths[i:j], max_chars) > max_lines:
-                break
-            cost = best[i] + _CUE_COST + closing + internal_ends * _INTERNAL_SENTENCE_END
-            if cue_end - starts[i] < min_cue_sec:
+        for i, length_sec, internal_ends in _cue_starts(timeline, j, limits):
+            cost = best[i] + _CUE_COST + closing[j - 1] + internal_ends * _INTERNAL_SENTENCE_END
+            if length_sec < min_cue_sec:
                 cost += _SHORT_CUE
             if cost < best[j]:
                 best[j] = cost
@@ -229,6 +242,41 @@ def _group(
         j = i
     spans.reverse()
     return spans
+
+
+def _cue_break_cost(last: str, gap: float, break_gap_sec: float) -> float:
+    """Cost of a cue boundary after the word `last`, followed by `gap` seconds of quiet."""
+    if _is_sentence_end(last) or gap >= break_gap_sec:
+        return 0.0
+    if _is_clause_end(last):
+        return _CLAUSE_BREAK
+    if gap >= _SHORT_PAUSE_SEC:
+        return _PAUSE_BREAK
+    return _MID_PHRASE_BREAK + (_WEAK_WORD_BREAK if _is_weak(last) else 0.0)
+
+
+def _cue_starts(
+    timeline: _Timeline, j: int, limits: _CueLimits
+) -> Iterator[tuple[int, float, int]]:
+    """Each first word i of a cue ending before word j, nearest first, with the cue's length in
+    seconds and the number of sentences ending inside it; stops at the first that breaks a limit
+    (a one-word cue is always allowed)."""
+    cue_end = timeline.ends[j - 1]
+    yield j - 1, cue_end - timeline.starts[j - 1], 0
+    internal_ends = 0
+    for i in range(j - 2, -1, -1):
+        # Extending the cue back to word i brings the gap after it and its ending inside.
+        if timeline.gaps[i + 1] >= limits.break_gap_sec:
+            return
+        if timeline.sentence_end[i]:
+            internal_ends += 1
+        cue_end = max(cue_end, timeline.ends[i])
+        if cue_end - timeline.starts[i] > limits.max_cue_sec:
+            return
+        # Lines needed only grow as the cue grows backwards: the first misfit ends the scan.
+        if _min_lines(timeline.lengths[i:j], limits.max_chars) > limits.max_lines:
+            return
+        yield i, cue_end - timeline.starts[i], internal_ends
 
 
 def build_cues(

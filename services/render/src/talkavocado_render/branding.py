@@ -32,7 +32,7 @@ from talkavocado_common.steps import StepEnv, StepError, StepRequest, StepResult
 from talkavocado_common.storage import InvalidKey, NotFound
 
 from .audio_feed import AudioFeedError, run_render
-from .core.filtergraph import FiltergraphError, LogoInput, MediaFacts, build_render
+from .core.filtergraph import FiltergraphError, LogoInput, MediaFacts, RenderPlan, build_render
 from .core.loudness import LoudnessDecision, plan_loudness
 
 STEP = "branding-layer"
@@ -163,10 +163,8 @@ async def branding_layer(req: StepRequest, env: StepEnv) -> StepResult:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> StepResult:
-    timeline = await read_artifact(
-        env.storage, req.keys.timeline, Timeline, what="edit timeline", producer="video-cuts"
-    )
+async def _source(req: StepRequest, env: StepEnv, workdir: Path) -> tuple[Path, MediaInfo]:
+    """The job's input recording as a local file, probed."""
     manifest = await env.manifests.get(req.keys)
     if manifest.input is None:
         raise StepError(ErrorCode.INPUT_NOT_FOUND, "the job has no input recording")
@@ -176,30 +174,75 @@ async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> Step
         )
     except NotFound:
         raise StepError(ErrorCode.INPUT_NOT_FOUND, "the input recording is missing") from None
-    source_info = await _probe(source, "the input recording")
+    return source, await _probe(source, "the input recording")
 
+
+async def _logo(req: StepRequest, env: StepEnv, workdir: Path) -> LogoInput | None:
+    options = req.options.branding.logo
+    if options is None:
+        return None
+    path = await _asset(req, env, options.asset, workdir, "logo")
+    await _probe(path, f"branding asset {options.asset!r}")
+    return LogoInput(path, options)
+
+
+async def _subtitles(req: StepRequest, env: StepEnv, workdir: Path) -> Path | None:
+    """The final SRT to burn in, or None when not asked or when it holds no cue."""
+    if not req.options.subtitles.burn_in:
+        return None
+    subtitles = workdir / "final.srt"
+    try:
+        # A plain local name keeps the path simple inside the filtergraph.
+        await env.storage.download_to(req.keys.final_subtitles("srt"), subtitles)
+    except NotFound:
+        raise StepError(
+            ErrorCode.INPUT_NOT_FOUND,
+            "subtitles/final.srt is missing; burning in subtitles needs subtitles-post-edit",
+        ) from None
+    if "-->" not in subtitles.read_text(encoding="utf-8", errors="replace"):
+        # Nothing was said: no cue to burn, and ffmpeg refuses a subtitle file without one.
+        return None
+    return subtitles
+
+
+async def _encode(env: StepEnv, plan: RenderPlan) -> str:
+    """Runs the render, reporting its progress; returns ffmpeg's log."""
+    env.progress(_ENCODE_START, "encoding")
+
+    def on_progress(fraction: float) -> None:
+        env.progress(_ENCODE_START + _ENCODE_SPAN * fraction, "encoding")
+
+    try:
+        return await run_render(plan, on_progress=on_progress)
+    except FfmpegError as exc:
+        raise _ffmpeg_failure(exc) from None
+    except AudioFeedError as exc:
+        raise StepError(ErrorCode.INTERNAL, f"the final render failed: {exc}") from None
+    except FfmpegNotInstalled as exc:
+        raise StepError(ErrorCode.INTERNAL, str(exc)) from None
+
+
+async def _publish_renders(
+    req: StepRequest, env: StepEnv, output: Path, preview: Path
+) -> list[RenderArtifact]:
+    """Uploads the final render (and the preview when asked) and records them in the manifest."""
+    artifacts = [await _publish(env, output, req.keys.final_render, "final")]
+    if req.options.render.preview:
+        artifacts.append(await _publish(env, preview, req.keys.preview_render, "preview"))
+    await env.manifests.update(req.keys, RecordRenders(tuple(artifacts)))
+    return artifacts
+
+
+async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> StepResult:
+    timeline = await read_artifact(
+        env.storage, req.keys.timeline, Timeline, what="edit timeline", producer="video-cuts"
+    )
+    source, source_info = await _source(req, env, workdir)
     branding = req.options.branding
     intro = await _bumper(req, env, branding.intro, workdir, "intro") if branding.intro else None
     outro = await _bumper(req, env, branding.outro, workdir, "outro") if branding.outro else None
-    logo = None
-    if branding.logo is not None:
-        logo_path = await _asset(req, env, branding.logo.asset, workdir, "logo")
-        await _probe(logo_path, f"branding asset {branding.logo.asset!r}")
-        logo = LogoInput(logo_path, branding.logo)
-    subtitles = None
-    if req.options.subtitles.burn_in:
-        subtitles = workdir / "final.srt"
-        try:
-            # A plain local name keeps the path simple inside the filtergraph.
-            await env.storage.download_to(req.keys.final_subtitles("srt"), subtitles)
-        except NotFound:
-            raise StepError(
-                ErrorCode.INPUT_NOT_FOUND,
-                "subtitles/final.srt is missing; burning in subtitles needs subtitles-post-edit",
-            ) from None
-        if "-->" not in subtitles.read_text(encoding="utf-8", errors="replace"):
-            # Nothing was said: no cue to burn, and ffmpeg refuses a subtitle file without one.
-            subtitles = None
+    logo = await _logo(req, env, workdir)
+    subtitles = await _subtitles(req, env, workdir)
 
     has_audio = timeline.has_audio and source_info.audio is not None
     loudness = await _loudness(req, env, has_audio)
@@ -227,25 +270,10 @@ async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> Step
         ) from None
     script.write_text(plan.filtergraph, encoding="utf-8")
 
-    env.progress(_ENCODE_START, "encoding")
-
-    def on_progress(fraction: float) -> None:
-        env.progress(_ENCODE_START + _ENCODE_SPAN * fraction, "encoding")
-
-    try:
-        log = await run_render(plan, on_progress=on_progress)
-    except FfmpegError as exc:
-        raise _ffmpeg_failure(exc) from None
-    except AudioFeedError as exc:
-        raise StepError(ErrorCode.INTERNAL, f"the final render failed: {exc}") from None
-    except FfmpegNotInstalled as exc:
-        raise StepError(ErrorCode.INTERNAL, str(exc)) from None
+    log = await _encode(env, plan)
 
     env.progress(_ENCODE_START + _ENCODE_SPAN, "uploading")
-    artifacts = [await _publish(env, output, req.keys.final_render, "final")]
-    if req.options.render.preview:
-        artifacts.append(await _publish(env, preview, req.keys.preview_render, "preview"))
-    await env.manifests.update(req.keys, RecordRenders(tuple(artifacts)))
+    artifacts = await _publish_renders(req, env, output, preview)
     env.progress(1.0, "done")
     final = artifacts[0]
     return {

@@ -47,49 +47,87 @@ async def run_ffmpeg(
     it, so the writer sees EPIPE when ffmpeg is gone (default: no stdin).
     """
     if shutil.which(binary) is None:
-        if stdin is not None:
-            os.close(stdin)  # handed over, even when nothing could read it
+        _release(stdin)  # handed over, even when nothing could read it
         raise FfmpegNotInstalled(f"{binary} is not installed or not on PATH")
+    report = _fraction_reporter(expected_duration, on_progress)
+    proc = await _start(_command(binary, args, progress=report is not None), stdin)
+    log: deque[str] = deque(maxlen=4000)
+    returncode = await _wait(proc, log, report)
+    if returncode != 0:
+        raise FfmpegError(returncode, "\n".join(list(log)[-12:]))
+    return "\n".join(log)
+
+
+def _release(fd: int | None) -> None:
+    """Close a handed-over file descriptor, if there is one."""
+    if fd is not None:
+        os.close(fd)
+
+
+def _fraction_reporter(
+    expected_duration: float | None, on_progress: Callable[[float], None] | None
+) -> Callable[[float], None] | None:
+    """`on_progress` fed output seconds as a fraction of the expected duration; None when either
+    is missing (no duration: no fraction to report)."""
+    if on_progress is None or not expected_duration:
+        return None
+    report, duration = on_progress, expected_duration
+
+    def fraction(seconds: float) -> None:
+        report(min(1.0, seconds / duration))
+
+    return fraction
+
+
+def _command(binary: str, args: Sequence[str], *, progress: bool) -> list[str]:
     cmd = [binary, "-hide_banner", "-nostdin", "-nostats", "-y"]
-    if on_progress is not None and expected_duration:
+    if progress:
         cmd += ["-progress", "pipe:1"]
-    cmd += list(args)
+    return cmd + list(args)
+
+
+async def _start(cmd: Sequence[str], stdin: int | None) -> asyncio.subprocess.Process:
+    """Start ffmpeg; the handed-over `stdin` is closed here once ffmpeg holds its own copy."""
     try:
-        proc = await asyncio.create_subprocess_exec(
+        return await asyncio.create_subprocess_exec(
             *cmd,
             stdin=asyncio.subprocess.DEVNULL if stdin is None else stdin,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
     finally:
-        if stdin is not None:
-            os.close(stdin)
+        _release(stdin)
+
+
+async def _wait(
+    proc: asyncio.subprocess.Process,
+    log: deque[str],
+    report: Callable[[float], None] | None,
+) -> int:
+    """ffmpeg's exit status once both pipes are drained (stderr into `log`); if waiting is
+    interrupted (cancelled, or a reader failed), ffmpeg is killed so it never outlives its run."""
     assert proc.stdout is not None
     assert proc.stderr is not None
-    log: deque[str] = deque(maxlen=4000)
-
-    async def read_stderr() -> None:
-        assert proc.stderr is not None
-        async for raw in proc.stderr:
-            log.append(raw.decode(errors="replace").rstrip())
-
-    async def read_progress() -> None:
-        assert proc.stdout is not None
-        async for raw in proc.stdout:
-            seconds = parse_progress_seconds(raw.decode(errors="replace").strip())
-            if seconds is not None and on_progress is not None and expected_duration:
-                on_progress(min(1.0, seconds / expected_duration))
-
     try:
-        await asyncio.gather(read_stderr(), read_progress())
-        returncode = await proc.wait()
+        await asyncio.gather(_collect_log(proc.stderr, log), _follow_progress(proc.stdout, report))
+        return await proc.wait()
     except BaseException:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         await proc.wait()
         raise
-    text = "\n".join(log)
-    if returncode != 0:
-        tail = "\n".join(list(log)[-12:])
-        raise FfmpegError(returncode, tail)
-    return text
+
+
+async def _collect_log(stream: asyncio.StreamReader, log: deque[str]) -> None:
+    async for raw in stream:
+        log.append(raw.decode(errors="replace").rstrip())
+
+
+async def _follow_progress(
+    stream: asyncio.StreamReader, report: Callable[[float], None] | None
+) -> None:
+    """Read `-progress` lines to the end (whether reported or not) and report each position."""
+    async for raw in stream:
+        seconds = parse_progress_seconds(raw.decode(errors="replace").strip())
+        if seconds is not None and report is not None:
+            report(seconds)

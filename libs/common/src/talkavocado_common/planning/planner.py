@@ -103,8 +103,38 @@ def _classify(
     quiet: Sequence[bool],
     options: PlannerOptions,
 ) -> _Classified:
-    islands = index.islands
     filler_words = {i for run in runs for i in run.indices}
+    kept_claims, protected = _kept_word_islands(words, claims, filler_words)
+    filler_text = _filler_texts(runs, claims)
+    kept_spans = _SpanCover(
+        [(w.start, w.end) for i, w in enumerate(words) if i not in filler_words]
+    )
+    kept: list[Island] = list(protected)
+    removals: list[Removal] = []
+    for i, island in enumerate(index.islands):
+        if i in kept_claims:
+            kept.append(island)
+        elif i in filler_text:
+            removals.append(Removal(island.start, island.end, "filler", " ".join(filler_text[i])))
+        elif quiet[i]:
+            continue  # non-speech nobody claims: quiet, like a silence
+        elif _is_unworded_sound(island, kept_spans, options):
+            removals.append(Removal(island.start, island.end, "unworded-sound", None))
+        else:
+            kept.append(island)
+    merged = _merge(kept)
+    return _Classified(
+        kept=merged,
+        removals=removals,  # islands are in order and disjoint, so these are too
+        sounds=_merge([*merged, *(Island(r.start, r.end) for r in removals)]),
+    )
+
+
+def _kept_word_islands(
+    words: Sequence[Word], claims: Sequence[Sequence[int]], filler_words: set[int]
+) -> tuple[set[int], list[Island]]:
+    """The islands claimed by kept (non-filler) words, and the spans of kept words that claim
+    none, to keep as they are."""
     kept_claims: set[int] = set()
     protected: list[Island] = []
     for i, word in enumerate(words):
@@ -114,38 +144,30 @@ def _classify(
         if not claims[i] and word.end > word.start:
             # A kept word with no sound near it: trust its span rather than risk cutting it.
             protected.append(Island(word.start, word.end))
+    return kept_claims, protected
+
+
+def _filler_texts(
+    runs: Sequence[FillerRun], claims: Sequence[Sequence[int]]
+) -> dict[int, list[str]]:
+    """Island index -> the filler phrases claiming it, in order; back-to-back runs of the same
+    phrase on one island are named once."""
     filler_text: dict[int, list[str]] = {}
     for run in runs:
         for claim in sorted({c for i in run.indices for c in claims[i]}):
             texts = filler_text.setdefault(claim, [])
             if not texts or texts[-1] != run.text:
                 texts.append(run.text)
+    return filler_text
 
-    kept_spans = _SpanCover(
-        [(w.start, w.end) for i, w in enumerate(words) if i not in filler_words]
-    )
-    kept: list[Island] = list(protected)
-    removals: list[Removal] = []
-    for i, island in enumerate(islands):
-        if i in kept_claims:
-            kept.append(island)
-        elif i in filler_text:
-            removals.append(Removal(island.start, island.end, "filler", " ".join(filler_text[i])))
-        elif quiet[i]:
-            continue  # non-speech nobody claims: quiet, like a silence
-        elif (
-            options.detect_unworded_sounds
-            and island.duration * 1000 <= options.max_unworded_sound_ms
-            and not kept_spans.overlaps(island.start, island.end)
-        ):
-            removals.append(Removal(island.start, island.end, "unworded-sound", None))
-        else:
-            kept.append(island)
-    merged = _merge(kept)
-    return _Classified(
-        kept=merged,
-        removals=removals,  # islands are in order and disjoint, so these are too
-        sounds=_merge([*merged, *(Island(r.start, r.end) for r in removals)]),
+
+def _is_unworded_sound(island: Island, kept_spans: _SpanCover, options: PlannerOptions) -> bool:
+    """Whether an island nobody claims is a sound to cut: short, and outside every kept word's
+    span (it might hold that word)."""
+    return (
+        options.detect_unworded_sounds
+        and island.duration * 1000 <= options.max_unworded_sound_ms
+        and not kept_spans.overlaps(island.start, island.end)
     )
 
 

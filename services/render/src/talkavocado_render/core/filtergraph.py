@@ -442,6 +442,147 @@ def _encode_args(
     ]  # fmt: skip
 
 
+class _Inputs:
+    """ffmpeg's input arguments; each `-i` gets the next input index."""
+
+    def __init__(self) -> None:
+        self.args: list[str] = []
+
+    def add(self, *args: str) -> int:
+        self.args.extend(args)
+        return sum(1 for arg in self.args if arg == "-i") - 1
+
+
+def _edited_audio_input(
+    inputs: _Inputs, source: Path, spans: Sequence[ClipSpan], fps: Fraction
+) -> tuple[EditedAudio, str]:
+    """The main part's sound, cut outside ffmpeg and fed as raw PCM on stdin, and its pad."""
+    edited_audio = EditedAudio(source, tuple(audio_pieces(spans, fps)))
+    pcm = ["-f", "f32le", "-ar", str(AUDIO_RATE), "-ac", str(CHANNELS), "-i", "pipe:0"]
+    return edited_audio, f"{inputs.add(*pcm)}:a:0"
+
+
+def _normalise_loudness(graph: _Graph, audio: str, loudness: Loudnorm) -> str:
+    normalised = graph.label("anorm")
+    # loudnorm works at 192 kHz (true-peak detection); back to the encode's rate.
+    graph.chain([audio], [loudness.filter(), f"aresample={AUDIO_RATE}", AUDIO_FORMAT], [normalised])
+    return normalised
+
+
+def _overlay_logo(
+    graph: _Graph, inputs: _Inputs, video: str, logo: LogoInput, timeline: Timeline
+) -> str:
+    index = inputs.add("-i", str(logo.path))
+    logo_w, x, y = logo_geometry(logo.options, timeline.width, timeline.height)
+    scaled, out = graph.label("logo"), graph.label("vlogo")
+    graph.chain(
+        [f"{index}:v:0"],
+        [
+            "format=rgba",
+            f"scale=w={logo_w}:h=-1",
+            f"colorchannelmixer=aa={logo.options.opacity:.3f}",
+        ],
+        [scaled],
+    )
+    # eof_action=repeat: a still image is one frame; keep it over the whole main part.
+    graph.chain([video, scaled], [f"overlay=x={x}:y={y}:eof_action=repeat"], [out])
+    return out
+
+
+def _burn_subtitles(graph: _Graph, video: str, subtitles: Path) -> str:
+    out = graph.label("vsub")
+    graph.chain([video], [f"subtitles=filename={escape_filter_value(str(subtitles))}"], [out])
+    return out
+
+
+def _join_bumpers(
+    graph: _Graph,
+    inputs: _Inputs,
+    main: tuple[str, str],
+    timeline: Timeline,
+    intro: MediaFacts | None,
+    outro: MediaFacts | None,
+) -> tuple[str, str, int]:
+    """Intro, main part and outro concatenated: the joined video and audio pads and the frames
+    the bumpers add."""
+    video, audio = main
+    # concat needs equal sample aspect ratios; the bumpers are square-pixel.
+    squared = graph.label("vsq")
+    graph.chain([video], ["setsar=1"], [squared])
+    segments = [(squared, audio)]
+    added_frames = 0
+    if intro is not None:
+        v, a, frames = _bumper(graph, inputs.add("-i", str(intro.path)), intro, timeline, "intro")
+        segments.insert(0, (v, a))
+        added_frames += frames
+    if outro is not None:
+        v, a, frames = _bumper(graph, inputs.add("-i", str(outro.path)), outro, timeline, "outro")
+        segments.append((v, a))
+        added_frames += frames
+    joined_v, joined_a = graph.label("vcat"), graph.label("acat")
+    graph.chain(
+        [pad for segment in segments for pad in segment],
+        [f"concat=n={len(segments)}:v=1:a=1"],
+        [joined_v, joined_a],
+    )
+    return joined_v, joined_a, added_frames
+
+
+def _encode_outputs(
+    graph: _Graph,
+    main: tuple[str, str],
+    timeline: Timeline,
+    options: RenderOptions,
+    output: Path,
+    preview_output: Path | None,
+    threads: int | None,
+) -> tuple[list[str], list[Path]]:
+    """The encoders' arguments and the files they write: `output`, and the preview when asked
+    (scaled from the same frames, not decoded again)."""
+    video, audio = main
+    fps = fps_of(timeline)
+    final_v, final_a = graph.label("vout"), graph.label("aout")
+    encode = _encode_args(
+        final_v,
+        final_a,
+        fps,
+        options.crf,
+        options.preset,
+        options.audio_bitrate_kbps,
+        output,
+        threads,
+    )
+    if not options.preview:
+        graph.chain([video], ["format=yuv420p"], [final_v])
+        graph.chain([audio], ["anull"], [final_a])
+        return encode, [output]
+    preview_path = preview_output or output.with_name("preview.mp4")
+    to_scale, prev_v, prev_a = graph.label("vp2s"), graph.label("vprev"), graph.label("aprev")
+    graph.chain([video], ["format=yuv420p", "split=2"], [final_v, to_scale])
+    pw, ph = preview_size(timeline.width, timeline.height)
+    graph.chain([to_scale], [f"scale=w={pw}:h={ph}"], [prev_v])
+    graph.chain([audio], ["asplit=2"], [final_a, prev_a])
+    encode += _encode_args(
+        prev_v,
+        prev_a,
+        fps,
+        min(51, options.crf + PREVIEW_CRF_OFFSET),
+        options.preset,
+        min(options.audio_bitrate_kbps, PREVIEW_AUDIO_KBPS),
+        preview_path,
+        threads,
+    )
+    return encode, [output, preview_path]
+
+
+def _graph_source(text: str, filtergraph_script: Path | None) -> list[str]:
+    """The graph inline, or the script file the caller writes it to (long edits outgrow the
+    kernel's limit on one argument)."""
+    if filtergraph_script is not None:
+        return ["-filter_complex_script", str(filtergraph_script)]
+    return ["-filter_complex", text]
+
+
 def build_render(
     timeline: Timeline,
     source: Path,
@@ -472,118 +613,33 @@ def build_render(
     fps = fps_of(timeline)
     spans = clip_spans(timeline)
     has_audio = timeline.has_audio if source_has_audio is None else source_has_audio
-    graph = _Graph()
-    inputs: list[str] = []
-
-    def add_input(*args: str) -> int:
-        inputs.extend(args)
-        return sum(1 for arg in inputs if arg == "-i") - 1
-
-    add_input("-i", str(source))
-    edited_audio = None
-    audio_input = None
+    graph, inputs = _Graph(), _Inputs()
+    inputs.add("-i", str(source))
+    edited_audio: EditedAudio | None = None
+    audio_input: str | None = None
     if has_audio:
-        edited_audio = EditedAudio(source, tuple(audio_pieces(spans, fps)))
-        pcm = ["-f", "f32le", "-ar", str(AUDIO_RATE), "-ac", str(CHANNELS), "-i", "pipe:0"]
-        audio_input = f"{add_input(*pcm)}:a:0"
+        edited_audio, audio_input = _edited_audio_input(inputs, source, spans, fps)
     video, audio = _main_part(graph, timeline, spans, audio_input)
     total_frames = timeline_frames(spans)
     if loudness is not None and has_audio:
-        normalised = graph.label("anorm")
-        # loudnorm works at 192 kHz (true-peak detection); back to the encode's rate.
-        graph.chain(
-            [audio], [loudness.filter(), f"aresample={AUDIO_RATE}", AUDIO_FORMAT], [normalised]
-        )
-        audio = normalised
-
+        audio = _normalise_loudness(graph, audio, loudness)
     if logo is not None:
-        index = add_input("-i", str(logo.path))
-        logo_w, x, y = logo_geometry(logo.options, timeline.width, timeline.height)
-        scaled, out = graph.label("logo"), graph.label("vlogo")
-        graph.chain(
-            [f"{index}:v:0"],
-            [
-                "format=rgba",
-                f"scale=w={logo_w}:h=-1",
-                f"colorchannelmixer=aa={logo.options.opacity:.3f}",
-            ],
-            [scaled],
-        )
-        # eof_action=repeat: a still image is one frame; keep it over the whole main part.
-        graph.chain([video, scaled], [f"overlay=x={x}:y={y}:eof_action=repeat"], [out])
-        video = out
+        video = _overlay_logo(graph, inputs, video, logo, timeline)
     if subtitles is not None:
-        out = graph.label("vsub")
-        graph.chain([video], [f"subtitles=filename={escape_filter_value(str(subtitles))}"], [out])
-        video = out
-
+        video = _burn_subtitles(graph, video, subtitles)
     if intro is not None or outro is not None:
-        # concat needs equal sample aspect ratios; the bumpers are square-pixel.
-        squared = graph.label("vsq")
-        graph.chain([video], ["setsar=1"], [squared])
-        segments = [(squared, audio)]
-        if intro is not None:
-            v, a, frames = _bumper(
-                graph, add_input("-i", str(intro.path)), intro, timeline, "intro"
-            )
-            segments.insert(0, (v, a))
-            total_frames += frames
-        if outro is not None:
-            v, a, frames = _bumper(
-                graph, add_input("-i", str(outro.path)), outro, timeline, "outro"
-            )
-            segments.append((v, a))
-            total_frames += frames
-        video, audio = graph.label("vcat"), graph.label("acat")
-        graph.chain(
-            [pad for segment in segments for pad in segment],
-            [f"concat=n={len(segments)}:v=1:a=1"],
-            [video, audio],
+        video, audio, bumper_frames = _join_bumpers(
+            graph, inputs, (video, audio), timeline, intro, outro
         )
-
-    final_v, final_a = graph.label("vout"), graph.label("aout")
-    outputs = [output]
-    encode = _encode_args(
-        final_v,
-        final_a,
-        fps,
-        options.crf,
-        options.preset,
-        options.audio_bitrate_kbps,
-        output,
-        threads,
+        total_frames += bumper_frames
+    encode, outputs = _encode_outputs(
+        graph, (video, audio), timeline, options, output, preview_output, threads
     )
-    if options.preview:
-        preview_path = preview_output or output.with_name("preview.mp4")
-        outputs.append(preview_path)
-        to_scale, prev_v, prev_a = graph.label("vp2s"), graph.label("vprev"), graph.label("aprev")
-        graph.chain([video], ["format=yuv420p", "split=2"], [final_v, to_scale])
-        pw, ph = preview_size(timeline.width, timeline.height)
-        graph.chain([to_scale], [f"scale=w={pw}:h={ph}"], [prev_v])
-        graph.chain([audio], ["asplit=2"], [final_a, prev_a])
-        encode += _encode_args(
-            prev_v,
-            prev_a,
-            fps,
-            min(51, options.crf + PREVIEW_CRF_OFFSET),
-            options.preset,
-            min(options.audio_bitrate_kbps, PREVIEW_AUDIO_KBPS),
-            preview_path,
-            threads,
-        )
-    else:
-        graph.chain([video], ["format=yuv420p"], [final_v])
-        graph.chain([audio], ["anull"], [final_a])
 
     text = graph.text()
-    graph_args = (
-        ["-filter_complex_script", str(filtergraph_script)]
-        if filtergraph_script is not None
-        else ["-filter_complex", text]
-    )
     graph_threads = ["-filter_complex_threads", str(threads)] if threads else []
     return RenderPlan(
-        args=[*graph_threads, *inputs, *graph_args, *encode],
+        args=[*graph_threads, *inputs.args, *_graph_source(text, filtergraph_script), *encode],
         filtergraph=text,
         expected_duration=float(Fraction(total_frames) / fps),
         outputs=tuple(outputs),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 FRAME_SAMPLES = 512  # Silero VAD v6 at 16 kHz: one probability per 32 ms
 
@@ -48,7 +49,7 @@ def speech_stretches(
     pad = int(sample_rate * settings.speech_pad_ms / 1000)
     ending = settings.end_threshold
 
-    found: list[list[int]] = []
+    found: list[tuple[int, int]] = []
     start: int | None = None
     quiet_since = 0  # sample where the probability last fell below `ending`, 0: not falling
     for i, p in enumerate(probabilities):
@@ -63,23 +64,32 @@ def speech_stretches(
                 quiet_since = at
             if at - quiet_since >= min_silence:
                 if quiet_since - start > min_speech:
-                    found.append([start, quiet_since])
+                    found.append((start, quiet_since))
                 start, quiet_since = None, 0
     if start is not None and total_samples - start > min_speech:
-        found.append([start, total_samples])
+        found.append((start, total_samples))
 
-    # Pad each side, splitting a gap shorter than two pads between its neighbours.
-    for n, span in enumerate(found):
-        span[0] = max(0, span[0] - pad) if n == 0 else span[0]
-        if n + 1 < len(found):
-            following = found[n + 1]
-            gap = following[0] - span[1]
-            share = gap // 2 if gap < 2 * pad else pad
-            span[1] += share
-            following[0] -= share
-        else:
-            span[1] = min(total_samples, span[1] + pad)
-    return [(a / sample_rate, b / sample_rate) for a, b in found]
+    return [(a / sample_rate, b / sample_rate) for a, b in _padded(found, pad, total_samples)]
+
+
+def _gap_share(gap: int, pad: int) -> int:
+    """Padding each neighbour takes from a gap: `pad`, or half a gap too short for two pads."""
+    return gap // 2 if gap < 2 * pad else pad
+
+
+def _padded(spans: Sequence[tuple[int, int]], pad: int, total: int) -> list[tuple[int, int]]:
+    """Spans (in samples) widened by `pad` on each side, within [0, total], never overlapping."""
+    if not spans:
+        return []
+    shares = [_gap_share(following[0] - span[1], pad) for span, following in pairwise(spans)]
+    padded = [
+        (start - before, end + after)
+        for (start, end), before, after in zip(spans, [pad, *shares], [*shares, pad], strict=True)
+    ]
+    # Only the outer edges can run past the recording: inner ones stop at their gap's middle.
+    padded[0] = (max(0, padded[0][0]), padded[0][1])
+    padded[-1] = (padded[-1][0], min(total, padded[-1][1]))
+    return padded
 
 
 def speech_seconds(stretches: Sequence[tuple[float, float]]) -> float:
