@@ -3,7 +3,7 @@ manifest_changes.WRITES), keeps what other writers recorded, and can be applied 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -132,3 +132,29 @@ def test_every_step_and_every_writer_is_in_the_table() -> None:
     assert {step.name for step in STEPS} <= set(WRITES)
     assert {change.writer for change in CHANGES} <= set(WRITES)
     assert set(WRITES) - {step.name for step in STEPS} == {"api", "orchestrator", "step-runner"}
+
+
+def test_the_apis_upload_claim_transitions_touch_only_the_apis_fields() -> None:
+    """The API's changes are the upload claim's pure transitions (talkavocado_api.usecases)."""
+    from talkavocado_api.usecases.control import cancel_before_upload
+    from talkavocado_api.usecases.upload_claim import claim, finish
+
+    pending = full_manifest().model_copy(update={"status": JobStatus.PENDING, "steps": {}})
+    started = datetime.now(UTC)
+    claimed = claim(started, timedelta(minutes=5))(pending)
+    error = ErrorInfo(code=ErrorCode.INPUT_INVALID, message="not media", step="upload")
+    ends = [
+        finish(started, StepStatus.SUCCEEDED, "info", "uploaded")(claimed),
+        finish(started, StepStatus.FAILED, "warning", "client went away")(claimed),
+        finish(
+            started,
+            StepStatus.FAILED,
+            "error",
+            "rejected",
+            {"status": JobStatus.FAILED, "error": error},
+        )(claimed),
+    ]
+    for before, after in [(pending, claimed), *((claimed, end) for end in ends)]:
+        assert changed_fields(before, after) <= WRITES["api"]
+    assert changed_fields(pending, cancel_before_upload(pending)) <= WRITES["api"]
+    assert "status" in changed_fields(claimed, ends[2])

@@ -9,8 +9,8 @@ other's fields, whatever the order of their compare-and-swap retries.
 
 Status lives in two places on purpose: the orchestrator's row is the truth of where the job is
 in the pipeline; the manifest's `status`/`error` is its durable, client-facing copy, written
-only by the orchestrator (SetStatus) and, before a job has been submitted, by the API's upload
-claim (cancel before upload).
+only by the orchestrator (SetStatus) and, before a job has been submitted, by the API (its upload
+claim's transitions in talkavocado_api.usecases, pure functions checked against this table too).
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ from .models import (
 
 # writer -> the top-level manifest fields its changes may set. "plan.x" names a field of plan.
 WRITES: Mapping[str, frozenset[str]] = {
-    "api": frozenset({"input", "status", "error", "updated_at"}),
+    # The upload claim's step record and log (talkavocado_api.usecases.upload_claim) and, before
+    # the job is submitted, its status: rejected input, cancel before upload.
+    "api": frozenset({"steps", "logs", "status", "error"}),
     "orchestrator": frozenset({"status", "error"}),
     "step-runner": frozenset({"steps", "logs"}),
     "audio-extraction": frozenset({"audio"}),

@@ -35,6 +35,7 @@ from talkavocado_common.models import (
     AudioAnalysis,
     CutPlan,
     CutReason,
+    Interval,
     PlannerOptions,
     PlanRegion,
     PlanStats,
@@ -46,7 +47,14 @@ from talkavocado_common.models import (
 from .fillers import FillerRun, filler_runs, reconcile_fillers
 from .islands import Island, IslandIndex, claimed_islands, non_speech, sound_islands
 
-__all__ = ["Island", "find_fillers", "normalise", "plan_cuts", "sound_islands"]
+__all__ = [
+    "Island",
+    "find_fillers",
+    "normalise",
+    "plan_cuts",
+    "plan_words_cuts",
+    "sound_islands",
+]
 
 # Cuts shorter than this are not worth a join.
 MIN_CUT_SEC = 0.1
@@ -258,10 +266,20 @@ def plan_cuts(transcript: Transcript, analysis: AudioAnalysis, options: PlannerO
     """The cut plan: regions covering [0, duration] in order, each keep or cut with a reason;
     keep regions carry the quiet at their edges, and every transcript word is placed on the
     sound it was matched to, kept or cut with it."""
+    return plan_words_cuts(transcript.words(), transcript.speech, analysis, options)
+
+
+def plan_words_cuts(
+    words: Sequence[Word],
+    speech: Sequence[Interval] | None,
+    analysis: AudioAnalysis,
+    options: PlannerOptions,
+) -> CutPlan:
+    """plan_cuts on the transcript's words (in spoken order: filler phrases and reconciliation
+    need it) and VAD speech alone: a caller may drop the rest of a long transcript first."""
     duration = analysis.duration_sec
-    words = transcript.words()  # spoken order: filler phrases and reconciliation need it
     index = IslandIndex(sound_islands(analysis.silences, duration))
-    quiet = non_speech(index, transcript.speech)
+    quiet = non_speech(index, speech)
     claims = [claimed_islands(w, index, quiet) for w in words]
     runs = (
         filler_runs([normalise(w.word) for w in words], options.fillers)

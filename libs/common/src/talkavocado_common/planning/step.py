@@ -10,7 +10,7 @@ from talkavocado_common.manifest_changes import RecordCutPlan
 from talkavocado_common.models import AudioAnalysis, Transcript
 from talkavocado_common.steps import StepEnv, StepRequest, StepResult
 
-from .planner import plan_cuts
+from .planner import plan_words_cuts
 
 
 async def smart_cut_planner(req: StepRequest, env: StepEnv) -> StepResult:
@@ -28,10 +28,16 @@ async def smart_cut_planner(req: StepRequest, env: StepEnv) -> StepResult:
         what="audio analysis",
         producer="audio-extraction",
     )
+    # Only the words and the VAD's speech are planned on: the segments' text of a long talk
+    # goes before the plan is built.
+    words, speech = transcript.words(), transcript.speech
+    del transcript
     # Pure but long for long talks (seconds for hours of words): off the event loop, so the
     # worker's heartbeats and other steps keep running.
-    plan = await anyio.to_thread.run_sync(plan_cuts, transcript, analysis, req.options.planner)
-    del transcript, analysis  # a long talk's words: not held while the plan is serialised
+    plan = await anyio.to_thread.run_sync(
+        plan_words_cuts, words, speech, analysis, req.options.planner
+    )
+    del words, speech, analysis  # not held while the plan is serialised
     await env.storage.write_bytes(req.keys.cut_plan, plan.to_json_bytes())
 
     await env.manifests.update(req.keys, RecordCutPlan(req.keys.cut_plan))
