@@ -25,7 +25,7 @@ from talkavocado_common.step_runner import run_step
 from talkavocado_common.steps import StepRequest
 from talkavocado_common.storage import JobKeys
 from talkavocado_common.storage.local import LocalStorage
-from talkavocado_render.handlers import HANDLERS as RENDER
+from talkavocado_common.topology import load_handlers
 from tests.e2e.audiocheck import Samples, decode, sentence_matches
 from tests.e2e.conftest import Run, avocado, normalise, to_timeline
 from tests.mediagen import (
@@ -353,7 +353,9 @@ def replan(messy_edit: Edit, source: Path, storage: Path, options: JobOptions) -
         manifests = ManifestStore(backend)
         for step in REPLAN_STEPS:
             request = StepRequest(step=step, keys=keys, options=options, context={})
-            outcome = await run_step(RENDER[step], request, storage=backend, manifests=manifests)
+            outcome = await run_step(
+                load_handlers("render")[step], request, storage=backend, manifests=manifests
+            )
             assert outcome.ok, f"{step}: {outcome.error}"
 
     asyncio.run(run())
