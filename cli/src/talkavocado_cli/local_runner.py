@@ -113,17 +113,18 @@ class LocalPipeline:
         return await self.manifests.get(keys)
 
     def _feed(self, row: JobRow, event: Event, clock: _Clock) -> tuple[JobRow, list[Command]]:
-        failed_state = row.pending.state if row.pending is not None else None
         new_row, commands = transition(row, event, clock.at, self.machine)
         assert new_row is not None  # a row never goes back to nothing
-        retried = new_row.state == failed_state and (
-            new_row.retry_due is not None or any(isinstance(c, RequestStep) for c in commands)
-        )
-        if failed_state is not None and retried and not isinstance(event, StepSucceeded):
-            due = new_row.retry_due or clock.at
-            self.observer.retrying(
-                failed_state, (due - clock.at).total_seconds(), _reason(event, new_row)
+        pending = row.pending
+        if pending is not None and not isinstance(event, StepSucceeded):
+            # The step failed or timed out; staying in its state means a retry, now or later.
+            again = new_row.retry_due is not None or any(
+                isinstance(c, RequestStep) for c in commands
             )
+            if new_row.state == pending.state and again:
+                due = new_row.retry_due or clock.at
+                delay = (due - clock.at).total_seconds()
+                self.observer.retrying(pending.state, delay, _reason(event, new_row))
         return new_row, commands
 
     async def _wait(self, row: JobRow, clock: _Clock) -> Tick | None:
@@ -151,14 +152,11 @@ class LocalPipeline:
         result: Event | None = None
         for command in commands:
             if isinstance(command, SetManifest):
-                await self._set_manifest(keys, command)
+                await self.manifests.update(keys, SetStatus(command.status, command.error))
             elif isinstance(command, RequestStep):
                 index = len(row.done) + 1 if row is not None else 1
                 result = await self._run_step(command, keys, options, clock, index, total)
         return result
-
-    async def _set_manifest(self, keys: JobKeys, command: SetManifest) -> None:
-        await self.manifests.update(keys, SetStatus(command.status, command.error))
 
     async def _run_step(
         self,

@@ -24,10 +24,12 @@ import numpy as np
 from talkavocado_common.media import run_ffmpeg
 from talkavocado_common.media.ffmpeg import FFMPEG
 
-from .core.audio_edit import AUDIO_RATE, CHANNELS, Samples, edit_audio
-from .core.filtergraph import AUDIO_FORMAT, EditedAudio, RenderPlan
+from .core.audio_edit import AUDIO_RATE, CHANNELS, Samples, edit_audio, total_samples
+from .core.filtergraph import EditedAudio, RenderPlan
 
 _BYTES_PER_SAMPLE = 4 * CHANNELS
+# Interleaved float stereo: what the f32le pipe carries, sample after sample.
+_PCM_FORMAT = f"aformat=sample_fmts=flt:sample_rates={AUDIO_RATE}:channel_layouts=stereo"
 _SKIP_BLOCK = AUDIO_RATE  # samples read and dropped at a time when seeking forwards
 
 
@@ -44,8 +46,7 @@ def decoder_args(source: Path) -> list[str]:
         FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
         "-i", str(source),
         "-map", "0:a:0",
-        "-af", f"aresample={AUDIO_RATE}:async=1:first_pts=0,"
-        + AUDIO_FORMAT.replace("fltp", "flt"),
+        "-af", f"aresample={AUDIO_RATE}:async=1:first_pts=0,{_PCM_FORMAT}",
         "-f", "f32le",
         "pipe:1",
     ]  # fmt: skip
@@ -151,7 +152,7 @@ async def run_render(
         written = await feeder
     except OSError as exc:
         raise AudioFeedError(f"piping the edited sound to the encoder failed: {exc}") from exc
-    expected = plan.audio.pieces[-1].output_end
+    expected = total_samples(plan.audio.pieces)
     if written != expected:
         raise AudioFeedError(f"the encoder took {written} of {expected} audio samples")
     return log

@@ -26,7 +26,6 @@ from .core.timeline import TimelineError, add_crossfades, build_timeline, frame_
 
 _PRODUCERS = {
     "transcript": "transcription",
-    "audio analysis": "audio-extraction",
     "cut plan": "smart-cut-planner",
     "timeline": "video-cuts",
 }

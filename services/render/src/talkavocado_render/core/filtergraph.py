@@ -447,10 +447,13 @@ class _Inputs:
 
     def __init__(self) -> None:
         self.args: list[str] = []
+        self.count = 0
 
-    def add(self, *args: str) -> int:
-        self.args.extend(args)
-        return sum(1 for arg in self.args if arg == "-i") - 1
+    def add(self, url: str, *options: str) -> int:
+        """`-i url` with its input `options` before it; its index."""
+        self.args += [*options, "-i", url]
+        self.count += 1
+        return self.count - 1
 
 
 def _edited_audio_input(
@@ -458,8 +461,8 @@ def _edited_audio_input(
 ) -> tuple[EditedAudio, str]:
     """The main part's sound, cut outside ffmpeg and fed as raw PCM on stdin, and its pad."""
     edited_audio = EditedAudio(source, tuple(audio_pieces(spans, fps)))
-    pcm = ["-f", "f32le", "-ar", str(AUDIO_RATE), "-ac", str(CHANNELS), "-i", "pipe:0"]
-    return edited_audio, f"{inputs.add(*pcm)}:a:0"
+    pcm = ["-f", "f32le", "-ar", str(AUDIO_RATE), "-ac", str(CHANNELS)]
+    return edited_audio, f"{inputs.add('pipe:0', *pcm)}:a:0"
 
 
 def _normalise_loudness(graph: _Graph, audio: str, loudness: Loudnorm) -> str:
@@ -472,7 +475,7 @@ def _normalise_loudness(graph: _Graph, audio: str, loudness: Loudnorm) -> str:
 def _overlay_logo(
     graph: _Graph, inputs: _Inputs, video: str, logo: LogoInput, timeline: Timeline
 ) -> str:
-    index = inputs.add("-i", str(logo.path))
+    index = inputs.add(str(logo.path))
     logo_w, x, y = logo_geometry(logo.options, timeline.width, timeline.height)
     scaled, out = graph.label("logo"), graph.label("vlogo")
     graph.chain(
@@ -512,11 +515,11 @@ def _join_bumpers(
     segments = [(squared, audio)]
     added_frames = 0
     if intro is not None:
-        v, a, frames = _bumper(graph, inputs.add("-i", str(intro.path)), intro, timeline, "intro")
+        v, a, frames = _bumper(graph, inputs.add(str(intro.path)), intro, timeline, "intro")
         segments.insert(0, (v, a))
         added_frames += frames
     if outro is not None:
-        v, a, frames = _bumper(graph, inputs.add("-i", str(outro.path)), outro, timeline, "outro")
+        v, a, frames = _bumper(graph, inputs.add(str(outro.path)), outro, timeline, "outro")
         segments.append((v, a))
         added_frames += frames
     joined_v, joined_a = graph.label("vcat"), graph.label("acat")
@@ -614,7 +617,7 @@ def build_render(
     spans = clip_spans(timeline)
     has_audio = timeline.has_audio if source_has_audio is None else source_has_audio
     graph, inputs = _Graph(), _Inputs()
-    inputs.add("-i", str(source))
+    inputs.add(str(source))
     edited_audio: EditedAudio | None = None
     audio_input: str | None = None
     if has_audio:
