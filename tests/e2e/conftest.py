@@ -8,14 +8,17 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from talkavocado_common.kafka import free_port
 from talkavocado_common.media import MediaInfo, probe
 from talkavocado_common.models import Timeline
+from tests.e2e.stack import KEY, Stack
 from tests.mediagen import DEMO_SCRIPT, Recording, make_recording
 
 AVOCADO = Path(sys.executable).with_name("avocado")
@@ -70,3 +73,14 @@ def to_timeline(timeline: Timeline, t: float) -> tuple[int, float]:
         if clip.source_start <= t < clip.source_end:
             return index, clip.timeline_start + t - clip.source_start
     raise AssertionError(f"source time {t:.3f} s was cut")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("stack")
+    running = Stack(port=free_port(), storage=root / "storage", dev_key=KEY, cwd=root).start()
+    try:
+        yield running
+    finally:
+        code = running.stop()
+    assert code == 0, "\n".join(running.lines[-20:])

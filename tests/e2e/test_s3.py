@@ -20,7 +20,7 @@ from talkavocado_common.models import Timeline
 from talkavocado_common.storage import Storage, open_storage
 from tests.e2e.audiocheck import decode, sentence_matches
 from tests.e2e.conftest import media_info
-from tests.e2e.test_stack import KEY, TENANT, Stack, submit, wait_for_end
+from tests.e2e.stack import KEY, TENANT, Stack, submit, wait_for_end
 from tests.mediagen import Recording
 from tests.support.s3 import S3Server, s3_server  # noqa: F401
 
