@@ -3,6 +3,9 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# Two pytest workers, one test module each at a time: most e2e and integration time is spent
+# waiting on brokers, stacks and subprocesses, so two modules overlap well on two cores.
+PYTEST_WORKERS ?= 2
 
 .PHONY: setup demo test lint typecheck unit integration e2e bench contracts env-table clean
 
@@ -13,7 +16,7 @@ demo: setup
 	@$(BIN)/python scripts/demo.py
 
 test: setup lint typecheck
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint:
 	$(BIN)/ruff check .

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 from talkavocado_cli.stack_process import StackProcess
+from talkavocado_common.api_keys import new_key
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "demo-output"
@@ -35,7 +35,7 @@ def main() -> int:
     options.write_text(
         json.dumps({"transitions": {"enabled": True}, "subtitles": {"burnIn": True}}, indent=2)
     )
-    key = secrets.token_urlsafe(24)
+    key = new_key()  # as `avocado keys new`: one the API accepts
     say(
         f"starting the stack (broker, API, orchestrator, audio, transcribe, render; log: {OUT / 'stack.log'})"
     )

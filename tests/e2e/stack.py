@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import time
 from typing import Any
@@ -21,7 +22,7 @@ from tests.e2e.audiocheck import decode, sentence_matches
 from tests.mediagen import Recording
 from tests.support.kafka import TopicReader
 
-KEY = "e2e-dev-key-0123456789abcdef"
+KEY = "m3JfUTlowx4zZJepHyxm2nOyRsAwl0CsnCCqKq_3V9c"  # avocado keys new
 TENANT = "demo-tenant"
 
 
@@ -108,3 +109,68 @@ def assert_valid_edit(stack: Stack, job_id: str, recording: Recording) -> None:
         out_start = clip.timeline_start + piece.start - clip.source_start
         ok, detail = sentence_matches(source, output, piece.start, piece.end, out_start)
         assert ok, f"{piece.text!r}: {detail}"
+
+
+def children_named(pid: int, name: str) -> list[int]:
+    """Pids of the live processes named `name` whose parent is `pid` (e.g. a service's ffmpeg)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        state, ppid = stat[stat.rindex(")") + 2 :].split()[:2]
+        if comm == name and int(ppid) == pid and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def cancel(stack: Stack, job_id: str, reason: str | None = None) -> dict[str, Any]:
+    """POST /jobs/{id}/cancel; the answer's body."""
+    with stack.client() as client:
+        answer = client.post(
+            f"/jobs/{job_id}/cancel",
+            params={"tenantId": TENANT},
+            json={"reason": reason} if reason else None,
+        )
+    assert answer.status_code == 202, answer.text
+    return dict(answer.json())
+
+
+def create_job(
+    stack: Stack, recording: Recording, options: dict[str, Any] | None = None
+) -> tuple[str, str]:
+    """POST /jobs only (nothing runs until `upload_input`): (job id, upload URL)."""
+    with stack.client() as client:
+        created = client.post(
+            "/jobs",
+            json={
+                "tenantId": TENANT,
+                "input": {
+                    "originalFilename": recording.path.name,
+                    "bytes": recording.path.stat().st_size,
+                    "mimeType": "video/mp4",
+                },
+                "options": options or {},
+            },
+        )
+    assert created.status_code == 201, created.text
+    job = created.json()
+    return str(job["jobId"]), str(job["uploadUrl"])
+
+
+def upload_input(stack: Stack, upload_url: str, recording: Recording) -> None:
+    """PUT the recording: the job is submitted to the pipeline."""
+    with stack.client() as client, recording.path.open("rb") as body:
+        uploaded = client.put(upload_url, content=body, headers={"content-type": "video/mp4"})
+    assert uploaded.status_code == 202, uploaded.text
+
+
+def read_manifest(stack: Stack, job_id: str) -> dict[str, Any]:
+    """The job's manifest as stored (local storage)."""
+    path = stack.storage / "local" / TENANT / job_id / "manifest.json"
+    return dict(json.loads(path.read_text()))

@@ -39,7 +39,19 @@ def make_bad_inputs(folder: Path, recording: Recording) -> dict[str, Path]:
         ],
         check=True,
     )
-    return {"text": text, "empty": empty, "truncated": truncated, "no-audio": silent}
+    # A playlist naming another recording: the allowlist refuses it (issue 10).
+    playlist = folder / "playlist.mp4"
+    playlist.write_text(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n"
+        f"{recording.path.resolve()}\n#EXT-X-ENDLIST\n"
+    )
+    return {
+        "text": text,
+        "empty": empty,
+        "truncated": truncated,
+        "no-audio": silent,
+        "playlist": playlist,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +61,7 @@ def bad_inputs(
     return make_bad_inputs(tmp_path_factory.mktemp("bad"), demo_recording)
 
 
-@pytest.mark.parametrize("kind", ["text", "empty", "truncated", "no-audio"])
+@pytest.mark.parametrize("kind", ["text", "empty", "truncated", "no-audio", "playlist"])
 def test_a_bad_recording_fails_clearly(
     kind: str, bad_inputs: dict[str, Path], tmp_path: Path
 ) -> None:

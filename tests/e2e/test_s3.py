@@ -144,7 +144,12 @@ def test_the_platform_with_s3_storage(
     timeline = Timeline.model_validate_json(timeline_json.content)
     assert_valid_edit(tmp_path / "final.mp4", timeline, demo_recording)
     keys = asyncio.run(everything_in(s3_server, bucket))
-    assert all(k.startswith(f"data/local/{TENANT}/{job_id}/") for k in keys), keys
+    # Everything under the job's prefix, but for its entry in the index of active jobs (removed
+    # by the orchestrator's reconciler on its next pass).
+    index_entry = f"data/local/_active/{TENANT}/{job_id}"
+    assert all(k.startswith(f"data/local/{TENANT}/{job_id}/") or k == index_entry for k in keys), (
+        keys
+    )
     assert not (tmp_path / "unused").exists()
     assert_one_trace_in_json_logs(stack.lines, job_id)
 

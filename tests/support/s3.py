@@ -4,6 +4,11 @@ Each test gets its own bucket, so tests share the server without seeing each oth
 is a separate process (not a thread) so its request handling never competes with the test's
 event loop for the GIL, and services started as subprocesses reach it the same way.
 
+Presigned URLs are checked by a gate in front of moto (tests/support/s3_gate.py): moto itself
+serves any URL with a `Signature=` parameter, however signed and however old. Settings made with
+`presign_checked=True` make presigned URLs for the gate (STORAGE_S3_PUBLIC_ENDPOINT_URL), so a
+wrongly signed or expired link fails there as it would on S3.
+
 Use from a conftest.py: `from tests.support.s3 import s3_server, s3_settings  # noqa: F401`
 """
 
@@ -34,10 +39,15 @@ REGION = "us-east-1"
 class S3Server:
     endpoint_url: str
     process: subprocess.Popen[bytes]
+    gate_url: str | None = None  # checks presigned URLs, then passes them to moto
+    gate: subprocess.Popen[bytes] | None = None
 
-    def env(self, bucket: str, prefix: str = "data") -> dict[str, str]:
-        """Environment variables giving a child process storage in `bucket`."""
-        return {
+    def env(
+        self, bucket: str, prefix: str = "data", *, presign_checked: bool = False
+    ) -> dict[str, str]:
+        """Environment variables giving a child process storage in `bucket`; with
+        `presign_checked`, presigned URLs name the gate, which checks them."""
+        env = {
             "STORAGE_URL": f"s3://{bucket}/{prefix}",
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_REGION": REGION,
@@ -45,6 +55,10 @@ class S3Server:
             "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
             "STORAGE_S3_ADDRESSING_STYLE": "path",
         }
+        if presign_checked:
+            assert self.gate_url is not None, "this server has no presigned-URL gate"
+            env["STORAGE_S3_PUBLIC_ENDPOINT_URL"] = self.gate_url
+        return env
 
     def settings(self, bucket: str, prefix: str = "data") -> StorageSettings:
         return StorageSettings.model_validate(self.env(bucket, prefix))
@@ -64,6 +78,32 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _wait_until_listening(process: subprocess.Popen[bytes], port: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the S3 gate exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"the S3 gate did not listen on port {port}")
+
+
+def start_gate(upstream: str, timeout: float = 30.0) -> tuple[str, subprocess.Popen[bytes]]:
+    """The presigned-URL gate (tests/support/s3_gate.py) in front of `upstream`."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.s3_gate", upstream, str(port), SECRET_KEY],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _wait_until_listening(process, port, time.monotonic() + timeout)
+    return f"http://127.0.0.1:{port}", process
+
+
 def start_s3_server(timeout: float = 30.0) -> S3Server:
     port = _free_port()
     moto = Path(sys.executable).with_name("moto_server")
@@ -79,7 +119,8 @@ def start_s3_server(timeout: float = 30.0) -> S3Server:
             raise RuntimeError(f"moto_server exited with {process.returncode}")
         try:
             with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
-                return S3Server(endpoint, process)
+                gate_url, gate = start_gate(endpoint, timeout)
+                return S3Server(endpoint, process, gate_url, gate)
         except (urllib.error.URLError, OSError):
             time.sleep(0.1)
     process.kill()
@@ -102,6 +143,8 @@ def shared_s3_server() -> S3Server:
     if _server is None or _server.process.poll() is not None:
         _server = start_s3_server()
         atexit.register(_stop, _server.process)
+        if _server.gate is not None:
+            atexit.register(_stop, _server.gate)
     return _server
 
 

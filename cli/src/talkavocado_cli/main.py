@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import logging
 import mimetypes
@@ -19,13 +20,21 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from talkavocado_common.api_keys import WeakKey, check_key, new_key
 from talkavocado_common.asl import AslError, StateMachine, default_pipeline_path, load_file
 from talkavocado_common.config import load_settings
 from talkavocado_common.ids import new_job_id
 from talkavocado_common.manifest_store import ManifestStore, utcnow
 from talkavocado_common.models import InputInfo, JobOptions, JobStatus, Manifest
 from talkavocado_common.settings import StorageSettings
-from talkavocado_common.storage import InvalidKey, JobKeys, Storage, StorageError, open_storage
+from talkavocado_common.storage import (
+    InvalidKey,
+    JobKeys,
+    Storage,
+    StorageError,
+    open_storage,
+    validate_tenant_id,
+)
 from talkavocado_common.storage.keys import safe_filename
 from talkavocado_common.topology import load_handlers
 
@@ -114,9 +123,25 @@ def _parser() -> argparse.ArgumentParser:
         help="storage directory or s3://bucket/prefix (default: ./storage)",
     )
     up.add_argument(
-        "--dev-key", help="API key of tenant demo-tenant (default: a new one; 16+ characters)"
+        "--dev-key",
+        help="API key of tenant demo-tenant (default: a new one; 128+ bits, see `avocado keys new`)",
     )
     up.add_argument("--partitions", type=int, default=3, help="partitions per topic (default: 3)")
+    keys = commands.add_parser(
+        "keys",
+        help="API keys: `avocado keys new` prints a new one",
+        description="A key carries 256 random bits (43 base64url characters, from Python's "
+        "secrets module). The API refuses keys under 128 bits: fewer than 22 base64url or 32 "
+        "hex characters, or with obvious patterns.",
+    )
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    keys_new = keys_commands.add_parser(
+        "new",
+        help="print a new API key",
+        description="Prints a new key on stdout; with --tenant, the API_KEYS entry "
+        "(tenant:key) and on stderr its pre-hashed form (tenant:sha256:<hex>) for a key file.",
+    )
+    keys_new.add_argument("--tenant", help="print the API_KEYS entry of this tenant")
     submit = commands.add_parser(
         "submit",
         help="send a recording to the REST API (`avocado up`) and optionally wait for the result",
@@ -151,8 +176,11 @@ def _parser() -> argparse.ArgumentParser:
 def up(args: argparse.Namespace) -> int:
     from .up import StackConfig, run_stack
 
-    if args.dev_key is not None and len(args.dev_key) < 16:
-        raise UsageError("--dev-key must be at least 16 characters")
+    if args.dev_key is not None:
+        try:
+            check_key(args.dev_key)
+        except WeakKey as exc:
+            raise UsageError(f"--dev-key: {exc}") from None
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be a TCP port, got {args.port}")
     if args.partitions < 1:
@@ -175,6 +203,22 @@ async def check_storage(location: str) -> None:
         await storage.list("no-such-prefix")
     finally:
         await storage.aclose()
+
+
+def keys(args: argparse.Namespace) -> int:
+    """`avocado keys new`: a key from `secrets`, checked as the API will check it."""
+    key = new_key()
+    if args.tenant is None:
+        sys.stdout.write(key + "\n")
+        return 0
+    try:
+        tenant = validate_tenant_id(args.tenant)
+    except InvalidKey as exc:
+        raise UsageError(f"--tenant: {exc}") from None
+    sys.stdout.write(f"{tenant}:{key}\n")
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    sys.stderr.write(f"avocado: hashed entry for API_KEYS_FILE: {tenant}:sha256:{digest}\n")
+    return 0
 
 
 def sample(args: argparse.Namespace) -> int:
@@ -325,6 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return sample(args)
         if args.command == "up":
             return up(args)
+        if args.command == "keys":
+            return keys(args)
         if args.command == "submit":
             from .submit import submit
 

@@ -3,6 +3,7 @@ started, awaited until the API is ready, its output kept (and optionally logged)
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -14,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Self, TextIO
+
+from talkavocado_common.lifeline import die_with_parent
 
 READY_LINE = "the stack is up"
 
@@ -29,9 +32,12 @@ class StackProcess:
         log: Path | None = None,
         storage_url: str | None = None,
         env: Mapping[str, str] | None = None,
+        own_group: bool = False,
     ) -> None:
         """`storage_url` (e.g. s3://bucket/prefix, with its AWS_* variables in `env`) replaces
-        the local `storage` directory."""
+        the local `storage` directory. `own_group`: `avocado up` runs in a process group of its
+        own, which `kill_group()` can kill as a closed terminal would (it is then out of reach of
+        a Ctrl-C in the terminal: it gets SIGTERM when the thread that started it exits)."""
         self.url = f"http://127.0.0.1:{port}"
         self.storage = storage
         self.dev_key = dev_key
@@ -47,6 +53,7 @@ class StackProcess:
         ]
         self._cwd = cwd
         self._env = dict(env or {})
+        self._own_group = own_group
         self._log_path = log
         self.lines: list[str] = []
         self._ready = threading.Event()
@@ -65,6 +72,10 @@ class StackProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            process_group=0 if self._own_group else None,
+            preexec_fn=functools.partial(die_with_parent, parent=os.getpid())
+            if self._own_group
+            else None,
         )
         self._reader = threading.Thread(target=self._pump, daemon=True)
         self._reader.start()
@@ -99,6 +110,24 @@ class StackProcess:
         if not found:
             raise LookupError(f"{service} never started")
         return int(found[-1])
+
+    @property
+    def pid(self) -> int:
+        """The pid of `avocado up` itself (the supervisor)."""
+        if self._process is None:
+            raise LookupError("not started")
+        return self._process.pid
+
+    def kill_group(self, sig: signal.Signals = signal.SIGKILL) -> int:
+        """Send `sig` to `avocado up`'s process group, as the OOM killer or a closed terminal
+        would (own_group=True only); wait for `avocado up` itself and return its status. The
+        services, in sessions of their own, are not in the group: the lifeline stops them."""
+        process = self._process
+        if process is None or not self._own_group:
+            raise RuntimeError("kill_group needs a started StackProcess with own_group=True")
+        if process.poll() is None:
+            os.killpg(process.pid, sig)
+        return process.wait(30)
 
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM, wait (KILL after `timeout`); the exit status."""

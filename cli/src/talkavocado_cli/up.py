@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import secrets
 import signal
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import TextIO
 
 import httpx
 
+from talkavocado_common.api_keys import new_key
 from talkavocado_common.kafka import EmbeddedBroker, ensure_topics, free_port
 from talkavocado_common.settings import KafkaSettings
 
@@ -28,6 +28,10 @@ from .supervisor import ServiceSpec, Supervisor
 
 DEV_TENANT = "demo-tenant"
 STEP_SERVICES = ("audio", "transcribe", "render")
+# A step in flight gets this long to finish on Ctrl-C: with the worker's own margin it stays
+# below the supervisor's grace period, so every service stops by itself.
+STEP_SHUTDOWN_GRACE_SECONDS = "15"
+SUPERVISOR_GRACE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,13 @@ def orchestrator_topics(kafka: KafkaSettings, app_id: str) -> list[str]:
     from talkavocado_orchestrator.settings import OrchestratorSettings
 
     return internal_topics(kafka, OrchestratorSettings(app_id=app_id))
+
+
+def orchestrator_topic_configs(app_id: str) -> dict[str, dict[str, str]]:
+    from talkavocado_orchestrator.app import internal_topic_configs
+    from talkavocado_orchestrator.settings import OrchestratorSettings
+
+    return internal_topic_configs(OrchestratorSettings(app_id=app_id))
 
 
 def service_specs(kafka: KafkaSettings, config: StackConfig, dev_key: str) -> list[ServiceSpec]:
@@ -80,7 +91,13 @@ def service_specs(kafka: KafkaSettings, config: StackConfig, dev_key: str) -> li
         ServiceSpec(
             service,
             [python, "-m", f"talkavocado_{service}"],
-            {**common, "METRICS_PORT": str(free_port())},
+            {
+                **common,
+                "METRICS_PORT": str(free_port()),
+                "SHUTDOWN_GRACE_SECONDS": os.environ.get(
+                    "SHUTDOWN_GRACE_SECONDS", STEP_SHUTDOWN_GRACE_SECONDS
+                ),
+            },
         )
         for service in STEP_SERVICES
     ]
@@ -115,13 +132,17 @@ def broker_for(config: StackConfig, log_dir: Path) -> Iterator[KafkaSettings]:
 
 
 async def run_stack(config: StackConfig, output: TextIO) -> int:
-    dev_key = config.dev_key or secrets.token_urlsafe(24)
+    dev_key = config.dev_key or new_key()  # what `avocado keys new` prints
     config.state_dir.mkdir(parents=True, exist_ok=True)
     with broker_for(config, config.state_dir) as kafka:
         app_id = "talkavocado-orchestrator"
-        await ensure_topics(kafka, orchestrator_topics(kafka, app_id))
+        await ensure_topics(
+            kafka, orchestrator_topics(kafka, app_id), configs=orchestrator_topic_configs(app_id)
+        )
         supervisor = Supervisor(
-            service_specs(kafka, config, dev_key), output=output, grace_seconds=30
+            service_specs(kafka, config, dev_key),
+            output=output,
+            grace_seconds=SUPERVISOR_GRACE_SECONDS,
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -21,7 +21,7 @@ from tests.support.http import serve_on_loopback
 from tests.support.s3 import S3Server, s3_server  # noqa: F401
 
 TENANT = "demo-tenant"
-KEY = "integration-key-0123456789"
+KEY = "qquveprNAzBa8666QKRe_UXC8S17HCIhBgf8H3iluPY"  # avocado keys new
 ENV = "it"
 
 
@@ -59,7 +59,11 @@ async def server(
         )
     else:
         storage_settings = StorageSettings.model_validate(
-            {**s3_server.env(s3_server.create_bucket()), "TALKAVOCADO_ENV": ENV}
+            {
+                # Presigned links name the gate that checks signatures and expiry.
+                **s3_server.env(s3_server.create_bucket(), presign_checked=True),
+                "TALKAVOCADO_ENV": ENV,
+            }
         )
     storage = open_storage(storage_settings.storage_url, storage_settings)
     publisher, feed = InMemoryPublisher(), InMemoryStatusFeed()

@@ -41,7 +41,7 @@ from tests.support.http import serve_on_loopback
 
 AVOCADO = Path(sys.executable).with_name("avocado")
 TENANT = "demo-tenant"
-KEY = "submit-test-key-0123456789"
+KEY = "VlcDlv40TwW5CkixgJeQAPmHS_OxPunqXlW6BtUsMk4"  # avocado keys new
 ENV = "it"
 DROP_MARK = "test: drop the stream here"
 SRT = b"1\n00:00:00,000 --> 00:00:01,500\nHello and welcome.\n\n"

@@ -75,3 +75,40 @@ async def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_period() -
     await asyncio.wait_for(runner, 10)
     assert not alive(pid)
     assert 0.4 < time.monotonic() - began < 5
+
+
+async def test_sigterm_goes_to_the_service_and_its_leftovers_are_killed_with_its_group() -> None:
+    # The service forwards nothing: its child (think: a step's ffmpeg) keeps running through
+    # the service's own graceful stop, and is killed with the group once the service has exited.
+    service = (
+        "import signal, subprocess, sys, time\n"
+        "child = subprocess.Popen(['sleep', '60'])\n"
+        "signal.signal(signal.SIGTERM, lambda *_: print('term', child.poll(), flush=True) or sys.exit(0))\n"
+        "print('child', child.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    output = io.StringIO()
+    supervisor = Supervisor([ServiceSpec("svc", [PY, "-c", service])], output=output)
+    runner = asyncio.create_task(supervisor.run())
+    await wait_for(lambda: "svc | child" in output.getvalue())
+    child = int(output.getvalue().split("svc | child ", 1)[1].split()[0])
+    supervisor.stop()
+    await asyncio.wait_for(runner, 10)
+    assert "svc | term None" in output.getvalue()  # the child was alive when the service stopped
+    await wait_for(lambda: not alive(child))
+
+
+async def test_services_get_the_lifeline_and_it_closes_when_the_supervisor_stops() -> None:
+    reader = (
+        "import os\n"
+        "fd = int(os.environ['TALKAVOCADO_LIFELINE_FD'])\n"
+        "print('holding', fd, flush=True)\n"
+        "print('eof', os.read(fd, 1) == b'', flush=True)\n"
+    )
+    output = io.StringIO()
+    supervisor = Supervisor([ServiceSpec("svc", [PY, "-c", reader])], output=output)
+    runner = asyncio.create_task(supervisor.run())
+    await wait_for(lambda: "svc | holding" in output.getvalue())
+    assert "svc | eof" not in output.getvalue()
+    supervisor.stop()  # SIGTERM kills the reader (no handler); the pipe is closed after
+    await asyncio.wait_for(runner, 10)

@@ -606,3 +606,44 @@ def test_env_matches_the_settings_class(
         assert not unknown, f"{where}: variables its settings class does not read: {unknown}"
         for required in ("KAFKA_BOOTSTRAP_SERVERS", "STORAGE_URL"):
             assert env.get(required), f"{where}: {required} is not set"
+
+
+def _exposed(ingress_paths: list[Doc], request_path: str) -> bool:
+    """Whether an Ingress with these paths routes `request_path` (Prefix: element-wise)."""
+    for path in ingress_paths:
+        kind, prefix = path["pathType"], path["path"]
+        assert kind in ("Prefix", "Exact"), f"{prefix}: pathType {kind} is not portable"
+        if kind == "Exact" and request_path == prefix:
+            return True
+        if kind == "Prefix":
+            parts, wanted = request_path.split("/"), prefix.rstrip("/").split("/")
+            if parts[: len(wanted)] == wanted:
+                return True
+    return False
+
+
+def test_prod_ingress_exposes_only_the_job_api() -> None:
+    """/metrics and the OpenAPI UI are not public; the pods still serve them inside."""
+    prod = Rendered("prod", _render(K8S / "overlays" / "prod"))
+    [ingress] = prod.of_kind("Ingress")
+    assert "nginx.ingress.kubernetes.io/use-regex" not in ingress["metadata"].get("annotations", {})
+    paths = [p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    for public in ("/jobs", "/jobs/01a2-x/events", "/jobs/01a2-x/artifacts/renders/final.mp4"):
+        assert _exposed(paths, public), f"{public} is not routed"
+    for private in ("/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"):
+        assert not _exposed(paths, private), f"{private} is public on the prod ingress"
+    for internal in ("/healthz", "/readyz", "/", "/jobsx"):
+        assert not _exposed(paths, internal), f"{internal} is public on the prod ingress"
+
+
+def test_dev_api_keys_are_ones_the_api_accepts() -> None:
+    """A weak key would keep the dev API from starting (it refuses keys under 128 bits)."""
+    from talkavocado_common.api_keys import check_key
+
+    dev = Rendered("dev", _render(K8S / "overlays" / "dev"))
+    secret = dev.find("Secret", "talkavocado-secrets")
+    assert secret is not None
+    entries = str((secret.get("stringData") or {})["API_KEYS"]).split(",")
+    for entry in entries:
+        _tenant, _, key = entry.partition(":")
+        assert check_key(key) == key

@@ -58,10 +58,18 @@ def fast_pipeline(tmp: Path) -> Path:
 
 @contextlib.contextmanager
 def orchestrator(
-    kafka: KafkaSettings, storage: Path, tmp: Path, port: int | None = None
+    kafka: KafkaSettings,
+    storage: Path,
+    tmp: Path,
+    port: int | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    module: str = "talkavocado_orchestrator",
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """`python -m talkavocado_orchestrator` with its web server on `port` (default: a free one),
-    output in tmp/orchestrator.log, stopped with SIGTERM."""
+    """`python -m talkavocado_orchestrator` (or `module`) with its web server on `port`
+    (default: a free one), output appended to tmp/orchestrator.log, stopped with SIGTERM.
+    `env` adds to or overrides its environment (e.g. the same ORCHESTRATOR_APP_ID for a
+    restart)."""
     env = {
         **os.environ,
         **kafka.to_env(),
@@ -71,10 +79,11 @@ def orchestrator(
         "ORCHESTRATOR_DATA_DIR": str(tmp / "faust"),
         "ORCHESTRATOR_TICK_SECONDS": "0.2",
         "ORCHESTRATOR_PIPELINE": str(fast_pipeline(tmp)),
+        **(env or {}),
     }
-    log = (tmp / "orchestrator.log").open("wb")
+    log = (tmp / "orchestrator.log").open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "talkavocado_orchestrator"],
+        [sys.executable, "-m", module],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

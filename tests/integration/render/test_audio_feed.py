@@ -8,6 +8,7 @@ sound found in a render tells where in the source it came from.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import subprocess
 import threading
@@ -343,3 +344,31 @@ async def test_a_failing_encoder_fails_the_render_promptly_and_stops_the_feeder(
     assert set(children()) - before == set()
     assert threading.active_count() <= threads + 1  # at most the executor's idle worker
     assert not out.parent.exists()
+
+
+async def test_a_cancelled_render_kills_the_encoder_and_the_decoder_promptly(
+    long_tone: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a cancelled job's branding-layer does to its render: the step's task is cancelled.
+    ends = watch_feeder(monkeypatch)
+    timeline = make_timeline([(0, 30 * FPS)], width=32, height=32, source_duration=30)
+    plan = build_render(timeline, long_tone, tmp_path / "edit.mp4", RenderOptions(preset="slow"))
+    assert plan.audio is not None
+    plan = dataclasses.replace(plan, args=["-re", *plan.args])  # real time: 30 s unless stopped
+    before = set(children())
+    render = asyncio.create_task(run_render(plan))
+    for _ in range(200):  # both running: the encoder and the decoder
+        if len(set(children()) - before) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert len(set(children()) - before) == 2
+    await asyncio.sleep(0.5)
+
+    started = time.monotonic()
+    render.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await render
+    assert time.monotonic() - started < 3
+    assert set(children()) - before == set()  # encoder and decoder gone, reaped
+    assert len(ends) == 1
+    assert ends[0].startswith("returned ")

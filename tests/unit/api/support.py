@@ -21,8 +21,9 @@ from talkavocado_common.models import JobStatus, Manifest
 from talkavocado_common.settings import StorageSettings
 from talkavocado_common.storage import JobKeys, LocalStorage
 
-KEY_A = "key-of-tenant-a-0123456789"
-KEY_B = "key-of-tenant-b-0123456789"
+# Keys of 256 bits (`avocado keys new`): the API refuses weaker ones.
+KEY_A = "8LVmzxvZi4otej-FWmLaT0HrBzgwfsK11-irodgTx9c"
+KEY_B = "sCdhofnhzI2WV9iOOO4u5avefMuJypt6q2RPMSlSrgE"
 TENANT_A = "tenant-a"
 TENANT_B = "tenant-b"
 ENV = "test"

@@ -3,6 +3,9 @@ on every route, and nothing of A's is read or changed."""
 
 from __future__ import annotations
 
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,19 +13,67 @@ import pytest
 
 from talkavocado_common.models import ErrorCode, ErrorInfo, JobStatus, Manifest
 
-from .support import TENANT_A, TENANT_B, Api, media
+from .support import TENANT_A, TENANT_B, Api, build_api, client_for, media
 
 UNKNOWN_JOB = "0190000000000-feedfacefeedface"
+ARTIFACT = "renders/final.mp4"  # tenant A's job has it
 
-ROUTES: list[tuple[str, str, dict[str, Any]]] = [
-    ("GET", "/jobs/{job}", {}),
-    ("PUT", "/jobs/{job}/input", {"content": media(1000)}),
-    ("GET", "/jobs/{job}/artifacts/renders/final.mp4", {"headers": {"Range": "bytes=0-1"}}),
-    ("GET", "/jobs/{job}/artifacts/manifest.json", {}),
-    ("POST", "/jobs/{job}/cancel", {}),
-    ("POST", "/jobs/{job}/retry", {}),
-    ("GET", "/jobs/{job}/events", {}),
-]
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation of the OpenAPI document, and how to call it on a job."""
+
+    method: str
+    path: str  # the template, e.g. /jobs/{jobId}/links/{path}
+    operation: dict[str, Any]
+
+    @property
+    def on_a_job(self) -> bool:
+        return "{jobId}" in self.path
+
+    def url(self, job_id: str) -> str:
+        return self.path.replace("{jobId}", job_id).replace("{path}", ARTIFACT)
+
+    def extra(self) -> dict[str, Any]:
+        content = self.operation.get("requestBody", {}).get("content", {})
+        if "application/octet-stream" in content:
+            return {"content": media(1000)}
+        if "application/json" in content:  # job creation, or a cancel's optional reason
+            return {"json": BODY if self.path == "/jobs" else {"reason": "r"}}
+        return {}
+
+
+BODY = {
+    "tenantId": TENANT_A,
+    "input": {"originalFilename": "a.mp4", "bytes": 10, "mimeType": "video/mp4"},
+}
+
+
+def operations() -> list[Operation]:
+    """Every operation the API documents, so a new route cannot be left out of these tests."""
+    with tempfile.TemporaryDirectory() as tmp:
+        document = build_api(Path(tmp)).app.openapi()
+    return [
+        Operation(method.upper(), path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+OPERATIONS = operations()
+JOB_OPERATIONS = [op for op in OPERATIONS if op.on_a_job]
+SECURED = [op for op in OPERATIONS if op.operation.get("security")]
+
+
+def test_the_route_lists_come_from_the_whole_document() -> None:
+    paths = {op.path for op in JOB_OPERATIONS}
+    # The hand-written list these replace had missed the links.
+    assert "/jobs/{jobId}/links/{path}" in paths
+    assert "/jobs/{jobId}/artifacts/{path}" in paths
+    assert len(JOB_OPERATIONS) >= 7
+    assert {op.path for op in SECURED} >= paths | {"/jobs"}
+    public = {op.path for op in OPERATIONS} - {op.path for op in SECURED}
+    assert public == {"/healthz", "/readyz", "/metrics"}
 
 
 def without_correlation(response: httpx.Response) -> dict[str, Any]:
@@ -45,18 +96,18 @@ async def a_job_of_tenant_a(api: Api) -> tuple[str, bytes, int]:
     return job["jobId"], manifest, len(await api.storage.list(f"test/{TENANT_A}/"))
 
 
-@pytest.mark.parametrize(("method", "path", "extra"), ROUTES)
+@pytest.mark.parametrize("op", JOB_OPERATIONS, ids=lambda op: f"{op.method} {op.path}")
 @pytest.mark.parametrize("claimed_tenant", [TENANT_A, TENANT_B])
 async def test_other_tenants_job_is_404_like_a_missing_job(
-    api: Api, method: str, path: str, extra: dict[str, Any], claimed_tenant: str
+    api: Api, op: Operation, claimed_tenant: str
 ) -> None:
     job_id, manifest_before, files_before = await a_job_of_tenant_a(api)
     async with api.as_tenant_b() as client_b:
         response = await client_b.request(
-            method, path.format(job=job_id), params={"tenantId": claimed_tenant}, **extra
+            op.method, op.url(job_id), params={"tenantId": claimed_tenant}, **op.extra()
         )
         missing = await client_b.request(
-            method, path.format(job=UNKNOWN_JOB), params={"tenantId": TENANT_B}, **extra
+            op.method, op.url(UNKNOWN_JOB), params={"tenantId": TENANT_B}, **op.extra()
         )
     assert response.status_code == 404
     assert missing.status_code == 404
@@ -83,14 +134,18 @@ async def test_other_tenants_listing_is_404(api: Api) -> None:
     assert own.json()["jobs"] == []
 
 
-@pytest.mark.parametrize(("method", "path", "extra"), ROUTES)
-async def test_every_job_route_needs_a_key(
-    api: Api, method: str, path: str, extra: dict[str, Any]
-) -> None:
-    job_id, _, _ = await a_job_of_tenant_a(api)
-    async with api.anonymous() as anonymous:
+@pytest.mark.parametrize("op", SECURED, ids=lambda op: f"{op.method} {op.path}")
+@pytest.mark.parametrize("key", [None, "wrong-" + "k" * 40])
+async def test_every_route_needs_a_key(api: Api, op: Operation, key: str | None) -> None:
+    job_id, manifest_before, files_before = await a_job_of_tenant_a(api)
+    async with client_for(api.app, key) as anonymous:
         response = await anonymous.request(
-            method, path.format(job=job_id), params={"tenantId": TENANT_A}, **extra
+            op.method, op.url(job_id), params={"tenantId": TENANT_A}, **op.extra()
         )
     assert response.status_code == 401
     assert response.json()["error"] == "unauthorized"
+    assert response.headers["www-authenticate"] == "Bearer"
+    keys = api.keys(job_id)
+    assert (await api.storage.read_bytes(keys.manifest))[0] == manifest_before
+    assert len(await api.storage.list(f"test/{TENANT_A}/")) == files_before
+    assert api.publisher.events == []

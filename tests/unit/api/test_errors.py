@@ -67,6 +67,14 @@ CASES: list[tuple[domain.UseCaseError, int, str, str, dict[str, Any], dict[str, 
     ),
     (domain.InputRejected("not a video"), 422, "input_invalid", "not a video", {}, {}),
     (domain.Unavailable("broker down"), 503, "unavailable", "broker down", {}, {}),
+    (
+        domain.TooManyRequests("busy", 7),
+        429,
+        "too_many_requests",
+        "busy",
+        {"retryAfterSeconds": 7},
+        {"Retry-After": "7"},
+    ),
 ]
 
 

@@ -191,7 +191,7 @@ async def test_settings_from_the_environment(
 ) -> None:
     from talkavocado_api import ApiSettings
 
-    monkeypatch.setenv("API_KEYS", "t1:0123456789abcdef0123")
+    monkeypatch.setenv("API_KEYS", "t1:nj8wr89KpYl7IOeuxhGhMoFtg3whR8lrOlNDvlSC6cI")
     monkeypatch.setenv("API_PORT", "9123")
     monkeypatch.setenv("MAX_UPLOAD_BYTES", "5000")
     monkeypatch.setenv("TALKAVOCADO_ENV", "prod")
@@ -201,9 +201,9 @@ async def test_settings_from_the_environment(
     assert settings.max_upload_bytes == 5000
     assert settings.env == "prod"
     assert settings.kafka.topic_prefix == "x."
-    assert "0123456789abcdef0123" not in repr(settings)
+    assert "nj8wr89KpYl7IOeuxhGhMoFtg3whR8lrOlNDvlSC6cI" not in repr(settings)
     built = build_api(tmp_path, settings)
-    async with client_for(built.app, "0123456789abcdef0123") as client:
+    async with client_for(built.app, "nj8wr89KpYl7IOeuxhGhMoFtg3whR8lrOlNDvlSC6cI") as client:
         response = await client.post(
             "/jobs",
             json={
@@ -234,7 +234,7 @@ def test_entry_point_refuses_to_start_without_keys(
     monkeypatch.setenv("STORAGE_URL", str(tmp_path / "s"))
     monkeypatch.setattr("talkavocado_api.__main__.configure_observability", lambda *a, **k: None)
     assert main() == 2
-    monkeypatch.setenv("API_KEYS", "t1:0123456789abcdef0123")
+    monkeypatch.setenv("API_KEYS", "t1:nj8wr89KpYl7IOeuxhGhMoFtg3whR8lrOlNDvlSC6cI")
     from talkavocado_api import ApiSettings
 
     app = build_app(ApiSettings())

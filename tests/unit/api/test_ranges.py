@@ -24,6 +24,11 @@ from talkavocado_api.ranges import ByteRange, Unsatisfiable, content_type_for, p
         ("items=0-1", 100, None),
         ("bytes=-", 100, None),
         ("bytes=abc", 100, None),
+        # Positions of any length (a 5,000-digit one was a 500): past every object's end.
+        ("bytes=0-" + "9" * 5000, 100, ByteRange(0, 99)),
+        ("bytes=-" + "9" * 5000, 100, ByteRange(0, 99)),
+        ("bytes=" + "0" * 5000 + "7-9", 100, ByteRange(7, 9)),
+        ("bytes=\u0663-\u0665", 100, None),  # digits, but not ASCII ones: invalid
     ],
 )
 def test_parse_range(header: str | None, size: int, expected: ByteRange | None) -> None:
@@ -38,6 +43,8 @@ def test_parse_range(header: str | None, size: int, expected: ByteRange | None) 
         ("bytes=-0", 100),
         ("bytes=0-", 0),
         ("bytes=-1", 0),
+        ("bytes=" + "9" * 5000 + "-", 100),
+        ("bytes=" + "9" * 5000 + "-" + "9" * 5001, 100),
     ],
 )
 def test_unsatisfiable_ranges(header: str, size: int) -> None:

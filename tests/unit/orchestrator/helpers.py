@@ -200,8 +200,14 @@ class Driver:
         )
 
     def heartbeat(
-        self, progress: float, message: str = "", run: str | None = None
+        self,
+        progress: float,
+        message: str = "",
+        run: str | None = None,
+        *,
+        token: str | None = None,
     ) -> list[Command]:
+        """A step.heartbeat of `run` (default the pending one); `token`: the execution's."""
         run = run or self.pending.step_run_id
         return self.send(
             StepHeartbeat(
@@ -210,6 +216,7 @@ class Driver:
                 state=run.split("/")[1],
                 progress=progress,
                 message=message,
+                run=token,
             )
         )
 

@@ -19,7 +19,7 @@ from talkavocado_orchestrator.agent import JobStateAgent, key_text
 from talkavocado_orchestrator.dead_letter import DeadLetters
 from talkavocado_orchestrator.metrics import OrchestratorMetrics
 from talkavocado_orchestrator.shell import Executor
-from talkavocado_orchestrator.timer import Ticker
+from talkavocado_orchestrator.timer import Retention, Ticker, WakeupIndex
 
 from .helpers import PIPELINE, Driver, submitted
 
@@ -120,29 +120,30 @@ async def test_the_timer_ticks_a_due_row_once_per_wakeup() -> None:
     async def send(job_id: str, tick: bytes) -> None:
         ticks.append((job_id, tick))
 
-    ticker = Ticker(rows, send)
+    ticker = Ticker(rows, send, WakeupIndex(), Retention())
+    await ticker.rebuild()
     await ticker.tick()
     await ticker.tick()
     ((job_id, tick),) = ticks
     assert job_id == "job-1"
     assert json.loads(tick)["jobId"] == "job-1"
-    assert "job-1" in ticker.ticked
 
 
-def test_a_row_is_due_once_per_wakeup_and_forgotten_without_one() -> None:
+async def test_a_row_is_due_once_per_wakeup_and_forgotten_without_one() -> None:
     d = Driver(PIPELINE)
     d.submit()
-    value = d.job.to_json_bytes().decode()
     wakeup = next_wakeup(d.job)
     assert wakeup is not None
-    ticker = Ticker({}, _never)
-    assert not ticker.due("job-1", value, wakeup - timedelta(seconds=1))
-    assert ticker.due("job-1", value, wakeup)
-    assert not ticker.due("job-1", value, wakeup + timedelta(seconds=1))  # ticked already
-    while not d.job.ended:
-        d.succeed()
-    assert not ticker.due("job-1", d.job.to_json_bytes().decode(), wakeup)
-    assert ticker.ticked == {}
+    index = WakeupIndex()
+    ticker = Ticker({}, _never, index, Retention())
+    ticker.track("job-1", d.job)
+    assert index.pop_due(wakeup - timedelta(seconds=1)) == []
+    assert index.pop_due(wakeup) == [("job-1", wakeup)]
+    assert index.pop_due(wakeup + timedelta(seconds=1)) == []  # handed out already
+    ticker.track("job-1", d.job)
+    ticker.track("job-1", None)  # deleted
+    assert index.pop_due(wakeup) == []
+    assert len(index) == 0
 
 
 async def _never(job_id: str, tick: bytes) -> None:

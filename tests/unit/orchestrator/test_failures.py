@@ -9,7 +9,8 @@ import pytest
 
 from talkavocado_common.events.models import StepError
 from talkavocado_common.models import ErrorCode, ErrorInfo, JobStatus
-from talkavocado_common.pipeline import EmitStatus, SetManifest, error_info
+from talkavocado_common.pipeline import Command, EmitStatus, SetManifest, error_info
+from talkavocado_common.pipeline.transition import MAX_LOST_EXECUTIONS
 
 from .helpers import (
     T0,
@@ -219,14 +220,105 @@ def test_step_timeout_fires_on_the_first_tick_at_the_deadline() -> None:
     assert d.job.context["error"]["Error"] == "States.Timeout"
 
 
-def test_heartbeat_timeout_without_heartbeats() -> None:
+def lose_worker(d: Driver, times: int, *, heartbeat: float = 30) -> list[Command]:
+    """Start the pending step under a new run token, then let it go silent, `times` times; the
+    commands of the last silence."""
+    commands: list[Command] = []
+    for _ in range(times):
+        d.heartbeat(0.1, token=f"exec-{d.pending.attempt}-{len(d.pending.runs)}")
+        commands = d.tick(heartbeat)
+    return commands
+
+
+def test_a_step_not_started_has_no_heartbeat_clock() -> None:
+    # A request waiting in its topic (behind another job's step, or for a worker to come back)
+    # is not failed for missing heartbeats: only TimeoutSeconds bounds it.
     d = Driver(one_step(timeout=600, heartbeat=30))
     d.submit()
-    assert d.tick(29) == []
+    assert d.pending.heartbeat_deadline is None
+    assert d.tick(599) == []
     commands = d.tick(1)
     (mark,) = manifests(commands)
     assert mark.error == ErrorInfo(
-        code=ErrorCode.TIMEOUT, message="no heartbeat from the step for 30 s", step="work"
+        code=ErrorCode.TIMEOUT, message="the step did not finish within 600 s", step="work"
+    )
+
+
+def test_the_heartbeat_clock_starts_at_the_first_beat() -> None:
+    d = Driver(one_step(timeout=600, heartbeat=30))
+    d.submit()
+    d.advance(100)  # queued
+    d.heartbeat(0.0, "started", token="a")
+    assert d.pending.started_at == d.now
+    assert d.pending.heartbeat_deadline == d.now + timedelta(seconds=30)
+    assert d.tick(29) == []
+
+
+def test_a_silent_worker_is_lost_not_failed_and_the_rerun_goes_on() -> None:
+    d = Driver(one_step(timeout=600, heartbeat=30))
+    d.submit()
+    d.heartbeat(0.3, token="a")
+    commands = d.tick(30)  # silent: its worker died
+    assert manifests(commands) == []
+    assert not requests(commands)  # the request is still in its topic: redelivered
+    assert (d.pending.attempt, d.pending.lost, d.pending.silent) == (1, 1, True)
+    assert d.pending.heartbeat_deadline == d.now + timedelta(seconds=60)  # the restart window
+    assert d.job.retry_due is None  # not a failure: no retry
+    assert "deemed lost (1 of" in status_event(commands).event.message
+    assert d.tick(59) == []
+    commands = d.heartbeat(0.0, token="b")  # the restarted worker runs it again
+    assert (d.pending.lost, d.pending.silent, d.pending.runs) == (1, False, ["a", "b"])
+    assert "started again" in status_event(commands).event.message
+    assert d.heartbeat(0.9, token="a") == []  # the superseded execution: ignored
+    d.succeed()
+    assert d.job.status is JobStatus.COMPLETED
+
+
+def test_a_step_nothing_ran_again_is_requested_again_without_spending_retries() -> None:
+    d = Driver(one_step(timeout=600, heartbeat=30, retry=[{"ErrorEquals": ["States.ALL"]}]))
+    d.submit()
+    d.heartbeat(0.3, token="a")
+    d.tick(30)  # lost
+    (request,) = requests(d.tick(60))  # and nothing re-ran it (a stale row, a lost request)
+    assert request.request.attempt == 2
+    assert (d.pending.attempt, d.pending.lost, d.pending.silent) == (2, 1, False)
+    assert d.pending.heartbeat_deadline is None  # not started yet
+    assert d.job.retries == [0]
+
+
+def test_a_worker_restarted_before_the_silence_counts_as_lost() -> None:
+    d = Driver(one_step(timeout=600, heartbeat=30))
+    d.submit()
+    d.heartbeat(0.3, token="a")
+    d.advance(5)
+    d.heartbeat(0.0, token="b")  # a new execution while "a" still counted as alive
+    assert d.pending.lost == 1
+    d.tick(30)  # and "b" goes silent too
+    assert (d.pending.lost, d.pending.silent) == (2, True)
+
+
+def test_a_late_heartbeat_of_the_same_execution_refunds_the_loss() -> None:
+    # The orchestrator was down or behind: the beats were only late.
+    d = Driver(one_step(timeout=600, heartbeat=30))
+    d.submit()
+    d.heartbeat(0.3, token="a")
+    d.tick(31)
+    assert d.pending.lost == 1
+    d.heartbeat(0.4, token="a")
+    assert (d.pending.lost, d.pending.silent) == (0, False)
+    assert d.pending.heartbeat_deadline == d.now + timedelta(seconds=30)
+
+
+def test_the_crash_budget_spent_fails_the_run_with_heartbeat_timeout() -> None:
+    d = Driver(one_step(timeout=6000, heartbeat=30))
+    d.submit()
+    lose_worker(d, MAX_LOST_EXECUTIONS)
+    assert not d.job.ended
+    commands = lose_worker(d, 1)
+    (mark,) = manifests(commands)
+    assert mark.error is not None
+    assert mark.error.message == (
+        f"no heartbeat from the step for 30 s; its worker was lost {MAX_LOST_EXECUTIONS + 1} times"
     )
     assert d.job.context["error"]["Error"] == "States.HeartbeatTimeout"
 
@@ -259,7 +351,7 @@ def test_default_pipeline_retries_timeouts_then_fails_with_timeout(error: str) -
                 d.heartbeat(0.2)
             d.tick_at(d.pending.deadline)
         else:
-            d.tick_at(d.pending.requested_at + timedelta(seconds=30))
+            lose_worker(d, MAX_LOST_EXECUTIONS + 1)
         if attempt < 4:
             assert d.job.retry_due is not None
             d.tick_at(d.job.retry_due)
@@ -270,10 +362,14 @@ def test_default_pipeline_retries_timeouts_then_fails_with_timeout(error: str) -
 
 
 def test_earliest_expiry_wins_when_both_deadlines_passed() -> None:
-    d = Driver(one_step(timeout=40, heartbeat=30))
+    d = Driver(one_step(timeout=60, heartbeat=30))
     d.submit()
-    d.tick(1000)  # both passed; the heartbeat deadline (30 s) came first
-    assert d.job.context["error"]["Error"] == "States.HeartbeatTimeout"
+    d.advance(5)
+    d.heartbeat(0.1)
+    d.tick(1000)  # both passed; the heartbeat deadline (35 s) came first: the worker is lost
+    assert (d.job.ended, d.pending.silent) == (False, True)
+    d.tick()  # and the step's own deadline fails it
+    assert d.job.context["error"]["Error"] == "States.Timeout"
 
 
 def test_timeout_not_retried_is_caught() -> None:

@@ -138,3 +138,23 @@ async def test_table_recovery_is_an_event(app: OrchestratorApp) -> None:
     assert faust_adapter.table_recovered(app) is False
     completed.set()
     assert faust_adapter.table_recovered(app) is True
+
+
+def test_what_the_agent_relies_on_for_manual_acks(app: OrchestratorApp) -> None:
+    """agent.py acknowledges each record itself (Stream.noack, Stream.ack) and, when it leaves
+    one for redelivery, takes it out of the set faust's rebalance and stop wait on
+    (Consumer.unacked must be that very set, Consumer.wait_empty's)."""
+    from faust.streams import Stream
+    from faust.tables.base import Collection
+
+    require_method(Stream, "noack")
+    require_method(Stream, "ack")
+    require_method(Collection, "on_recover")
+    if not callable(getattr(faust, "current_event", None)):
+        broken("faust.current_event", "is gone")
+    consumer: Any = app.consumer
+    if consumer.unacked is not consumer._unacked_messages:
+        broken("faust Consumer.unacked", "is no longer the set Consumer.wait_empty waits on")
+    active = app.flow_control.is_active()  # suspended until the first recovery resumes it
+    if not isinstance(app.consumer_generation_id, int) or not isinstance(active, bool):
+        broken("App.consumer_generation_id / App.flow_control", "changed")

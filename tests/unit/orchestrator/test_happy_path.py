@@ -71,7 +71,7 @@ def test_submission_marks_processing_and_requests_the_first_step() -> None:
     assert row.attempts == {"audio-extraction": 1}
     assert row.pending is not None
     assert row.pending.deadline == T0 + timedelta(seconds=1800)
-    assert row.pending.heartbeat_deadline == T0 + timedelta(seconds=30)
+    assert row.pending.heartbeat_deadline is None  # the clock starts with the worker's beat
     assert row.deadline == T0 + timedelta(seconds=21600)
     assert row.manifest_key == "test/tenant-a/job-1/manifest.json"
     assert not row.ended

@@ -90,14 +90,14 @@ def test_status_transitions_retries_and_failures(metrics: OrchestratorMetrics) -
         )
         == 1
     )
-    # No heartbeat for HeartbeatSeconds (30 s): retried as States.HeartbeatTimeout.
-    drive(d, metrics, lambda: d.tick(31))
+    # Not finished within TimeoutSeconds: retried as States.Timeout.
+    drive(d, metrics, lambda: d.tick_at(d.pending.deadline))
     assert (
         value(
             r,
             "talkavocado_orchestrator_retries_total",
             state="audio-extraction",
-            error="States.HeartbeatTimeout",
+            error="States.Timeout",
         )
         == 1
     )
@@ -245,7 +245,7 @@ async def test_each_input_is_a_span_under_its_parent_and_produces_under_it(
     # A Tick has no trace of its own: it continues the job's trace, with the job's context.
     sent.events.clear()
     stored = json.loads(rows["job-1"])
-    pending_deadline = stored["pending"]["heartbeat_deadline"]
+    pending_deadline = stored["pending"]["deadline"]
     tick = Tick(now=datetime.fromisoformat(pending_deadline) + timedelta(seconds=1))
     row = await handle(rows, "job-1", tick, Trace(), PIPELINE, executor, metrics=metrics)
     assert row is not None
@@ -257,7 +257,7 @@ async def test_each_input_is_a_span_under_its_parent_and_produces_under_it(
             metrics.registry,
             "talkavocado_orchestrator_retries_total",
             state="audio-extraction",
-            error="States.HeartbeatTimeout",
+            error="States.Timeout",
         )
         == 1
     )

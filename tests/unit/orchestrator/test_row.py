@@ -121,7 +121,9 @@ def test_seed_is_stable_and_differs_between_jobs() -> None:
 def test_next_wakeup_is_the_earliest_deadline() -> None:
     d = Driver()
     d.submit()
-    assert next_wakeup(d.job) == T0 + timedelta(seconds=30)  # the heartbeat deadline
+    assert next_wakeup(d.job) == T0 + timedelta(seconds=1800)  # the step's TimeoutSeconds
+    d.heartbeat(0.1)
+    assert next_wakeup(d.job) == T0 + timedelta(seconds=30)  # started: the heartbeat deadline
     d.fail(ErrorCode.TRANSIENT_DEPENDENCY)
     assert next_wakeup(d.job) == d.job.retry_due
     d.cancel()

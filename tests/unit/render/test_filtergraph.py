@@ -5,11 +5,13 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
+from talkavocado_common.media.allowlist import LOGO_DEMUXERS, RECORDING_DEMUXERS, restrict
 from talkavocado_common.models import (
     FrameRate,
     LogoOptions,
@@ -34,7 +36,19 @@ from talkavocado_render.core.loudness import Loudnorm
 
 SOURCE, OUT = Path("/work/in.mp4"), Path("/work/final.mp4")
 # The edited main-part sound, raw on ffmpeg's stdin: input 1 whenever the source has sound.
-PCM_INPUT = ["-f", "f32le", "-ar", "48000", "-ac", "2", "-i", "pipe:0"]
+# Our own PCM: only the pipe and the f32le demuxer are allowed on it.
+PCM_INPUT = [
+    "-protocol_whitelist", "pipe", "-format_whitelist", "f32le",
+    "-f", "f32le", "-ar", "48000", "-ac", "2", "-i", "pipe:0",
+]  # fmt: skip
+
+
+def file_input(path: Path, demuxers: Sequence[str] = RECORDING_DEMUXERS) -> list[str]:
+    """A user file as an ffmpeg input, confined by the allowlist (its own unit tests pin it)."""
+    return [*restrict(demuxers), "-i", str(path)]
+
+
+SRC = file_input(SOURCE)
 MAIN_AUDIO = f"[1:a:0]asetpts=N/SR/TB,{AUDIO_FORMAT}"
 SAMPLES_PER_FRAME = 1920  # 48 kHz at 25 fps
 FADE = 240  # 5 ms hard-cut fade
@@ -107,7 +121,7 @@ def frames(*counts: int) -> list[int]:
 
 def assert_main_audio_is_fed_not_cut(plan: RenderPlan) -> None:
     """The main part's sound comes in cut and faded on input 1; the graph only retimes it."""
-    assert plan.args[2 : 2 + len(PCM_INPUT)] == PCM_INPUT
+    assert plan.args[len(SRC) : len(SRC) + len(PCM_INPUT)] == PCM_INPUT
     main = [c for c in chains(plan) if "1:a:0" in c]
     assert len(main) == 1
     assert re.fullmatch(rf"{re.escape(MAIN_AUDIO)}\[amain\d+\]", main[0]), main[0]
@@ -325,8 +339,7 @@ def test_encoder_settings() -> None:
     ):
         assert expected in args
     assert args.endswith(f"-f mp4 {OUT}")
-    assert plan.args[:2] == ["-i", str(SOURCE)]
-    assert plan.args[2 : 2 + len(PCM_INPUT)] == PCM_INPUT
+    assert plan.args[: len(SRC) + len(PCM_INPUT)] == [*SRC, *PCM_INPUT]
 
 
 def test_threads_size_the_filter_graph_and_every_encoder() -> None:
@@ -334,8 +347,8 @@ def test_threads_size_the_filter_graph_and_every_encoder() -> None:
 
     plan = build_render(timeline([(0, 30)]), SOURCE, OUT, options, threads=2)
 
-    assert plan.args[:4] == ["-filter_complex_threads", "2", "-i", str(SOURCE)]
-    assert plan.args[4 : 4 + len(PCM_INPUT)] == PCM_INPUT
+    expected = ["-filter_complex_threads", "2", *SRC, *PCM_INPUT]
+    assert plan.args[: len(expected)] == expected
     outputs = " ".join(plan.args).split(str(OUT))
     assert "-threads 2 -c:v libx264" in outputs[0]
     assert "-threads 2 -c:v libx264" in outputs[1]  # the preview's encoder too
@@ -353,9 +366,8 @@ def test_intro_and_outro_are_fitted_padded_retimed_and_joined() -> None:
 
     assert_well_formed(plan)
     # Input 1 is the main part's sound; the bumpers come after it.
-    assert plan.args[:14] == [
-        "-i", str(SOURCE), *PCM_INPUT, "-i", str(intro.path), "-i", str(outro.path)
-    ]  # fmt: skip
+    expected = [*SRC, *PCM_INPUT, *file_input(intro.path), *file_input(outro.path)]
+    assert plan.args[: len(expected)] == expected
     fit = (
         "fps=fps=25/1:start_time=0,"
         "scale=w=640:h=480:force_original_aspect_ratio=decrease:force_divisible_by=2,"
@@ -389,7 +401,8 @@ def test_without_sound_the_inputs_after_the_source_keep_their_old_indices() -> N
     plan = build_render(tl, SOURCE, OUT, RenderOptions(), intro=intro, logo=logo)
 
     assert_well_formed(plan)
-    assert plan.args[:6] == ["-i", str(SOURCE), "-i", str(logo.path), "-i", str(intro.path)]
+    expected = [*SRC, *file_input(logo.path, LOGO_DEMUXERS), *file_input(intro.path)]
+    assert plan.args[: len(expected)] == expected
     assert "[1:v:0]format=rgba" in plan.filtergraph
     assert "[2:v:0]setpts=PTS-STARTPTS" in plan.filtergraph
     assert "[2:a:0]aresample=48000" in plan.filtergraph
@@ -405,9 +418,8 @@ def test_logo_is_scaled_placed_and_faded_over_the_main_part() -> None:
     plan = build_render(timeline([(0, 100)]), SOURCE, OUT, RenderOptions(), logo=logo, intro=intro)
 
     assert_well_formed(plan)
-    assert plan.args[:14] == [
-        "-i", str(SOURCE), *PCM_INPUT, "-i", str(logo.path), "-i", str(intro.path)
-    ]  # fmt: skip
+    expected = [*SRC, *PCM_INPUT, *file_input(logo.path, LOGO_DEMUXERS), *file_input(intro.path)]
+    assert plan.args[: len(expected)] == expected
     assert "[2:v:0]format=rgba,scale=w=128:h=-1,colorchannelmixer=aa=0.500" in plan.filtergraph
     assert "[3:v:0]setpts=PTS-STARTPTS" in plan.filtergraph
     overlay = re.search(
@@ -472,7 +484,7 @@ def test_preview_is_a_second_output_of_the_same_graph() -> None:
 
     assert_well_formed(plan)
     # The source and the fed sound; the preview takes its frames and sound from the graph.
-    assert plan.args[: plan.args.index("-filter_complex")] == ["-i", str(SOURCE), *PCM_INPUT]
+    assert plan.args[: plan.args.index("-filter_complex")] == [*SRC, *PCM_INPUT]
     preview = OUT.with_name("preview.mp4")
     assert plan.outputs == (OUT, preview)
     assert re.search(r"format=yuv420p,split=2\[vout\d+\]\[vp2s\d+\]", plan.filtergraph)

@@ -47,6 +47,19 @@ WRITES: Mapping[str, frozenset[str]] = {
     "subtitles-post-edit": frozenset({"subtitles"}),
     "branding-layer": frozenset({"renders"}),
 }
+# Writers that act for a step run: their changes are refused once the job has ended (a
+# cancelled job gets nothing more from its steps; ManifestStore.update checks, under CAS).
+STEP_WRITERS: frozenset[str] = frozenset(WRITES) - {"api", "orchestrator"}
+# The statuses in which step writers are refused.
+CLOSED_STATUSES: frozenset[JobStatus] = frozenset(
+    {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}
+)
+
+
+def refuses(writer: str | None, status: JobStatus) -> bool:
+    """Whether a change by `writer` must be refused on a manifest in `status`: a step's writes
+    into a job that has ended (cancelled, failed, completed)."""
+    return writer in STEP_WRITERS and status in CLOSED_STATUSES
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 import anyio
 from pydantic import ValidationError
 
-from .models import Manifest
+from .manifest_changes import refuses
+from .models import JobStatus, Manifest
 from .storage import JobKeys, NotFound, PreconditionFailed, Storage
 
 
@@ -23,6 +24,17 @@ class ManifestConflict(RuntimeError):
 
 class ManifestInvalid(RuntimeError):
     """The stored manifest does not validate against the contract."""
+
+
+class JobClosed(RuntimeError):
+    """A step's change was refused: the job has ended (cancelled, failed or completed), so its
+    steps may write nothing more into it."""
+
+    def __init__(self, job_id: str, status: JobStatus, writer: str) -> None:
+        super().__init__(f"job {job_id} is {status.value}: {writer}'s change refused")
+        self.job_id = job_id
+        self.status = status
+        self.writer = writer
 
 
 def utcnow() -> datetime:
@@ -63,9 +75,16 @@ class ManifestStore:
         """Apply `change` to the current manifest and write it if nobody wrote in between.
 
         `change` must be a pure function of the manifest: it runs again after a conflict.
+        A step writer's change (its `writer` attribute, manifest_changes.STEP_WRITERS) on a job
+        that has ended raises JobClosed: the check and the write are one compare-and-swap, so a
+        status written in between makes the write fail and the check run again.
         """
+        writer = getattr(change, "writer", None)
         for attempt in range(self.max_attempts):
             current, etag = await self.read(keys)
+            if refuses(writer, current.status):
+                assert writer is not None
+                raise JobClosed(keys.job_id, current.status, writer)
             changed = change(current)
             # Re-validate: model_copy(update=...) does not, and the contract must hold on disk.
             updated = Manifest.model_validate(

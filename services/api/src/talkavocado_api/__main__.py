@@ -2,20 +2,28 @@
 
 Publishes job commands to Kafka and streams status events from it (kafka_wiring.py);
 `build_app` without a publisher/feed (embedding, tests) falls back to in-memory ones.
+
+A stop is bounded: uvicorn closes the port at once and gives open requests (SSE streams)
+GRACEFUL_SHUTDOWN_SECONDS; STOP_DEADLINE_SECONDS after the signal the process exits 70 with one
+log line whatever still waits (a Kafka client on a broker that is gone). Started by `avocado up`,
+the process also stops when its supervisor dies (`talkavocado_common.lifeline`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Mapping
+from types import FrameType
 
 import uvicorn
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
 from talkavocado_common.config import ConfigError, load_settings
+from talkavocado_common.lifeline import StopDeadline, watch_lifeline
 from talkavocado_common.observability import TracingConfigError, configure_observability
 from talkavocado_common.storage import open_storage
 
@@ -33,6 +41,22 @@ from .ports import (
 from .settings import ApiSettings
 
 log = logging.getLogger("talkavocado_api")
+
+GRACEFUL_SHUTDOWN_SECONDS = 10
+STOP_DEADLINE_SECONDS = GRACEFUL_SHUTDOWN_SECONDS + 5.0
+
+
+class _BoundedServer(uvicorn.Server):
+    """uvicorn's server, whose first stop signal also arms the process's hard deadline."""
+
+    def __init__(self, config: uvicorn.Config, deadline: StopDeadline | None) -> None:
+        super().__init__(config)
+        self._deadline = deadline
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._deadline is not None:
+            self._deadline.arm(signal.Signals(sig).name)
+        super().handle_exit(sig, frame)
 
 
 def build_app(
@@ -71,8 +95,9 @@ def build_app(
     )
 
 
-async def serve(app: FastAPI, settings: ApiSettings) -> None:
-    """Run uvicorn in the current event loop (so Kafka clients can share it)."""
+async def serve(app: FastAPI, settings: ApiSettings, deadline: StopDeadline | None = None) -> None:
+    """Run uvicorn in the current event loop (so Kafka clients can share it); a stop signal
+    arms `deadline`."""
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -81,9 +106,9 @@ async def serve(app: FastAPI, settings: ApiSettings) -> None:
         access_log=False,  # the middleware logs each request with its correlation id
         ws="none",
         lifespan="on",
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
-    await uvicorn.Server(config).serve()
+    await _BoundedServer(config, deadline).serve()
 
 
 async def run_with_kafka(settings: ApiSettings, keyring: ApiKeyRing) -> None:
@@ -108,7 +133,7 @@ async def run_with_kafka(settings: ApiSettings, keyring: ApiKeyRing) -> None:
                 },
                 keyring=keyring,
             )
-            await serve(app, settings)
+            await serve(app, settings, StopDeadline("api", STOP_DEADLINE_SECONDS))
         finally:
             await feed.stop()
 
@@ -120,6 +145,7 @@ def main() -> int:
     except (ConfigError, TracingConfigError) as exc:
         sys.stderr.write(f"talkavocado-api: bad configuration: {exc}\n")
         return 2
+    watch_lifeline("api")
     try:
         keyring = load_keyring(settings)
         open_storage(settings.storage.storage_url, settings.storage)

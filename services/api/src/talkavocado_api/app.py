@@ -3,6 +3,7 @@ build the same app with different adapters."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 from fastapi import FastAPI
@@ -11,10 +12,13 @@ from talkavocado_common.storage import Storage
 
 from . import __version__
 from .auth import ApiKeyRing, load_keyring
+from .auth_throttle import FailedAuthThrottle
 from .deps import authenticate_request
+from .docs import install_docs
 from .errors import install_error_handlers
 from .metrics import ApiMetrics
 from .middleware import RequestMiddleware
+from .openapi import install_openapi
 from .ports import EventPublisher, ReadinessCheck, StatusFeed, storage_check
 from .routes import jobs, ops
 from .settings import ApiSettings
@@ -24,7 +28,9 @@ DESCRIPTION = """\
 Create a job, upload the recording, follow its progress and download the results.
 
 Every request except `/healthz`, `/readyz` and `/metrics` needs `Authorization: Bearer <key>`;
-a key belongs to one tenant and sees only that tenant's jobs (another tenant's job is a 404).
+a key belongs to one tenant and sees only that tenant's jobs (another tenant's job is a 404,
+the same as an unknown job; a malformed job id is a 400). A client that sends too many wrong
+keys gets 429 with `Retry-After` for a while.
 Every response carries `x-correlation-id` (the client's, or a new one); every error is JSON
 `{error, detail, correlationId}`.
 """
@@ -60,6 +66,8 @@ def create_app(
         title="TalkAvocado API",
         version=__version__,
         description=DESCRIPTION,
+        docs_url=None,  # docs.py serves /docs from local files; ReDoc needs a CDN: off
+        redoc_url=None,
         openapi_tags=[
             {"name": "jobs", "description": "Jobs of the caller's tenant."},
             {"name": "operations", "description": "Health, readiness and metrics."},
@@ -70,10 +78,16 @@ def create_app(
     app.state.use_cases = use_cases
     app.state.metrics = metrics
     app.state.authenticate_request = authenticate_request
+    app.state.auth_throttle = FailedAuthThrottle(
+        settings.auth_failure_limit, settings.auth_failure_window_seconds
+    )
+    app.state.auth_clock = time.monotonic
     app.state.readiness_checks = dict(
         readiness_checks if readiness_checks is not None else {"storage": storage_check(storage)}
     )
     install_error_handlers(app)
+    install_openapi(app, settings)
+    install_docs(app)
     app.include_router(jobs.router)
     app.include_router(ops.router)
     app.add_middleware(

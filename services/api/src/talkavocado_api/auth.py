@@ -2,8 +2,11 @@
 
 Configuration lines are `tenant:key` (hashed on load, the plain key is dropped) or
 `tenant:sha256:<64 hex digits>` (already hashed, so a key file need not hold secrets).
-Keys are high-entropy random strings, so one SHA-256 round is the usual choice (as for GitHub or
-Stripe tokens); a slow password hash would only slow every request down.
+Keys are high-entropy random strings — at least 128 bits, checked when they are loaded
+(`talkavocado_common.api_keys`: 22+ base64url or 32+ hex characters, no obvious patterns;
+`avocado keys new` makes one) — so one SHA-256 round is the usual choice (as for GitHub or
+Stripe tokens); a slow password hash would only slow every request down. A pre-hashed entry
+cannot be checked; whoever hashed it vouches for the key.
 """
 
 from __future__ import annotations
@@ -14,12 +17,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from talkavocado_common.api_keys import WeakKey, check_key
 from talkavocado_common.storage import InvalidKey, validate_tenant_id
 
 from .settings import ApiSettings
 
 _HASHED = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
-MIN_KEY_LENGTH = 16
 
 
 class KeyConfigError(ValueError):
@@ -74,9 +77,11 @@ class ApiKeyRing:
             hashed = _HASHED.fullmatch(secret)
             if hashed:
                 entries.append((tenant_id, hashed.group(1).lower()))
-            elif len(secret) < MIN_KEY_LENGTH:
-                raise KeyConfigError(f"{where}: keys must be at least {MIN_KEY_LENGTH} characters")
             else:
+                try:
+                    check_key(secret)
+                except WeakKey as exc:
+                    raise KeyConfigError(f"{where}: {exc}") from None
                 entries.append((tenant_id, hash_key(secret)))
         return cls(entries)
 

@@ -3,6 +3,7 @@ scope."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -11,9 +12,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from talkavocado_common.storage import InvalidKey, validate_tenant_id
 
 from .auth import ApiKeyRing, Principal
+from .auth_throttle import FailedAuthThrottle
 from .context import current_correlation_id, job_id_var, tenant_id_var, traceparent_var
-from .errors import InvalidRequest, NotFound, Unauthorized
+from .errors import InvalidRequest, NotFound, TooManyRequests, Unauthorized
 from .metrics import ApiMetrics
+from .schemas import JOB_ID_MAX, JOB_ID_PATTERN, TENANT_ID_MAX, TENANT_ID_PATTERN
 from .settings import ApiSettings
 from .usecases import UseCases
 from .usecases.artifacts import ArtifactDownloads
@@ -25,6 +28,8 @@ from .usecases.read import ReadJobs
 from .usecases.stream import StatusStream
 from .usecases.upload import UploadInput
 
+_JOB_ID_RE = re.compile(JOB_ID_PATTERN)
+
 bearer_scheme = HTTPBearer(
     auto_error=False,
     scheme_name="ApiKey",
@@ -32,8 +37,23 @@ bearer_scheme = HTTPBearer(
 )
 
 
+def client_address(request: Request) -> str:
+    """Who is asking, for the throttle: the peer address the ASGI server reports."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 def authenticate_request(request: Request) -> Principal:
-    """The caller's principal from `Authorization: Bearer <key>`; 401 otherwise."""
+    """The caller's principal from `Authorization: Bearer <key>`; 401 otherwise, 429 (without
+    checking the key) for a client that sent too many wrong keys lately."""
+    throttle: FailedAuthThrottle | None = getattr(request.app.state, "auth_throttle", None)
+    client = client_address(request)
+    now: float = request.app.state.auth_clock() if throttle is not None else 0.0
+    if throttle is not None and (blocked := throttle.blocked(client, now)) is not None:
+        raise TooManyRequests(
+            "too many failed authentications from this client; "
+            f"try again in {blocked.retry_after} s",
+            blocked.retry_after,
+        )
     header = request.headers.get("authorization")
     if not header:
         raise Unauthorized("missing API key: send Authorization: Bearer <key>")
@@ -43,6 +63,8 @@ def authenticate_request(request: Request) -> Principal:
     keyring: ApiKeyRing = request.app.state.keyring
     principal = keyring.authenticate(key.strip())
     if principal is None:
+        if throttle is not None:
+            throttle.record_failure(client, now)
         raise Unauthorized("invalid API key")
     return principal
 
@@ -121,6 +143,12 @@ def check_tenant_format(tenant_id: str) -> str:
         raise InvalidRequest(f"tenantId: {exc}") from None
 
 
+def check_job_id_format(job_id: str) -> str:
+    if len(job_id) > JOB_ID_MAX or not _JOB_ID_RE.fullmatch(job_id):
+        raise InvalidRequest(f"jobId: {job_id!r} is not a job id")
+    return job_id
+
+
 async def get_tenant_context(
     request: Request,
     principal: PrincipalDep,
@@ -130,6 +158,9 @@ async def get_tenant_context(
             alias="tenantId",
             description="The tenant that owns the job; must be the API key's tenant.",
             examples=["demo-tenant"],
+            min_length=1,
+            max_length=TENANT_ID_MAX,
+            pattern=TENANT_ID_PATTERN,
         ),
     ],
 ) -> RequestContext:
@@ -138,6 +169,7 @@ async def get_tenant_context(
     check_tenant_format(tenant_id)
     job_id = request.path_params.get("jobId")
     if job_id is not None:
+        check_job_id_format(job_id)  # before the tenant: malformed is 400 whoever asks
         job_id_var.set(job_id)
     if tenant_id != principal.tenant_id:
         if job_id is not None:

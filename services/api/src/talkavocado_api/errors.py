@@ -18,6 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 from talkavocado_common.models import JobStatus
 
@@ -107,6 +109,18 @@ class InputInvalid(ApiError):
     error = "input_invalid"
 
 
+class TooManyRequests(ApiError):
+    status_code = 429
+    error = "too_many_requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(
+            detail,
+            extra={"retryAfterSeconds": retry_after},
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
 class Unavailable(ApiError):
     status_code = 503
     error = "unavailable"
@@ -173,6 +187,11 @@ def _unavailable(error: domain.Unavailable) -> ApiError:
     return Unavailable(error.message)
 
 
+@http_error.register
+def _too_many_requests(error: domain.TooManyRequests) -> ApiError:
+    return TooManyRequests(error.message, error.retry_after)
+
+
 # --- responses --------------------------------------------------------------------------------
 
 
@@ -193,11 +212,24 @@ def error_response(
 
 
 def _location(loc: Sequence[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    """`input.mimeType`, `tenantId`, `path`: the field, without where it was (body, query...)."""
+    where = ("body", "query", "path", "header", "cookie")
+    parts = [str(p) for p in (loc[1:] if loc and loc[0] in where else loc)]
     return ".".join(parts) or "request"
 
 
 _BODY_TYPES = {"model_attributes_type", "dict_type", "model_type"}
+# What a malformed identifier reads as, instead of the pattern it failed (the pattern is in
+# the OpenAPI document). `{value!r}` is the value sent.
+_SHAPE_TYPES = {"string_pattern_mismatch", "string_too_long", "string_too_short"}
+_SHAPE_MESSAGES = {
+    ("query", "tenantId"): "invalid tenant id {value!r}: use 1-64 lowercase letters, digits, '-' "
+    "or '_', starting and ending with a letter or digit",
+    ("path", "jobId"): "{value!r} is not a job id",
+    ("path", "path"): "invalid artifact path {value!r}",
+    ("query", "cursor"): "not a cursor returned by this API",
+    ("header", "Idempotency-Key"): "1-255 printable ASCII characters expected",
+}
 
 
 def _message(error: Mapping[str, Any]) -> str:
@@ -210,6 +242,8 @@ def _message(error: Mapping[str, Any]) -> str:
         return "the body must be a JSON object (Content-Type: application/json)"
     if kind == "missing" and loc == ("body",):
         return "a JSON body is required"
+    if kind in _SHAPE_TYPES and loc in _SHAPE_MESSAGES:
+        return _SHAPE_MESSAGES[loc].format(value=error.get("input"))
     msg = str(error.get("msg", "invalid value"))
     return msg.removeprefix("Value error, ")
 
@@ -242,6 +276,27 @@ _HTTP_ERRORS = {
 }
 
 
+def _methods(routes: Sequence[BaseRoute], scope: Scope) -> set[str]:
+    methods: set[str] = set()
+    for route in routes:
+        match, child = route.matches(scope)
+        if match == Match.NONE:
+            continue
+        # An included router: FastAPI wraps it (original_router); Starlette's have `routes`.
+        router = getattr(route, "original_router", route)
+        nested: Sequence[BaseRoute] | None = getattr(router, "routes", None)
+        if nested is not None:
+            methods |= _methods(nested, {**scope, **child})
+        else:
+            methods |= getattr(route, "methods", None) or set()
+    return methods
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route answers on the request's path (RFC 9110 §15.5.6 `Allow`)."""
+    return ", ".join(sorted(_methods(request.app.router.routes, request.scope)))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
@@ -272,7 +327,10 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         code = _HTTP_ERRORS.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else None
-        return error_response(exc.status_code, code, detail, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names only the first route of the path
+            headers["Allow"] = allowed_methods(request)
+        return error_response(exc.status_code, code, detail, headers=headers)
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error", exc_info=exc)

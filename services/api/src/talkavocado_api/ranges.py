@@ -2,7 +2,8 @@
 
 A syntactically invalid header is ignored (the whole object is sent, as the RFC allows); a
 multi-range request is served whole too (browsers and players ask for one range). A valid range
-that starts past the end is unsatisfiable (416).
+that starts past the end is unsatisfiable (416). A position of any length is valid: one longer
+than 18 digits lies past the end of every object, and is read as such, never converted.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import mimetypes
 import re
 from dataclasses import dataclass
 
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE_RE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
+_MAX_DIGITS = 18  # 10**18 bytes is past the end of any object; int() of more is never needed
+_BEYOND = 10**_MAX_DIGITS
 
 
 class Unsatisfiable(ValueError):
@@ -42,17 +45,23 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     if not first and not last:
         return None
     if not first:  # suffix: the last N bytes
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0 or size == 0:
             raise Unsatisfiable(header)
         return ByteRange(max(0, size - suffix), size - 1)
-    start = int(first)
-    end = int(last) if last else size - 1
+    start = _position(first)
+    end = _position(last) if last else size - 1
     if last and end < start:
         return None  # invalid: ignore
     if start >= size:
         raise Unsatisfiable(header)
     return ByteRange(start, min(end, size - 1))
+
+
+def _position(digits: str) -> int:
+    """A byte position; one too long to be an offset into any object is `_BEYOND`."""
+    stripped = digits.lstrip("0") or "0"
+    return int(stripped) if len(stripped) <= _MAX_DIGITS else _BEYOND
 
 
 _TYPES = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
@@ -12,44 +12,116 @@ from pydantic.alias_generators import to_camel
 from talkavocado_common.models import ErrorInfo, JobOptions, JobStatus
 from talkavocado_common.storage import InvalidKey, validate_tenant_id
 
-MIME_RE = re.compile(r"^(video|audio)/[A-Za-z0-9][A-Za-z0-9.+-]{0,126}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# The contract's patterns: each is declared in the OpenAPI document and is exactly what the API
+# accepts (tests/unit/api/test_contract.py checks them against storage/keys.py's validation).
+# They avoid look-arounds, so every JSON Schema engine (and pydantic's Rust regex) reads them
+# the same way.
+TENANT_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$"
+TENANT_ID_MAX = 64
+# A job id: letters, digits, '.', '_' and '-', starting and ending with a letter or digit, no '..'.
+JOB_ID_PATTERN = r"^[A-Za-z0-9](?:(?:\.?[A-Za-z0-9_-])*\.?[A-Za-z0-9])?$"
+JOB_ID_MAX = 128
+# An artifact path below the job: segments that start with a letter, digit or '_' (so never
+# '.' or '..'), joined by '/'. A full storage key of the job (as GET /jobs/{id} lists) has the
+# same shape.
+_SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9._ -]{0,254}"
+ARTIFACT_PATH_PATTERN = rf"^{_SEGMENT}(?:/{_SEGMENT})*$"
+ARTIFACT_PATH_MAX = 1024  # an S3 key's limit
+# Idempotency-Key: printable ASCII (HTTP drops spaces at either end, so none are there).
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$"
+IDEMPOTENCY_KEY_MAX = 255
+# video/* or audio/*, either case (stored lower-cased).
+MIME_PATTERN = r"^(?:[Vv][Ii][Dd][Ee][Oo]|[Aa][Uu][Dd][Ii][Oo])/[A-Za-z0-9][A-Za-z0-9.+-]{0,126}$"
+MIME_RE = re.compile(MIME_PATTERN)
+# A file name: no control characters, not only white space.
+FILENAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$"
+FILENAME_RE = re.compile(FILENAME_PATTERN)
 
 
 class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
-class InputMetadata(ApiModel):
+class RequestModel(ApiModel):
+    """A request body: JSON types exactly as the schema says (no "5" for 5, no 0 for false).
+
+    JSON Schema counts 5.0 as an integer; pydantic's strict mode does not, so integral numbers
+    are made ints first (`json_numbers`)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", strict=True
+    )
+
+
+def json_numbers(value: Any) -> Any:
+    """`value` with every integral float (5.0) an int, as JSON Schema reads numbers."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: json_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_numbers(v) for v in value]
+    return value
+
+
+class InputMetadata(RequestModel):
     """What the client declares about the recording it will upload."""
 
-    original_filename: str = Field(min_length=1, max_length=255, examples=["talk.mp4"])
-    bytes: int = Field(gt=0, description="Exact size of the upload in bytes.")
-    mime_type: str = Field(description="video/* or audio/*", examples=["video/mp4"])
+    original_filename: str = Field(
+        min_length=1,
+        max_length=255,
+        examples=["talk.mp4"],
+        json_schema_extra={"pattern": FILENAME_PATTERN},
+    )
+    bytes: int = Field(
+        gt=0,
+        strict=True,
+        description="Exact size of the upload in bytes; at most the server's MAX_UPLOAD_BYTES.",
+    )
+    mime_type: str = Field(
+        description="video/* or audio/*",
+        examples=["video/mp4"],
+        json_schema_extra={"pattern": MIME_PATTERN},
+    )
+
+    @field_validator("bytes", mode="before")
+    @classmethod
+    def _integral(cls, value: Any) -> Any:
+        return json_numbers(value)
 
     @field_validator("original_filename")
     @classmethod
     def _filename(cls, value: str) -> str:
-        if _CONTROL.search(value) or not value.strip():
+        if not FILENAME_RE.fullmatch(value):
             raise ValueError("must be a file name without control characters")
         return value
 
     @field_validator("mime_type")
     @classmethod
     def _mime(cls, value: str) -> str:
-        if not MIME_RE.fullmatch(value.strip().lower()):
+        if not MIME_RE.fullmatch(value):
             raise ValueError("must be a video/* or audio/* media type")
-        return value.strip().lower()
+        return value.lower()
 
 
-class CreateJobRequest(ApiModel):
+class CreateJobRequest(RequestModel):
     tenant_id: str = Field(
         description="Must be the API key's tenant.",
         examples=["demo-tenant"],
-        json_schema_extra={"pattern": "^[a-z0-9](?:[a-z0-9-_]{0,62}[a-z0-9])?$"},
+        min_length=1,
+        max_length=TENANT_ID_MAX,
+        json_schema_extra={"pattern": TENANT_ID_PATTERN},
     )
     input: InputMetadata
     options: JobOptions | None = None
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _strict_options(cls, value: Any) -> Any:
+        """The shared JobOptions model is lax; a request's options are checked strictly."""
+        if value is None or isinstance(value, JobOptions):
+            return value
+        return JobOptions.model_validate(json_numbers(value), strict=True)
 
     @field_validator("tenant_id")
     @classmethod
@@ -140,7 +212,7 @@ class ArtifactLink(ApiModel):
     bytes: int
 
 
-class CancelRequest(ApiModel):
+class CancelRequest(RequestModel):
     reason: str | None = Field(None, max_length=500)
 
 

@@ -11,6 +11,12 @@
 | `API_UPLOAD_CLAIM_TTL_SECONDS` | an upload in progress for longer may be taken over |
 | `API_PROBE_TIMEOUT_SECONDS` | ffprobe time limit |
 | `API_READINESS_TIMEOUT_SECONDS` | time limit of each readiness check |
+| `API_MAX_CONCURRENT_UPLOADS` | uploads in progress at once in this process (429 beyond) |
+| `API_MAX_CONCURRENT_UPLOADS_PER_TENANT` | uploads in progress at once for one tenant |
+| `API_UPLOAD_RETRY_AFTER_SECONDS` | `Retry-After` of a refused upload |
+| `API_UPLOAD_IDLE_TIMEOUT_SECONDS` | an upload whose body stalls for longer fails (slot freed) |
+| `API_CREATE_RATE_PER_MINUTE`, `API_CREATE_BURST` | `POST /jobs` token bucket per tenant |
+| `API_AUTH_FAILURE_LIMIT`, `API_AUTH_FAILURE_WINDOW_SECONDS` | wrong API keys one client may send per window before 429 |
 
 plus `KAFKA_*` (KafkaSettings), `STORAGE_URL`, `TALKAVOCADO_ENV`, `AWS_*`, `STORAGE_*`
 (StorageSettings) and `LOG_*`, `OTEL_*` (ObservabilitySettings); the README lists them all.
@@ -58,6 +64,32 @@ class ApiSettings(BaseSettings):
     )
     readiness_timeout_seconds: float = Field(
         2.0, gt=0, description="Time limit of each /readyz check (Kafka, storage)."
+    )
+    # Admission (talkavocado_api.admission): per process, so each replica has its own budget.
+    max_concurrent_uploads: int = Field(
+        8, ge=1, description="Uploads in progress at once in this process (each holds one S3 part)."
+    )
+    max_concurrent_uploads_per_tenant: int = Field(
+        3, ge=1, description="Uploads in progress at once for one tenant in this process."
+    )
+    upload_retry_after_seconds: float = Field(
+        10.0, gt=0, description="Retry-After of an upload refused for want of a free slot."
+    )
+    upload_idle_timeout_seconds: float = Field(
+        60.0, gt=0, description="An upload whose body sends nothing for longer fails (400)."
+    )
+    create_rate_per_minute: float = Field(
+        60.0, gt=0, description="POST /jobs per tenant per minute, on average (token bucket)."
+    )
+    create_burst: int = Field(
+        30, ge=1, description="POST /jobs a tenant may send at once before the rate applies."
+    )
+    # Failed authentications per client address (talkavocado_api.auth_throttle), per process.
+    auth_failure_limit: int = Field(
+        10, ge=1, description="Wrong API keys one client may send per window; then 429."
+    )
+    auth_failure_window_seconds: float = Field(
+        60.0, gt=0, description="The window of API_AUTH_FAILURE_LIMIT, in seconds."
     )
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)

@@ -18,7 +18,17 @@ import numpy.typing as npt
 
 from talkavocado_common.artifacts import local_file
 from talkavocado_common.manifest_changes import RecordAudio
-from talkavocado_common.media import FfmpegError, MediaInfo, ProbeError, probe, run_ffmpeg
+from talkavocado_common.media import (
+    FfmpegError,
+    FfmpegTimeout,
+    FormatRefused,
+    MediaInfo,
+    ProbeError,
+    media_time_limit,
+    probe,
+    run_ffmpeg,
+)
+from talkavocado_common.media.sniff import HEAD_BYTES, looks_like_text, reference_refusal
 from talkavocado_common.models import AudioAnalysis, AudioArtifacts, ErrorCode, Manifest
 from talkavocado_common.steps import StepEnv, StepError, StepRequest, StepResult
 from talkavocado_common.storage import NotFound
@@ -36,8 +46,8 @@ from .core import (
 )
 
 STEP = "audio-extraction"
-# Enough of the file's start to tell an MP4 from a text document.
-_SNIFF_BYTES = 512
+# The decode's time limit: a backstop far above a normal run (~50x real time or faster).
+_DECODE_FLOOR_SEC, _DECODE_PER_MEDIA_SEC = 600.0, 2.0
 # The WAV is analysed this many seconds at a time (16 kHz int16: 320 kB).
 _BLOCK_SECONDS = 10
 # Progress: probing is quick, the decode is most of the work, the analysis and uploads the rest.
@@ -111,11 +121,15 @@ async def _local_input(env: StepEnv, key: str, scratch: Path) -> Path:
 
 async def _probe_recording(source: Path) -> MediaInfo:
     with source.open("rb") as handle:
-        head = handle.read(_SNIFF_BYTES)
-    if not head:
-        raise StepError(ErrorCode.INPUT_INVALID, explain_unreadable("", head))
+        head = handle.read(HEAD_BYTES)
+    if not head or looks_like_text(head):
+        # A playlist or file list is refused before ffprobe sees it; other text is no media.
+        refusal = reference_refusal(head) or explain_unreadable("", head)
+        raise StepError(ErrorCode.INPUT_INVALID, refusal)
     try:
         info = await probe(source)
+    except FormatRefused as exc:
+        raise StepError(ErrorCode.INPUT_INVALID, str(exc)) from None
     except ProbeError as exc:
         raise StepError(ErrorCode.INPUT_INVALID, explain_unreadable(str(exc), head)) from exc
     problem = media_problem(info)
@@ -136,7 +150,12 @@ async def _decode(env: StepEnv, source: Path, info: MediaInfo, mp3: Path, wav: P
             extraction_args(source, mp3, wav),
             expected_duration=info.duration,
             on_progress=on_progress,
+            time_limit=media_time_limit(
+                info.duration, floor=_DECODE_FLOOR_SEC, per_media_second=_DECODE_PER_MEDIA_SEC
+            ),
         )
+    except FfmpegTimeout as exc:
+        raise StepError(ErrorCode.TIMEOUT, f"Decoding the recording's sound: {exc}.") from None
     except FfmpegError as exc:
         sentence = explain_decode_failure(exc.stderr_tail)
         if sentence is not None:

@@ -6,10 +6,12 @@ deadline or retry time has come (timer.py) and the web server's /healthz, /ready
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 
 import faust
 from faust.types.topics import TopicT
 
+from talkavocado_common.active_jobs import ActiveJobs
 from talkavocado_common.asl import default_pipeline_path, load_file
 from talkavocado_common.events import CloudEvent, Topics, encode
 from talkavocado_common.kafka import event_headers
@@ -18,13 +20,16 @@ from talkavocado_common.pipeline.transition import validate_machine
 from talkavocado_common.settings import KafkaSettings, StorageSettings
 from talkavocado_common.storage import open_storage
 
-from .agent import AGENT_NAME, JobStateAgent
+from .agent import AGENT_NAME, JobStateAgent, forget_unacked, partition_still_ours
+from .backoff import Backoff
 from .dead_letter import DeadLetters
 from .faust_adapter import OrchestratorApp
 from .metrics import OrchestratorMetrics
+from .reconciler import Reconciler
+from .retrying import Retry
 from .settings import OrchestratorSettings
 from .shell import Executor, tick_topic
-from .timer import Ticker
+from .timer import Retention, Ticker, WakeupIndex
 from .web import Pages, add_pages
 
 TABLE = "job-state"
@@ -41,6 +46,13 @@ def internal_topics(kafka: KafkaSettings, settings: OrchestratorSettings) -> lis
     table refuses inputs whose partitions differ from its changelog's."""
     topics = Topics(kafka.topic_prefix)
     return [*topics.all(), tick_topic(topics), changelog_topic(settings)]
+
+
+def internal_topic_configs(settings: OrchestratorSettings) -> dict[str, dict[str, str]]:
+    """Topic configs to create internal_topics with: the table's changelog is compacted (it
+    holds the latest row per job; with the default `delete` policy, retention would delete
+    the rows of live jobs, and a deleted row's tombstone lets compaction drop it)."""
+    return {changelog_topic(settings): {"cleanup.policy": "compact"}}
 
 
 def new_faust_app(kafka: KafkaSettings, settings: OrchestratorSettings) -> OrchestratorApp:
@@ -101,16 +113,36 @@ def create_app(
     outputs = Outputs({name: raw_topic(app, name) for name in [*topics.all(), ticks]}, ticks)
     table = app.Table(TABLE, partitions=kafka.partitions, key_type=str, value_type=str)
     manifests = ManifestStore(open_storage(storage.storage_url, storage))
+    retention = Retention(
+        ended=timedelta(seconds=settings.ended_row_retention_seconds),
+        failed=timedelta(seconds=settings.failed_row_retention_seconds),
+    )
+    ticker = Ticker(table, outputs.send_tick, WakeupIndex(), retention)
+    backoff = Backoff(settings.command_retry_initial_seconds, settings.command_retry_max_seconds)
+    retry = Retry(backoff, METRICS, proceed=partition_still_ours(app))
     agent = JobStateAgent(
         topics=topics,
         machine=machine,
         rows=table,
-        executor=Executor(topics, manifests, outputs.send),
+        executor=Executor(topics, manifests, outputs.send, retry),
         dead_letters=DeadLetters(outputs.send, topics.dlq, settings.app_id, METRICS),
         metrics=METRICS,
+        retention=retention,
+        track=ticker.track,
+        release=forget_unacked(app),
     )
     app.agent(inputs, name=AGENT_NAME)(agent.orchestrate)
-    app.timer(settings.tick_seconds)(Ticker(table, outputs.send_tick).tick)
+    table.on_recover(ticker.rebuild)  # rows restored from the changelog join the timer's index
+    app.timer(settings.tick_seconds)(ticker.tick)
+    reconciler = Reconciler(
+        index=ActiveJobs(manifests.storage, storage.env),
+        manifests=manifests,
+        topics=topics,
+        send=outputs.send,
+        grace=timedelta(seconds=settings.resubmit_grace_seconds),
+    )
+    app.task(reconciler.run)  # once the worker is ready, then every reconcile_seconds
+    app.timer(settings.reconcile_seconds)(reconciler.run)
     input_topics = {topics.commands, topics.results, ticks}
     add_pages(app, Pages(app, table, METRICS, input_topics, LAG_TIMEOUT_SECONDS))
     return app

@@ -37,7 +37,6 @@ class DeadLetters:
         exc: InvalidEvent,
     ) -> None:
         """Dead-letter one record (`message` says where it was read; `exc` why it is refused)."""
-        self.metrics.events.labels("dead-letter").inc()
         letter = dead_letter_event(
             reason=str(exc),
             topic=message.topic,
@@ -53,3 +52,4 @@ class DeadLetters:
             "dead letter %s[%s]@%s: %s", message.topic, message.partition, message.offset, exc
         )
         await self.send(self.topic, letter.subject, letter)
+        self.metrics.events.labels("dead-letter").inc()  # once sent: a failed send is retried

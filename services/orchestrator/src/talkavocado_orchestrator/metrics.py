@@ -25,7 +25,8 @@ class OrchestratorMetrics:
         self.registry = r
         self.events = Counter(
             "talkavocado_orchestrator_events_total",
-            "Inputs processed, by outcome (applied, ignored, dead-letter).",
+            "Inputs processed, by outcome (applied, ignored, dead-letter, abandoned: left "
+            "unacknowledged for redelivery when a rebalance or a stop cut its retries short).",
             ["outcome"],
             registry=r,
         )
@@ -51,6 +52,19 @@ class OrchestratorMetrics:
             "talkavocado_orchestrator_steps_requested_total",
             "step.requested events produced, by state and attempt kind (first or retry).",
             ["state", "kind"],
+            registry=r,
+        )
+        self.command_retries = Counter(
+            "talkavocado_orchestrator_command_retries_total",
+            "Commands carried out again after they failed (storage down, a manifest conflict), "
+            "by command; the event waits unacknowledged meanwhile.",
+            ["command"],
+            registry=r,
+        )
+        self.rows_removed = Counter(
+            "talkavocado_orchestrator_rows_removed_total",
+            "Rows of ended jobs removed from the job-state table after their retention, by status.",
+            ["status"],
             registry=r,
         )
         self.jobs = Gauge(

@@ -30,6 +30,39 @@ class OrchestratorSettings(BaseSettings):
         100, ge=1, description="Longest wait of a consumer fetch (faust's own default is 1500)."
     )
     data_dir: Path = Field(Path(".cache/orchestrator"), description="Faust's local data directory.")
+    command_retry_initial_seconds: float = Field(
+        0.2,
+        gt=0,
+        description="First wait before a failed command (a manifest write, a produce) is "
+        "carried out again; doubled per retry, jittered. The event stays unacknowledged.",
+    )
+    command_retry_max_seconds: float = Field(
+        30.0, gt=0, description="The longest wait between two attempts at a failed command."
+    )
+    ended_row_retention_seconds: float = Field(
+        3600.0,
+        ge=0,
+        description="How long the row of a completed or cancelled job stays in the job-state "
+        "table (a duplicate job.submitted within it is ignored); then it is deleted.",
+    )
+    failed_row_retention_seconds: float = Field(
+        7 * 24 * 3600.0,
+        ge=0,
+        description="How long the row of a failed job stays: `retry` resumes from the row "
+        "(the failed state, the results so far), so a retry after it is ignored.",
+    )
+    reconcile_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How often the reconciler reads the index of active jobs (also once at "
+        "start): jobs without a row are resumed, lost submissions published again.",
+    )
+    resubmit_grace_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="How long a job may stay pending after its upload was recorded before the "
+        "reconciler publishes its submission again.",
+    )
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)

@@ -3,7 +3,9 @@ row, call `transition`, carry out its commands, store the row.
 
 Commands are carried out *before* the row is stored: if the process dies in between, the event
 is delivered again and the unchanged row yields the same commands (at-least-once; duplicates
-are harmless — step runs are idempotent and results are matched on stepRunId).
+are harmless — step runs are idempotent and results are matched on stepRunId). A command that
+fails is retried with backoff until it is carried out; the agent acknowledges the event only
+then, so a failure never loses it (retrying.py, agent.py).
 
 Each input is handled inside a span, child of the trace context the record carries (headers,
 else envelope; a Tick: the job's own, kept from its submission), and inside the job's log
@@ -16,13 +18,14 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 
 from opentelemetry.trace import SpanKind
 
 from talkavocado_common.asl import StateMachine
 from talkavocado_common.events import CloudEvent, InvalidEvent, Topics, decode, new_event
 from talkavocado_common.manifest_changes import SetStatus
-from talkavocado_common.manifest_store import ManifestStore
+from talkavocado_common.manifest_store import ManifestInvalid, ManifestStore
 from talkavocado_common.models import JobStatus
 from talkavocado_common.observability.context import log_context
 from talkavocado_common.observability.tracing import current_traceparent, mark_error, start_span
@@ -40,6 +43,7 @@ from talkavocado_common.pipeline.transition import transition
 from talkavocado_common.storage import JobKeys, NotFound
 
 from .metrics import OrchestratorMetrics
+from .retrying import Retry
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,7 @@ _ORCHESTRATOR_EVENTS = frozenset(
         "job.submitted",
         "job.cancel-requested",
         "job.retry-requested",
+        "job.resume-requested",
         "step.heartbeat",
         "step.succeeded",
         "step.failed",
@@ -85,65 +90,91 @@ def decode_input(topics: Topics, topic: str, value: bytes | None) -> tuple[Event
 
 
 class Executor:
-    """Carries out commands: produce events, update manifests."""
+    """Carries out commands: produce events, update manifests. With `retry`, a command that
+    fails is carried out again until it succeeds (or the event is abandoned: retrying.py)."""
 
-    def __init__(self, topics: Topics, manifests: ManifestStore, send: Send) -> None:
+    def __init__(
+        self, topics: Topics, manifests: ManifestStore, send: Send, retry: Retry | None = None
+    ) -> None:
         self.topics = topics
         self.manifests = manifests
         self.send = send
+        self.retry = retry
 
     async def run(self, commands: list[Command]) -> None:
+        """Each command in order; one that fails is retried on its own, so the ones before it
+        are not carried out twice."""
         for command in commands:
-            if isinstance(command, RequestStep):
-                event = new_event(
-                    "step.requested",
-                    command.request,
-                    source=SOURCE,
-                    subject=command.request.job_id,
-                    tenant_id=command.request.tenant_id,
-                    correlation_id=command.trace.correlation_id,
-                    traceparent=current_traceparent() or command.trace.traceparent,
-                )
-                await self.send(self.topics.steps(command.service), command.request.job_id, event)
-                request = command.request
-                log.info(
-                    "requested %s from %s (attempt %d)",
-                    request.state,
-                    command.service,
-                    request.attempt,
-                    extra={"step": request.state},
-                )
-            elif isinstance(command, EmitStatus):
-                event = new_event(
-                    "job.status-changed",
-                    command.event,
-                    source=SOURCE,
-                    subject=command.event.job_id,
-                    tenant_id=command.event.tenant_id,
-                    correlation_id=command.trace.correlation_id,
-                    traceparent=current_traceparent() or command.trace.traceparent,
-                )
-                await self.send(self.topics.status, command.event.job_id, event)
-                status = command.event
-                log.info(
-                    "job %s at %s (%.0f%% done)%s",
-                    status.status.value,
-                    status.state or "-",
-                    status.progress * 100,
-                    f": {status.error.code}: {status.error.message}" if status.error else "",
-                )
-            else:
-                await self._set_manifest(command)
+            await self.persist(type(command).__name__, partial(self.carry_out, command))
+
+    async def persist(self, what: str, action: Callable[[], Awaitable[None]]) -> None:
+        """`action()`, retried until it succeeds when this executor retries."""
+        if self.retry is None:
+            await action()
+        else:
+            await self.retry.run(what, action)
+
+    async def carry_out(self, command: Command) -> None:
+        if isinstance(command, RequestStep):
+            await self._request_step(command)
+        elif isinstance(command, EmitStatus):
+            await self._emit_status(command)
+        else:
+            await self._set_manifest(command)
+
+    async def _request_step(self, command: RequestStep) -> None:
+        event = new_event(
+            "step.requested",
+            command.request,
+            source=SOURCE,
+            subject=command.request.job_id,
+            tenant_id=command.request.tenant_id,
+            correlation_id=command.trace.correlation_id,
+            traceparent=current_traceparent() or command.trace.traceparent,
+        )
+        await self.send(self.topics.steps(command.service), command.request.job_id, event)
+        request = command.request
+        log.info(
+            "requested %s from %s (attempt %d)",
+            request.state,
+            command.service,
+            request.attempt,
+            extra={"step": request.state},
+        )
+
+    async def _emit_status(self, command: EmitStatus) -> None:
+        event = new_event(
+            "job.status-changed",
+            command.event,
+            source=SOURCE,
+            subject=command.event.job_id,
+            tenant_id=command.event.tenant_id,
+            correlation_id=command.trace.correlation_id,
+            traceparent=current_traceparent() or command.trace.traceparent,
+        )
+        await self.send(self.topics.status, command.event.job_id, event)
+        status = command.event
+        log.info(
+            "job %s at %s (%.0f%% done)%s",
+            status.status.value,
+            status.state or "-",
+            status.progress * 100,
+            f": {status.error.code}: {status.error.message}" if status.error else "",
+        )
 
     async def _set_manifest(self, command: SetManifest) -> None:
         keys = JobKeys(command.job.env, command.job.tenant_id, command.job.job_id)
-
+        # Waiting cannot fix a manifest that is missing or does not validate: skipped, so one
+        # bad job does not hold up its partition. Anything else (storage down, a conflict)
+        # raises, and is retried.
         try:
             await self.manifests.update(keys, SetStatus(command.status, command.error))
         except NotFound:
             log.warning(
                 "job %s has no manifest; status %s not recorded", keys.job_id, command.status
             )
+        except ManifestInvalid as exc:
+            log.error("status %s not recorded: %s", command.status, exc)
 
 
 def event_name(event: Event) -> str:
@@ -154,6 +185,7 @@ def event_name(event: Event) -> str:
         "JobSubmitted": "job.submitted",
         "JobCancelRequested": "job.cancel-requested",
         "JobRetryRequested": "job.retry-requested",
+        "JobResumeRequested": "job.resume-requested",
         "StepHeartbeat": "step.heartbeat",
         "StepSucceeded": "step.succeeded",
         "StepFailed": "step.failed",

@@ -15,13 +15,14 @@ import contextlib
 import os
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 
-from talkavocado_common.media import run_ffmpeg
+from talkavocado_common.media import input_args, run_ffmpeg
 from talkavocado_common.media.ffmpeg import FFMPEG
 
 from .core.audio_edit import AUDIO_RATE, CHANNELS, Samples, edit_audio, total_samples
@@ -44,7 +45,7 @@ def decoder_args(source: Path) -> list[str]:
     its time; the same timing the video's fps filter gives its frames."""
     return [
         FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
-        "-i", str(source),
+        *input_args(source),  # the user's file: real containers, local files only
         "-map", "0:a:0",
         "-af", f"aresample={AUDIO_RATE}:async=1:first_pts=0,{_PCM_FORMAT}",
         "-f", "f32le",
@@ -111,42 +112,66 @@ def feed_edited_audio(
     audio: EditedAudio,
     out_fd: int,
     open_reader: Callable[[Path], FfmpegAudioReader] = FfmpegAudioReader,
+    stop: threading.Event | None = None,
 ) -> int:
     """Write the edited sound to `out_fd` (closed at the end); the samples written. Blocking:
     run it on a thread. Stops quietly when the reader of `out_fd` has gone (the encoder failed
-    or was stopped: its own error is the one to report)."""
+    or was stopped: its own error is the one to report) or when `stop` is set (checked at every
+    block). However it stops, the edit's reader is closed then and there: the decoder killed."""
     written = 0
+    blocks = edit_audio(audio.pieces, lambda: open_reader(audio.source))
     try:
         with os.fdopen(out_fd, "wb", buffering=0) as out:
-            for block in edit_audio(audio.pieces, lambda: open_reader(audio.source)):
+            for block in blocks:
+                if stop is not None and stop.is_set():
+                    break
                 out.write(block.astype("<f4", copy=False).tobytes())
                 written += len(block)
     except BrokenPipeError:
         pass
+    finally:
+        close = getattr(blocks, "close", None)  # a generator: its finally closes the reader
+        if close is not None:
+            close()
     return written
 
 
 async def run_render(
-    plan: RenderPlan, *, on_progress: Callable[[float], None] | None = None
+    plan: RenderPlan,
+    *,
+    on_progress: Callable[[float], None] | None = None,
+    time_limit: float | None = None,
 ) -> str:
     """Run the plan's ffmpeg, feeding it the edited sound when the plan has one; its log.
-    Raises FfmpegError (the encode failed) or AudioFeedError (the sound could not be made)."""
+    Raises FfmpegError (the encode failed or ran past `time_limit`: FfmpegTimeout) or
+    AudioFeedError (the sound could not be made). The decoder ends with the encoder: the
+    feeder sees the broken pipe and closes its reader, which kills it."""
     if plan.audio is None:
         return await run_ffmpeg(
-            plan.args, expected_duration=plan.expected_duration, on_progress=on_progress
+            plan.args,
+            expected_duration=plan.expected_duration,
+            on_progress=on_progress,
+            time_limit=time_limit,
         )
     read_fd, write_fd = os.pipe()
-    feeder = asyncio.create_task(asyncio.to_thread(feed_edited_audio, plan.audio, write_fd))
+    stop = threading.Event()
+    feeder = asyncio.create_task(
+        asyncio.to_thread(feed_edited_audio, plan.audio, write_fd, FfmpegAudioReader, stop)
+    )
     try:
         log = await run_ffmpeg(
             plan.args,
             expected_duration=plan.expected_duration,
             on_progress=on_progress,
             stdin=read_fd,  # handed over: closed once ffmpeg has it
+            time_limit=time_limit,
         )
     except BaseException:
+        # Cancelled, timed out or failed: the encoder is gone (run_ffmpeg killed it); the feeder
+        # stops at its next block or at the broken pipe, and kills the decoder as it goes.
+        stop.set()
         with contextlib.suppress(Exception):
-            await feeder  # ends once the pipe's reader (ffmpeg) is gone
+            await feeder
         raise
     try:
         written = await feeder

@@ -10,16 +10,22 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from talkavocado_common.artifacts import local_file, read_artifact
 from talkavocado_common.cpus import effective_cpus
 from talkavocado_common.manifest_changes import RecordRenders
 from talkavocado_common.media import (
+    LOGO_DEMUXERS,
+    RECORDING_DEMUXERS,
     FfmpegError,
     FfmpegNotInstalled,
+    FfmpegTimeout,
+    FormatRefused,
     MediaInfo,
     ProbeError,
+    media_time_limit,
     probe,
 )
 from talkavocado_common.models import (
@@ -38,11 +44,20 @@ from .core.loudness import LoudnessDecision, plan_loudness
 STEP = "branding-layer"
 # Share of the step's progress the encode takes; the rest is fetching, probing and uploading.
 _ENCODE_START, _ENCODE_SPAN = 0.05, 0.9
+# The encode's time limit: a backstop far above a normal render (a few times real time).
+_ENCODE_FLOOR_SEC, _ENCODE_PER_MEDIA_SEC = 1800.0, 6.0
 
 
-async def _probe(path: Path, what: str) -> MediaInfo:
+async def _probe(path: Path, what: str, demuxers: Sequence[str] = RECORDING_DEMUXERS) -> MediaInfo:
+    """`path` probed within the allowlist; INPUT_INVALID when it is not media of those kinds."""
     try:
-        info = await probe(path)
+        info = await probe(path, demuxers=demuxers)
+    except FormatRefused:
+        raise StepError(
+            ErrorCode.INPUT_INVALID,
+            f"{what} is not a self-contained media file (a playlist, a list of files or an "
+            "image sequence?); only recordings (and, as a logo, PNG or JPEG images) are accepted",
+        ) from None
     except ProbeError as exc:
         raise StepError(ErrorCode.INPUT_INVALID, f"{what} is not readable media: {exc}") from None
     if info.video is None:
@@ -182,7 +197,7 @@ async def _logo(req: StepRequest, env: StepEnv, workdir: Path) -> LogoInput | No
     if options is None:
         return None
     path = await _asset(req, env, options.asset, workdir, "logo")
-    await _probe(path, f"branding asset {options.asset!r}")
+    await _probe(path, f"branding asset {options.asset!r}", LOGO_DEMUXERS)
     return LogoInput(path, options)
 
 
@@ -212,8 +227,13 @@ async def _encode(env: StepEnv, plan: RenderPlan) -> str:
     def on_progress(fraction: float) -> None:
         env.progress(_ENCODE_START + _ENCODE_SPAN * fraction, "encoding")
 
+    limit = media_time_limit(
+        plan.expected_duration, floor=_ENCODE_FLOOR_SEC, per_media_second=_ENCODE_PER_MEDIA_SEC
+    )
     try:
-        return await run_render(plan, on_progress=on_progress)
+        return await run_render(plan, on_progress=on_progress, time_limit=limit)
+    except FfmpegTimeout as exc:
+        raise StepError(ErrorCode.TIMEOUT, f"the final render: {exc}") from None
     except FfmpegError as exc:
         raise _ffmpeg_failure(exc) from None
     except AudioFeedError as exc:

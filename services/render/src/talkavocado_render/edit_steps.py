@@ -10,7 +10,7 @@ from typing import Literal
 from talkavocado_common.artifacts import M, local_file, read_artifact
 from talkavocado_common.captions import format_srt, format_vtt
 from talkavocado_common.manifest_changes import RecordSubtitles, RecordTimeline
-from talkavocado_common.media import probe
+from talkavocado_common.media import FormatRefused, probe
 from talkavocado_common.models import (
     ContractModel,
     CutPlan,
@@ -46,7 +46,10 @@ async def video_cuts(req: StepRequest, env: StepEnv) -> StepResult:
         raise StepError(ErrorCode.INPUT_NOT_FOUND, "the job has no input recording")
     source_key = manifest.input.key
     local = await local_file(env.storage, source_key, env.workdir / "source")
-    info = await probe(local)
+    try:
+        info = await probe(local)  # within the allowlist: a playlist never gets this far
+    except FormatRefused as exc:
+        raise StepError(ErrorCode.INPUT_INVALID, str(exc)) from None
     video = info.video
     if video is None or not video.width or not video.height or video.frame_rate is None:
         raise StepError(ErrorCode.INPUT_INVALID, "the recording has no video stream to cut")

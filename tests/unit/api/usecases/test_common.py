@@ -7,7 +7,7 @@ import pytest
 from talkavocado_api.metrics import ApiMetrics
 from talkavocado_api.ports import InMemoryPublisher
 from talkavocado_api.usecases.common import JobCommands, JobStore, RequestContext
-from talkavocado_api.usecases.errors import JobNotFound, Unavailable
+from talkavocado_api.usecases.errors import InvalidInput, JobNotFound, Unavailable
 from talkavocado_common.events import JobRetryRequested
 
 from ..support import CTX, ENV, TENANT_A, TENANT_B, Api
@@ -23,7 +23,7 @@ async def test_jobs_are_looked_up_in_the_callers_tenant_only(api: Api) -> None:
     with pytest.raises(JobNotFound) as caught:
         await jobs.load(jobs.keys(other, job_id))
     assert caught.value.job_id == job_id
-    with pytest.raises(JobNotFound):
+    with pytest.raises(InvalidInput, match=r"^jobId: "):  # malformed: 400, not an unknown job
         jobs.keys(CTX, "../../etc")
 
 

@@ -113,3 +113,13 @@ def test_what_cannot_be_uploaded_to(manifest: Manifest, message: str) -> None:
     assert caught.value.status == manifest.status
     with pytest.raises(Conflict):
         claim(T0, TTL)(manifest)
+
+
+def test_a_claim_that_meets_its_own_write_keeps_it() -> None:
+    """A claim whose write landed but whose answer was lost runs again on the manifest it wrote
+    itself: that is its own claim, not another upload in progress (a 409 and a claim stuck for
+    the TTL)."""
+    first = claim(T0, TTL)(pending())
+    assert claim(T0, TTL)(first) == first
+    with pytest.raises(Conflict, match="already in progress"):
+        claim(T0 + timedelta(microseconds=1), TTL)(first)

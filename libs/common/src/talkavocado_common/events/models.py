@@ -36,6 +36,23 @@ class JobRetryRequested(JobRef):
     pass
 
 
+class JobResumeRequested(JobRef):
+    """The reconciler found an active job in storage that may have lost its orchestrator row
+    (a restarted embedded stack, a lost changelog): what the manifest says, for the agent that
+    owns the job to resume it from its first unfinished step. A live row ignores it."""
+
+    manifest_key: str
+    options: JobOptions = Field(default_factory=JobOptions)
+    status: JobStatus = Field(description="The manifest's status when the reconciler read it.")
+    succeeded: list[str] = Field(
+        default_factory=list, description="Steps whose manifest record says succeeded."
+    )
+    attempts: dict[str, int] = Field(
+        default_factory=dict, description="Step runs the manifest records per step."
+    )
+    reason: str = ""
+
+
 class StepRequested(JobRef):
     step_run_id: str = Field(
         description="jobId/state/attempt: the one result the orchestrator waits for."
@@ -54,6 +71,12 @@ class StepHeartbeat(JobRef):
     state: str
     progress: float = Field(ge=0, le=1)
     message: str = ""
+    run: str | None = Field(
+        None,
+        max_length=100,
+        description="Token of the execution beating, new each time a worker starts the step "
+        "run: the first beat with a new token says a worker started it (again).",
+    )
 
 
 class StepSucceeded(JobRef):
@@ -101,6 +124,7 @@ EVENT_TYPES: dict[str, type[ContractModel]] = {
     "job.submitted": JobSubmitted,
     "job.cancel-requested": JobCancelRequested,
     "job.retry-requested": JobRetryRequested,
+    "job.resume-requested": JobResumeRequested,
     "step.requested": StepRequested,
     "step.heartbeat": StepHeartbeat,
     "step.succeeded": StepSucceeded,

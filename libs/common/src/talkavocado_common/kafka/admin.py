@@ -8,10 +8,11 @@ the orchestrator's table joins need the same count on every topic.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from ..events import Topics
 from ..settings import KafkaSettings
@@ -36,12 +37,16 @@ async def ensure_topics(
     names: Iterable[str] | None = None,
     *,
     partitions: int | None = None,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, bool]:
     """Create each topic with `partitions` (default settings.partitions) unless it exists.
 
     Returns {topic: created}. Idempotent; raises TopicError when a topic exists with another
     partition count, or the broker refuses to create one. `names=None` means every topic of
-    the pipeline (Topics(settings.topic_prefix).all()).
+    the pipeline (Topics(settings.topic_prefix).all()). `configs` gives topic configs by name
+    (e.g. {changelog: {"cleanup.policy": "compact"}}), set when the topic is created; a topic
+    that exists with other values is reported (AlterConfigs is not on every broker: Tansu
+    lacks it) and left as it is.
     """
     wanted = list(
         dict.fromkeys(names if names is not None else Topics(settings.topic_prefix).all())
@@ -53,7 +58,15 @@ async def ensure_topics(
     await admin.start()
     try:
         response = await admin.create_topics(
-            [NewTopic(name, count, settings.replication_factor) for name in wanted],
+            [
+                NewTopic(
+                    name,
+                    count,
+                    settings.replication_factor,
+                    topic_configs=dict((configs or {}).get(name, {})),
+                )
+                for name in wanted
+            ],
             timeout_ms=30_000,
         )
         created: dict[str, bool] = {}
@@ -75,6 +88,7 @@ async def ensure_topics(
                         f"{count}: delete it or set KAFKA_PARTITIONS={have}"
                     )
                 created[topic] = False
+            await _warn_on_other_configs(admin, existing, configs or {})
         if created:
             log.info(
                 "topics ready (%d partitions): %s",
@@ -84,3 +98,39 @@ async def ensure_topics(
         return {name: created[name] for name in wanted}
     finally:
         await admin.close()
+
+
+async def topic_configs(admin: Any, names: Iterable[str]) -> dict[str, dict[str, str]]:
+    """The configs the broker reports for each topic (DescribeConfigs; only the entries it
+    returns: brokers differ in whether they list defaults)."""
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+    if not resources:
+        return {}
+    found: dict[str, dict[str, str]] = {}
+    for response in await admin.describe_configs(resources):
+        for _code, _message, _type, name, entries in response.resources:
+            found[name] = {entry[0]: entry[1] for entry in entries}
+    return found
+
+
+async def _warn_on_other_configs(
+    admin: Any, existing: list[str], configs: Mapping[str, Mapping[str, str]]
+) -> None:
+    wanted = [name for name in existing if configs.get(name)]
+    if not wanted:
+        return
+    have = await topic_configs(admin, wanted)
+    for name in wanted:
+        differ = {
+            key: (have.get(name, {}).get(key), value)
+            for key, value in configs[name].items()
+            if have.get(name, {}).get(key) != value
+        }
+        if differ:
+            log.warning(
+                "topic %r exists with other configs (have, want): %s; set them on the broker "
+                "(kafka-configs --alter --entity-type topics --entity-name %s --add-config ...)",
+                name,
+                differ,
+                name,
+            )

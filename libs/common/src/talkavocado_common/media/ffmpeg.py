@@ -9,6 +9,8 @@ import shutil
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from .process import stop_process
+
 FFMPEG = "ffmpeg"
 
 
@@ -21,6 +23,27 @@ class FfmpegError(RuntimeError):
         super().__init__(f"ffmpeg exited with {returncode}: {stderr_tail}")
         self.returncode = returncode
         self.stderr_tail = stderr_tail
+
+
+class FfmpegTimeout(FfmpegError):
+    """ffmpeg ran past its time limit and was killed."""
+
+    def __init__(self, limit: float, stderr_tail: str) -> None:
+        RuntimeError.__init__(self, f"ffmpeg ran longer than {limit:g} s and was stopped")
+        self.returncode = -9
+        self.stderr_tail = stderr_tail
+        self.limit = limit
+
+
+def media_time_limit(
+    media_seconds: float | None, *, floor: float, per_media_second: float
+) -> float:
+    """A run's time limit: `floor` seconds, or `per_media_second` for each second of media when
+    that is longer. A backstop against input built to make ffmpeg spin, far above a normal run
+    (the step's own deadline is the orchestrator's business)."""
+    if media_seconds is None or not media_seconds > 0:
+        return floor
+    return max(floor, per_media_second * media_seconds)
 
 
 def parse_progress_seconds(line: str) -> float | None:
@@ -39,12 +62,17 @@ async def run_ffmpeg(
     on_progress: Callable[[float], None] | None = None,
     binary: str = FFMPEG,
     stdin: int | None = None,
+    time_limit: float | None = None,
 ) -> str:
     """Run `ffmpeg <args>`; returns its stderr log. Raises FfmpegError on failure.
 
     Progress (0..1) is reported when an expected output duration is known. `stdin`: the read
     end of a pipe that ffmpeg reads as `pipe:0`, handed over: it is closed here once ffmpeg has
     it, so the writer sees EPIPE when ffmpeg is gone (default: no stdin).
+
+    ffmpeg is killed (SIGKILL, then reaped) when `time_limit` seconds pass (FfmpegTimeout) or the
+    awaiting task is cancelled (CancelledError re-raised): it never outlives its run. Inputs
+    from users go in with `allowlist.input_args`.
     """
     if shutil.which(binary) is None:
         _release(stdin)  # handed over, even when nothing could read it
@@ -52,7 +80,12 @@ async def run_ffmpeg(
     report = _fraction_reporter(expected_duration, on_progress)
     proc = await _start(_command(binary, args, progress=report is not None), stdin)
     log: deque[str] = deque(maxlen=4000)
-    returncode = await _wait(proc, log, report)
+    try:
+        async with asyncio.timeout(time_limit):
+            returncode = await _wait(proc, log, report)
+    except TimeoutError:
+        assert time_limit is not None  # no limit, no timeout
+        raise FfmpegTimeout(time_limit, "\n".join(list(log)[-12:])) from None
     if returncode != 0:
         raise FfmpegError(returncode, "\n".join(list(log)[-12:]))
     return "\n".join(log)
@@ -112,9 +145,7 @@ async def _wait(
         await asyncio.gather(_collect_log(proc.stderr, log), _follow_progress(proc.stdout, report))
         return await proc.wait()
     except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
+        await stop_process(proc)
         raise
 
 

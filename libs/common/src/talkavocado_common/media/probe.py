@@ -5,16 +5,39 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+
+from .allowlist import ACCEPTED_FORMATS_TEXT, RECORDING_DEMUXERS, format_allowed, restrict
+from .process import stop_process
 
 FFPROBE = "ffprobe"
 
 
 class ProbeError(RuntimeError):
     """ffprobe could not read the file as media."""
+
+
+class FormatRefused(ProbeError):
+    """The file's format is not on the allowlist (allowlist.py): not a self-contained recording."""
+
+
+class ProbeTimeout(ProbeError):
+    """ffprobe did not finish within its time limit (and was killed)."""
+
+
+# A sound file is read in well under a second; a file that takes longer is built to stall.
+PROBE_TIMEOUT_SECONDS = 60.0
+REFUSED_FORMAT = (
+    "The file is not a recording in a format TalkAvocado reads "
+    f"({ACCEPTED_FORMATS_TEXT}); playlists, lists of files and image sequences are refused. "
+    "Upload the video file itself."
+)
+# What ffmpeg logs when an allowlist stops it.
+_REFUSAL_MARKERS = ("not on whitelist",)
 
 
 @dataclass(frozen=True)
@@ -98,26 +121,65 @@ def parse_probe(document: dict[str, Any]) -> MediaInfo:
     )
 
 
-async def probe(path: Path, *, binary: str = FFPROBE) -> MediaInfo:
+async def probe(
+    path: Path,
+    *,
+    binary: str = FFPROBE,
+    demuxers: Sequence[str] = RECORDING_DEMUXERS,
+    time_limit: float | None = PROBE_TIMEOUT_SECONDS,
+) -> MediaInfo:
+    """What `path` holds, read by ffprobe confined to `demuxers` and local files (allowlist.py).
+
+    Raises FormatRefused for a file whose format is not on the list (a playlist, a list of
+    files, an image sequence), ProbeTimeout past `time_limit` seconds, ProbeError otherwise.
+    ffprobe is killed when the limit is hit or the awaiting task is cancelled."""
     if shutil.which(binary) is None:
         raise ProbeError(f"{binary} is not installed or not on PATH")
     proc = await asyncio.create_subprocess_exec(
+        *probe_command(path, binary=binary, demuxers=demuxers),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(time_limit):
+            out, err = await proc.communicate()
+    except TimeoutError:
+        raise ProbeTimeout(f"reading the file took longer than {time_limit:g} s") from None
+    finally:
+        await stop_process(proc)
+    if proc.returncode != 0:
+        raise probe_failure(err.decode(errors="replace"), proc.returncode)
+    try:
+        info = parse_probe(json.loads(out or b"{}"))
+    except (json.JSONDecodeError, TypeError, ValueError) as exc:
+        raise ProbeError(f"unreadable ffprobe output: {exc}") from exc
+    if not format_allowed(info.format_name, demuxers):
+        raise FormatRefused(REFUSED_FORMAT)  # the list in argv already stops this; belt and braces
+    return info
+
+
+def probe_command(
+    path: Path, *, binary: str = FFPROBE, demuxers: Sequence[str] = RECORDING_DEMUXERS
+) -> list[str]:
+    """ffprobe's argv: JSON of the format and streams of one input, confined by the allowlist."""
+    return [
         binary,
         "-v",
         "error",
+        *restrict(demuxers),
         "-print_format",
         "json",
         "-show_format",
         "-show_streams",
         str(path),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    if proc.returncode != 0:
-        message = err.decode(errors="replace").strip().splitlines()
-        raise ProbeError(message[-1] if message else f"ffprobe exited with {proc.returncode}")
-    try:
-        return parse_probe(json.loads(out or b"{}"))
-    except (json.JSONDecodeError, TypeError, ValueError) as exc:
-        raise ProbeError(f"unreadable ffprobe output: {exc}") from exc
+    ]
+
+
+def probe_failure(stderr: str, returncode: int | None) -> ProbeError:
+    """The error for a failed ffprobe run, from its log: FormatRefused when the allowlist
+    stopped it (the demuxer or a protocol it wanted is not allowed)."""
+    if any(marker in stderr for marker in _REFUSAL_MARKERS):
+        return FormatRefused(REFUSED_FORMAT)
+    lines = stderr.strip().splitlines()
+    return ProbeError(lines[-1] if lines else f"ffprobe exited with {returncode}")

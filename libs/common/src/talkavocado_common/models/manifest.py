@@ -74,6 +74,12 @@ class StepRecord(ContractModel):
     started_at: datetime
     finished_at: datetime | None = None
     duration_sec: float | None = Field(None, ge=0)
+    run: str | None = Field(
+        None,
+        max_length=100,
+        description="Token of the execution that wrote this record (a worker running the "
+        "attempt). An execution that finds another token here has been superseded and stops.",
+    )
 
 
 class LogEntry(ContractModel):

@@ -26,6 +26,8 @@ DEFAULT_FILLERS: tuple[str, ...] = (
 MAX_FILLERS = 100
 MAX_FILLER_CHARS = 40
 MAX_FILLER_WORDS = 4
+# One filler as the schema declares it: 1-4 words, white space anywhere (it is collapsed).
+FILLER_PATTERN = rf"^\s*\S+(?:\s+\S+){{0,{MAX_FILLER_WORDS - 1}}}\s*$"
 
 
 class PlannerOptions(ContractModel):
@@ -47,6 +49,9 @@ class PlannerOptions(ContractModel):
     fillers: list[str] = Field(
         default_factory=lambda: list(DEFAULT_FILLERS),
         max_length=MAX_FILLERS,
+        json_schema_extra={
+            "items": {"type": "string", "maxLength": MAX_FILLER_CHARS, "pattern": FILLER_PATTERN}
+        },
         description=f"Filler words and phrases (case-insensitive, punctuation ignored); at most "
         f"{MAX_FILLERS}, each at most {MAX_FILLER_CHARS} characters and {MAX_FILLER_WORDS} words.",
     )
@@ -62,16 +67,16 @@ class PlannerOptions(ContractModel):
     @field_validator("fillers")
     @classmethod
     def _normalise_fillers(cls, value: list[str]) -> list[str]:
-        cleaned = [" ".join(f.lower().split()) for f in value]
-        if any(not f for f in cleaned):
+        # Checked as sent (the schema's maxLength and pattern), then normalised.
+        if any(not f.split() for f in value):
             raise ValueError("filler entries must not be empty")
-        for filler in cleaned:
+        for filler in value:
             if len(filler) > MAX_FILLER_CHARS or len(filler.split()) > MAX_FILLER_WORDS:
                 raise ValueError(
                     f"each filler is at most {MAX_FILLER_CHARS} characters and "
                     f"{MAX_FILLER_WORDS} words; {filler[:MAX_FILLER_CHARS]!r} is longer"
                 )
-        return cleaned
+        return [" ".join(f.lower().split()) for f in value]
 
 
 class TransitionOptions(ContractModel):
@@ -136,6 +141,12 @@ class AudioOptions(ContractModel):
         -16.0,
         description="Target integrated loudness of the edit in LUFS (EBU R128), or 'off' to "
         "leave the level as recorded. -16 suits online video and podcasts, -23 broadcast.",
+        json_schema_extra={
+            "anyOf": [
+                {"type": "number", "minimum": -40.0, "maximum": -5.0},
+                {"type": "string", "const": "off"},
+            ]
+        },
     )
     true_peak_db: float = Field(
         -1.5, ge=-9.0, le=0.0, description="Ceiling of the true peak after normalisation (dBTP)."

@@ -9,6 +9,7 @@ from datetime import datetime
 from talkavocado_common.events import (
     JobCancelRequested,
     JobRef,
+    JobResumeRequested,
     JobRetryRequested,
     JobStatusChanged,
     JobSubmitted,
@@ -31,6 +32,7 @@ Event = (
     JobSubmitted
     | JobCancelRequested
     | JobRetryRequested
+    | JobResumeRequested
     | StepHeartbeat
     | StepSucceeded
     | StepFailed

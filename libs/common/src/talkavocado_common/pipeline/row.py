@@ -34,10 +34,28 @@ class PendingStep(_RowModel):
     requested_at: datetime
     deadline: datetime = Field(description="requested_at + the state's TimeoutSeconds.")
     heartbeat_deadline: datetime | None = Field(
-        None, description="Last heartbeat (or the request) + HeartbeatSeconds; None without one."
+        None,
+        description="Last heartbeat + HeartbeatSeconds; None before a worker has started the "
+        "step (a request waiting in its topic is not timed by heartbeats) and for a Task without "
+        "HeartbeatSeconds. While `silent`: when the step is requested again if nothing re-ran it.",
     )
     last_heartbeat: datetime | None = None
     progress: float = Field(0.0, ge=0, le=1, description="The step's own last reported share.")
+    started_at: datetime | None = Field(None, description="The first heartbeat: a worker took it.")
+    runs: list[str] = Field(
+        default_factory=list,
+        description="Tokens of the executions that beat for this step run, the current one last "
+        "(a worker that restarts runs the same step run again under a new token).",
+    )
+    lost: int = Field(
+        0,
+        ge=0,
+        description="Executions lost (silent past HeartbeatSeconds, or replaced by a new "
+        "one): the crash budget, apart from the Retriers' counts.",
+    )
+    silent: bool = Field(
+        False, description="No heartbeat for HeartbeatSeconds: worker deemed lost."
+    )
 
 
 class JobRow(_RowModel):

@@ -42,6 +42,7 @@ from talkavocado_common.asl import (
 from talkavocado_common.events import (
     JobCancelRequested,
     JobRef,
+    JobResumeRequested,
     JobRetryRequested,
     JobStatusChanged,
     JobSubmitted,
@@ -64,6 +65,16 @@ DEFAULT_TASK_TIMEOUT_SECONDS = 99_999_999.0
 # loop without ever running a step.
 MAX_INLINE_STATES = 1000
 NO_CHOICE_MATCHED = "States.NoChoiceMatched"
+# The crash budget of one step run: executions lost (their worker died, hung or lost its
+# partition) before the run fails with States.HeartbeatTimeout, which the Retriers then see.
+# A lost execution is not the step's error: the request stays uncommitted in its topic, the
+# restarted worker (or the partition's new owner) runs it again under a new run token.
+MAX_LOST_EXECUTIONS = 5
+# Heartbeat periods a lost execution has to be run again (its worker restarted, or its partition
+# reassigned) before the step is requested again as a new attempt.
+RESTART_WINDOW = 2
+# Run tokens kept per step run (the current one and the superseded ones whose beats are ignored).
+MAX_RUN_TOKENS = MAX_LOST_EXECUTIONS + 2
 RUNTIME_ERROR = "States.Runtime"
 
 
@@ -129,6 +140,8 @@ def transition(
             run = _Run.new(event, now, machine, trace)
             run.cancel(event)
             return run.finish()
+        if isinstance(event, JobResumeRequested):
+            return resume_job(event, now, machine, trace)
         return None, []
     if not isinstance(event, Tick) and event.job_id != row.job_id:
         return row, []
@@ -236,8 +249,8 @@ class _Run:
     def handle(self, event: Event) -> bool:
         """Apply the event; False when it is to be ignored."""
         row = self.row
-        if isinstance(event, JobSubmitted):
-            return False  # a duplicate delivery: the job already has its row
+        if isinstance(event, JobSubmitted | JobResumeRequested):
+            return False  # a duplicate delivery, or a resume: the job already has its row
         if isinstance(event, JobCancelRequested):
             if row.ended:
                 return False
@@ -254,8 +267,8 @@ class _Run:
         if task is None:
             return True
         if isinstance(event, StepHeartbeat):
-            self.heartbeat(task, pending, event)
-        elif isinstance(event, StepSucceeded):
+            return self.heartbeat(task, pending, event)
+        if isinstance(event, StepSucceeded):
             self.succeeded(task, event)
         else:
             self.failed(task, str(event.error.code), event.error.message)
@@ -365,6 +378,11 @@ class _Run:
         pending = row.pending
         if pending is None:
             return False
+        return self.step_expired(pending)
+
+    def step_expired(self, pending: PendingStep) -> bool:
+        """The pending step's own deadlines: TimeoutSeconds, and HeartbeatSeconds of silence."""
+        now = self.now
         expired = [
             (when, error)
             for when, error in (
@@ -383,18 +401,78 @@ class _Run:
             limit = task.timeout_seconds or DEFAULT_TASK_TIMEOUT_SECONDS
             cause = f"the step did not finish within {limit:g} s"
         else:
-            cause = f"no heartbeat from the step for {task.heartbeat_seconds or 0:g} s"
+            silence = f"no heartbeat from the step for {task.heartbeat_seconds or 0:g} s"
+            if self.execution_lost(task, pending, silence):
+                return True
+            cause = f"{silence}; its worker was lost {pending.lost} times"
         self.failed(task, error, cause)
+        return True
+
+    def execution_lost(self, task: TaskState, pending: PendingStep, silence: str) -> bool:
+        """The step's execution went silent: its worker died, hung or lost the partition. Not
+        the step's failure while the crash budget lasts: the request is still uncommitted in its
+        topic, so the restarted worker (or the partition's new owner) runs it again, and its
+        first heartbeat restarts the clock. If nothing has run it again after RESTART_WINDOW
+        heartbeat periods more, the step is requested again as a new attempt (the crash budget
+        carries over; the Retriers are not charged). True when the row goes on waiting."""
+        heartbeat = task.heartbeat_seconds or 0.0
+        if pending.silent:
+            lost = pending.lost
+            self.start_task(task)
+            assert self.row.pending is not None
+            self.row.pending.lost = lost
+            self.message = (
+                f"{task.name}: not run again within {RESTART_WINDOW * heartbeat:g} s of its "
+                f"worker's loss; {self.message}"
+            )
+            return True
+        pending.lost += 1
+        pending.silent = True
+        pending.heartbeat_deadline = self.now + timedelta(seconds=RESTART_WINDOW * heartbeat)
+        if pending.lost > MAX_LOST_EXECUTIONS:
+            return False
+        self.message = (
+            f"{task.name}: {silence}; its worker is deemed lost ({pending.lost} of "
+            f"{MAX_LOST_EXECUTIONS}), waiting for the step to be run again"
+        )
         return True
 
     # ---- step results ---------------------------------------------------------------------
 
-    def heartbeat(self, task: TaskState, pending: PendingStep, event: StepHeartbeat) -> None:
+    def heartbeat(self, task: TaskState, pending: PendingStep, event: StepHeartbeat) -> bool:
+        """A beat of the step run. The first one (the worker sends it as it starts) starts the
+        heartbeat clock; one with a new run token is the step run started again by another
+        execution, and the one before it counts as lost unless it already went silent. Beats of
+        a superseded execution are ignored (False)."""
+        token = event.run
+        if token is not None and token in pending.runs[:-1]:
+            return False
+        restarted = token is not None and token not in pending.runs and bool(pending.runs)
+        if token is not None and token not in pending.runs:
+            if restarted and not pending.silent:
+                pending.lost += 1  # replaced while it still counted as alive: its worker died
+            pending.runs = [*pending.runs, token][-MAX_RUN_TOKENS:]
+        elif pending.silent:
+            pending.lost = max(0, pending.lost - 1)  # the same execution: only late, not lost
+        pending.silent = False
+        if pending.started_at is None:
+            pending.started_at = self.now
         pending.last_heartbeat = self.now
         if task.heartbeat_seconds is not None:
             pending.heartbeat_deadline = self.now + timedelta(seconds=task.heartbeat_seconds)
         pending.progress = max(pending.progress, event.progress)
-        self.message = event.message or f"{task.name} running"
+        if pending.lost > MAX_LOST_EXECUTIONS:
+            self.failed(
+                task,
+                HEARTBEAT_TIMEOUT,
+                f"the step's worker was lost {pending.lost} times (it crashes running it?)",
+            )
+            return True
+        if restarted:
+            self.message = f"{task.name} started again (its worker was lost {pending.lost} times)"
+        else:
+            self.message = event.message or f"{task.name} running"
+        return True
 
     def succeeded(self, task: TaskState, event: StepSucceeded) -> None:
         row = self.row
@@ -512,9 +590,8 @@ class _Run:
             attempt=attempt,
             requested_at=now,
             deadline=now + timedelta(seconds=timeout),
-            heartbeat_deadline=now + timedelta(seconds=task.heartbeat_seconds)
-            if task.heartbeat_seconds
-            else None,
+            # The heartbeat clock starts with the step: at the worker's first beat.
+            heartbeat_deadline=None,
         )
         row.pending = pending
         request = StepRequested(
@@ -595,3 +672,100 @@ def _retrier_for(task: TaskState, error: str) -> tuple[int, Retrier] | None:
 
 def _lookup(context: Any, key: str) -> Any:
     return context.get(key) if isinstance(context, Mapping) else None
+
+
+# ---- resuming a job from its manifest (the reconciler's job.resume-requested) ----------------
+
+
+def resume_job(
+    event: JobResumeRequested, now: datetime, machine: StateMachine, trace: Trace | None
+) -> tuple[JobRow | None, list[Command]]:
+    """A job the manifest says is processing but which has no row (a restarted embedded stack,
+    a lost changelog): a new row that resumes from the first unfinished step (resume_point).
+    Step run ids continue after the attempts the manifest records, so a late result of a run
+    from before is not mistaken for the new one. Anything but a processing job is ignored (a
+    pending one is re-submitted instead; a cancelled one has its tombstone row or stays so)."""
+    if event.status is not JobStatus.PROCESSING:
+        return None, []
+    context: dict[str, Any] = {
+        "jobId": event.job_id,
+        "tenantId": event.tenant_id,
+        "env": event.env,
+        "options": event.options.to_jsonable(),
+    }
+    point, skipped, resumed_context = resume_point(machine, context, set(event.succeeded))
+    row = JobRow(
+        job_id=event.job_id,
+        tenant_id=event.tenant_id,
+        env=event.env,
+        manifest_key=event.manifest_key,
+        status=JobStatus.PROCESSING,
+        attempts=_resumed_attempts(machine, event.attempts),
+        context=resumed_context,
+        done=skipped,
+        seed=seed_for(event.job_id),
+        correlation_id=trace.correlation_id if trace else None,
+        traceparent=trace.traceparent if trace else None,
+        created_at=now,
+        updated_at=now,
+        deadline=now + timedelta(seconds=machine.timeout_seconds)
+        if machine.timeout_seconds is not None
+        else None,
+    )
+    run = _Run(row, now, machine)
+    run.enter(point)
+    run.message = f"resumed from the manifest at {point or 'the end'}; {run.message}"
+    return run.finish()
+
+
+def resume_point(
+    machine: StateMachine, context: Any, succeeded: Collection[str]
+) -> tuple[str | None, list[str], Any]:
+    """Where a job resumes: the document walked from StartAt as a run would go — Choices decided
+    on the context, Pass states applied, `mark-processing` passed — skipping each Task whose step
+    the manifest records as succeeded. Returns the first state to enter (a step still to run, a
+    `mark-*` that ends the job, a Fail or Succeed; None when the document ends), the step Tasks
+    skipped, and the context at that point."""
+    skipped: list[str] = []
+    name: str | None = machine.start_at
+    for _ in range(MAX_INLINE_STATES):
+        if name is None:
+            break
+        state = machine[name]
+        if isinstance(state, ChoiceState):
+            try:
+                name = state.choose(context)
+            except AslError:
+                break  # entering it fails the job with States.NoChoiceMatched
+            continue
+        if isinstance(state, TaskState):
+            if not _already_done(state, succeeded):
+                break
+            if state.service == ORCHESTRATOR:
+                context = assign(context, state.result_path, {"status": "processing"})
+            else:
+                skipped.append(state.name)
+        elif isinstance(state, PassState):
+            result = state.result if state.result is not None else context
+            context = assign(context, state.result_path, result)
+        else:
+            break  # Fail / Succeed: entering it ends the job as the document says
+        name = None if state.end else state.next
+    return name, skipped, context
+
+
+def _already_done(task: TaskState, succeeded: Collection[str]) -> bool:
+    """A Task a resumed job need not run again: its step succeeded, or it only marks the job
+    processing (which the manifest already says)."""
+    if task.service == ORCHESTRATOR:
+        return BUILTIN_STATUS.get(task.step) is JobStatus.PROCESSING
+    return task.step in succeeded
+
+
+def _resumed_attempts(machine: StateMachine, recorded: Mapping[str, int]) -> dict[str, int]:
+    """Step runs per Task state, from the manifest's per-step attempt counts."""
+    return {
+        state.name: recorded[state.step]
+        for state in machine.states.values()
+        if isinstance(state, TaskState) and recorded.get(state.step, 0) > 0
+    }

@@ -10,6 +10,9 @@ TENANT_ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-_]{0,62}[a-z0-9])?$")
 # env and job ids are ours to mint but may arrive from outside: same shape, more length.
 NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-9])?$")
 SEGMENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._ -]{0,254}$")
+# The index of active jobs sits beside the tenants: `{env}/_active/{tenantId}/{jobId}`. A tenant id
+# cannot start with '_', so no tenant's prefix ever holds it or lies under it.
+ACTIVE_SEGMENT = "_active"
 
 
 class InvalidKey(ValueError):
@@ -78,6 +81,11 @@ class JobKeys:
     def manifest(self) -> str:
         return self.key("manifest.json")
 
+    @property
+    def active(self) -> str:
+        """The job's entry in the index of active jobs (outside the job and tenant prefixes)."""
+        return f"{active_prefix(self.env)}{self.tenant_id}/{self.job_id}"
+
     def input(self, filename: str) -> str:
         return self.key(f"input/{safe_filename(filename)}")
 
@@ -123,6 +131,24 @@ class JobKeys:
         return build_key(
             self.env, self.tenant_id, "assets", "branding", validate_relative_path(name)
         )
+
+
+def active_prefix(env: str) -> str:
+    """Where the index of one environment's active jobs lives: one small object per job."""
+    _validate_name("env", env)
+    return f"{env}/{ACTIVE_SEGMENT}/"
+
+
+def parse_active_key(key: str) -> JobKeys | None:
+    """The job an index key names (`{env}/_active/{tenantId}/{jobId}`), or None for anything
+    else: a malformed key is skipped, never followed outside its prefix."""
+    parts = key.split("/")
+    if len(parts) != 4 or parts[1] != ACTIVE_SEGMENT:
+        return None
+    try:
+        return JobKeys(parts[0], parts[2], parts[3])
+    except InvalidKey:
+        return None
 
 
 def safe_filename(filename: str) -> str:

@@ -1,15 +1,26 @@
 """S3 backend (aioboto3): `s3://bucket/prefix`, any S3-compatible endpoint (MinIO, moto).
 
 Objects stream both ways: uploads larger than one part go up as a multipart upload (at most one
-part in memory), downloads read ranged GETs chunk by chunk. Whole-document writes use S3's
-conditional PUT (If-Match / If-None-Match) so the manifest keeps its compare-and-swap.
+part in memory, gathered in place and handed to botocore without a copy), downloads read ranged
+GETs chunk by chunk. A multipart upload that fails in any way (an error, a cancelled task, the
+client gone) is aborted, shielded from the cancellation; one that cannot be (the process died)
+is left to the bucket's AbortIncompleteMultipartUpload lifecycle rule.
+
+Whole-document writes use S3's conditional PUT (If-Match / If-None-Match) so the manifest keeps
+its compare-and-swap. botocore retries a PUT whose answer it did not get (a timeout, a reset
+connection); when the first attempt had landed, the retry meets the object it wrote itself and
+gets 412. So every conditional write carries a write id in its metadata, and a 412 (or 409) is
+checked against the object now there: if it carries our write id, the write is ours and counts
+as done.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
+import io
+import logging
+import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +42,12 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 DEFAULT_PART_SIZE = 16 * 1024 * 1024
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 _PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+# User metadata of conditional writes (x-amz-meta-write-id): who wrote this version.
+WRITE_ID = "write-id"
+# How long an abort of a failed multipart upload may take (it runs shielded from cancellation).
+ABORT_SECONDS = 30.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -113,6 +130,9 @@ class S3Storage(Storage):
             o = self.options
             config = AioConfig(
                 s3={"addressing_style": o.addressing_style},
+                # SigV4 for presigned links too (botocore would sign them with the deprecated
+                # SigV2, which S3 refuses in newer regions).
+                signature_version="s3v4",
                 connect_timeout=o.connect_timeout,
                 read_timeout=o.read_timeout,
                 retries={"max_attempts": o.max_attempts, "mode": "standard"},
@@ -173,6 +193,9 @@ class S3Storage(Storage):
             conditions["IfMatch"] = f'"{if_match}"'
         if if_none_match:
             conditions["IfNoneMatch"] = "*"
+        write_id = uuid.uuid4().hex if conditions else None
+        if write_id is not None:
+            conditions["Metadata"] = {WRITE_ID: write_id}
         try:
             response = await client.put_object(
                 Bucket=self.bucket, Key=self._key(key), Body=data, **conditions
@@ -181,9 +204,29 @@ class S3Storage(Storage):
             failure = self._failure(exc, key)
             # If-Match on a missing object is a lost race too, not a missing document.
             if isinstance(failure, NotFound) and if_match is not None:
-                raise PreconditionFailed(key) from None
+                failure = PreconditionFailed(key)
+            if isinstance(failure, PreconditionFailed) and write_id is not None:
+                etag = await self._written_by(key, write_id)
+                if etag is not None:
+                    log.info("conditional write to %s landed before its retry's 412", key)
+                    return etag
             raise failure from None
         return _etag(response["ETag"])
+
+    async def _written_by(self, key: str, write_id: str) -> str | None:
+        """The ETag of the object at `key` if our conditional write `write_id` put it there
+        (a retry of it then failed against it), else None."""
+        client = await self._client()
+        try:
+            head = await client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except (ClientError, BotoCoreError) as exc:
+            failure = self._failure(exc, key)
+            if isinstance(failure, NotFound):
+                return None
+            raise failure from None
+        if head.get("Metadata", {}).get(WRITE_ID) != write_id:
+            return None
+        return _etag(head["ETag"])
 
     async def stream(
         self, key: str, start: int = 0, end: int | None = None
@@ -217,54 +260,36 @@ class S3Storage(Storage):
 
     async def write_stream(self, key: str, chunks: AsyncIterable[bytes]) -> ObjectInfo:
         client = await self._client()
-        full_key = self._key(key)
+        upload = _Multipart(client, self.bucket, self._key(key))
         part_size = self.options.part_size
-        buffer = bytearray()
+        # The part is gathered in a BytesIO and handed to botocore as a file: it is checksummed
+        # and sent from there chunk by chunk, never copied whole (nor queued in the transport).
+        part = io.BytesIO()
         size = 0
-        upload_id: str | None = None
-        parts: list[dict[str, Any]] = []
-
-        async def send_part(data: bytes) -> None:
-            nonlocal upload_id
-            if upload_id is None:
-                created = await client.create_multipart_upload(Bucket=self.bucket, Key=full_key)
-                upload_id = created["UploadId"]
-            number = len(parts) + 1
-            response = await client.upload_part(
-                Bucket=self.bucket, Key=full_key, UploadId=upload_id, PartNumber=number, Body=data
-            )
-            parts.append({"PartNumber": number, "ETag": response["ETag"]})
-
         try:
             async for chunk in chunks:
                 size += len(chunk)
-                buffer += chunk
-                while len(buffer) >= part_size:
-                    await send_part(bytes(memoryview(buffer)[:part_size]))  # one copy
-                    del buffer[:part_size]
-            if upload_id is None:
-                response = await client.put_object(
-                    Bucket=self.bucket, Key=full_key, Body=bytes(buffer)
-                )
+                rest = memoryview(chunk)
+                while len(rest) >= part_size - part.tell():
+                    room = part_size - part.tell()
+                    part.write(rest[:room])
+                    rest = rest[room:]
+                    await upload.send(part)
+                    part = io.BytesIO()
+                part.write(rest)
+            if upload.upload_id is None:
+                part.seek(0)
+                response = await client.put_object(Bucket=self.bucket, Key=upload.key, Body=part)
                 return ObjectInfo(key=key, size=size, etag=_etag(response["ETag"]))
-            if buffer:
-                await send_part(bytes(buffer))
-            done = await client.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=full_key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
-            )
+            if part.tell():
+                await upload.send(part)
+            etag = await upload.complete()
         except BaseException as exc:
-            if upload_id is not None:
-                with contextlib.suppress(ClientError, BotoCoreError, OSError):
-                    await client.abort_multipart_upload(
-                        Bucket=self.bucket, Key=full_key, UploadId=upload_id
-                    )
+            await upload.abort()
             if isinstance(exc, ClientError | BotoCoreError):
                 raise self._failure(exc, key) from None
             raise
-        return ObjectInfo(key=key, size=size, etag=_etag(done["ETag"]))
+        return ObjectInfo(key=key, size=size, etag=etag)
 
     async def info(self, key: str) -> ObjectInfo:
         client = await self._client()
@@ -350,3 +375,52 @@ class S3Storage(Storage):
             "get_object", Params=params, ExpiresIn=expires_seconds
         )
         return url
+
+
+class _Multipart:
+    """One multipart upload: started with its first part, completed, or aborted."""
+
+    def __init__(self, client: S3Client, bucket: str, key: str) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.key = key
+        self.upload_id: str | None = None
+        self.parts: list[dict[str, Any]] = []
+
+    async def send(self, part: io.BytesIO) -> None:
+        if self.upload_id is None:
+            created = await self.client.create_multipart_upload(Bucket=self.bucket, Key=self.key)
+            self.upload_id = created["UploadId"]
+        number = len(self.parts) + 1
+        part.seek(0)
+        response = await self.client.upload_part(
+            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=part
+        )
+        self.parts.append({"PartNumber": number, "ETag": response["ETag"]})
+
+    async def complete(self) -> str:
+        assert self.upload_id is not None
+        done = await self.client.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": self.parts},  # type: ignore[typeddict-item]
+        )
+        return _etag(done["ETag"])
+
+    async def abort(self) -> None:
+        """Drop the parts sent so far. Shielded: a cancelled upload (the request's task torn
+        down) must still abort; if it cannot, the bucket's lifecycle rule does it later."""
+        if self.upload_id is None:
+            return
+        with anyio.move_on_after(ABORT_SECONDS, shield=True) as scope:
+            try:
+                await self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
+                )
+                return
+            except (ClientError, BotoCoreError, OSError) as exc:
+                log.warning("could not abort the multipart upload of %s: %s", self.key, exc)
+                return
+        if scope.cancelled_caught:
+            log.warning("aborting the multipart upload of %s timed out", self.key)

@@ -19,7 +19,8 @@ from ..events import (
 )
 from ..events.models import StepError as StepErrorModel
 from ..kafka.headers import child_traceparent
-from ..models import ErrorCode, JobOptions
+from ..manifest_changes import CLOSED_STATUSES
+from ..models import ErrorCode, JobOptions, Manifest
 from ..steps import StepError, StepRequest
 from ..storage import InvalidKey, JobKeys
 
@@ -97,7 +98,10 @@ def reply(
     )
 
 
-def heartbeat(requested: StepRequested, progress: float, message: str) -> StepHeartbeat:
+def heartbeat(
+    requested: StepRequested, progress: float, message: str, run: str | None = None
+) -> StepHeartbeat:
+    """A beat of this execution (`run`: its token; the first beat with it says it started)."""
     return StepHeartbeat(
         job_id=requested.job_id,
         tenant_id=requested.tenant_id,
@@ -106,7 +110,32 @@ def heartbeat(requested: StepRequested, progress: float, message: str) -> StepHe
         state=requested.state,
         progress=clamp_progress(progress),
         message=message[:500],
+        run=run,
     )
+
+
+def stop_reason(
+    manifest: Manifest, requested: StepRequested, run: str | None, *, started: bool
+) -> str | None:
+    """Why an execution of `requested` must stop (None: carry on), from the job's manifest: the
+    job has ended (cancelled, failed, completed), a newer attempt of the step has started, or —
+    once this execution has recorded itself (`started`) — another execution of the same attempt
+    took the step over (the partition moved to another worker)."""
+    if manifest.status in CLOSED_STATUSES:
+        return f"the job is {manifest.status.value}"
+    record = manifest.steps.get(requested.step)
+    if record is None:
+        return None
+    if record.attempts > requested.attempt:
+        return f"superseded by attempt {record.attempts}"
+    if (
+        started
+        and record.attempts == requested.attempt
+        and record.run is not None
+        and record.run != run
+    ):
+        return "superseded by another execution of the same attempt"
+    return None
 
 
 def succeeded(requested: StepRequested, result: dict[str, Any], seconds: float) -> StepSucceeded:

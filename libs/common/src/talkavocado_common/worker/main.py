@@ -4,24 +4,49 @@ Reads the service's settings class from the environment, opens the storage
 and runs a StepWorker with the service's handlers until SIGTERM/SIGINT. A bad configuration is
 one clear line on stderr and exit code 2; a worker that cannot carry on exits 1 (a supervisor
 restarts it and its uncommitted step is redelivered).
+
+A stop is bounded: SHUTDOWN_GRACE_SECONDS for the step in flight, then at most
+STOP_MARGIN_SECONDS more to hand it back and close the Kafka clients (which can wait on a broker
+that is gone) — past that the process exits 70 with one log line. Started by `avocado up`, the
+process also stops when its supervisor dies (`talkavocado_common.lifeline`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import sys
+import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from ..config import ConfigError, load_settings
 from ..events import Topics
+from ..lifeline import StopDeadline, exit_now, watch_lifeline
 from ..observability import configure_observability
 from ..steps import StepHandler
 from ..storage import open_storage
 from .runtime import StepWorker, WorkerCrashed
 from .settings import StepServiceSettings
 
+log = logging.getLogger(__name__)
+
 EXIT_CONFIG = 2
+STOP_MARGIN_SECONDS = 10.0
+THREAD_WAIT_SECONDS = 2.0
+
+
+class _BoundedStopWorker(StepWorker):
+    """The service process's worker: its first stop request also starts the process's hard
+    deadline (`StopDeadline`)."""
+
+    deadline: StopDeadline | None = None
+
+    def request_stop(self, grace: float | None = None) -> None:
+        if self.deadline is not None:
+            self.deadline.arm("the stop request")
+        super().request_stop(grace)
 
 
 def load_config(
@@ -42,6 +67,36 @@ def load_config(
     return settings
 
 
+def _busy_thread_left(code: int = 0) -> None:
+    log.warning("not waiting for the thread of a step handed back after the grace period")
+    exit_now(code)
+
+
+async def serve(worker: StepWorker) -> None:
+    """`worker.run_until_signal()`, then exit without waiting for a handler thread that is still
+    busy (and `leave_busy_threads` once the loop is closed): its step was handed back after the
+    grace period, and CPU work in a thread cannot be interrupted — `asyncio.run` and the
+    interpreter's exit would wait for it to finish."""
+    await worker.run_until_signal()
+    loop = asyncio.get_running_loop()
+    try:
+        await asyncio.wait_for(loop.shutdown_default_executor(), THREAD_WAIT_SECONDS)
+    except TimeoutError:
+        _busy_thread_left()
+
+
+def leave_busy_threads(code: int, within: float = THREAD_WAIT_SECONDS) -> None:
+    """Give the process's other threads `within` seconds to end (idle pool threads do at once),
+    then exit now with `code` if one is still busy."""
+    deadline = time.monotonic() + within
+    for thread in threading.enumerate():
+        if thread is threading.main_thread() or thread.daemon:
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            _busy_thread_left(code)
+
+
 def main(
     service: str,
     handlers: Mapping[str, StepHandler],
@@ -59,7 +114,8 @@ def main(
         print(f"{prog}: bad configuration: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 
-    worker = StepWorker(
+    watch_lifeline(service)
+    worker = _BoundedStopWorker(
         service,
         handlers,
         settings.kafka,
@@ -67,14 +123,17 @@ def main(
         settings=settings,
         warmup=functools.partial(warmup, settings) if warmup is not None else None,
     )
+    worker.deadline = StopDeadline(service, settings.shutdown_grace_seconds + STOP_MARGIN_SECONDS)
+    code = 0
     try:
-        asyncio.run(worker.run_until_signal())
+        asyncio.run(serve(worker))
     except WorkerCrashed as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
+        code = 1
     except OSError as exc:  # e.g. the metrics port is taken
         print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
+        code = 1
     except KeyboardInterrupt:
-        return 130
-    return 0
+        code = 130
+    leave_busy_threads(code)
+    return code

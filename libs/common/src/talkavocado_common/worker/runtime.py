@@ -11,6 +11,15 @@ Shutdown (SIGTERM/SIGINT, or `request_stop()`): no new work is taken; the step i
 finish within the grace period and is then committed; past it, it is cancelled, nothing is
 produced or committed, and the group hands the record to another member.
 
+Cancellation and supersession: every `WORKER_WATCH_SECONDS` (2 s) a running step reads its
+job's manifest (one storage read; no topic of its own, and it works the same wherever the cancel
+came from). If the job has ended (cancelled) or the step run has been superseded (a newer attempt
+started, or the same attempt was taken over by another worker: its run token is no longer the
+manifest's), the handler's task is cancelled — ffmpeg with it — and the request is committed
+with no result. A request found stale before it starts is committed without running. Each
+execution beats with a run token of its own, so the orchestrator tells a re-run after a crash
+from the run it lost.
+
 Observability: each step runs inside a log context (jobId, tenantId, step, correlationId) and
 an OpenTelemetry span, child of the trace context the step.requested carries; its heartbeats
 and result carry that span's context. /readyz answers 200 once the service's warm-up is done
@@ -25,6 +34,7 @@ import contextlib
 import logging
 import signal
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,8 +48,8 @@ from ..events import CloudEvent, StepFailed, StepRequested, StepSucceeded, Topic
 from ..kafka.admin import ensure_topics
 from ..kafka.consumer import Delivery, EventConsumer
 from ..kafka.producer import KafkaPublisher
-from ..manifest_store import ManifestStore
-from ..models import ErrorCode
+from ..manifest_store import JobClosed, ManifestStore
+from ..models import ErrorCode, Manifest
 from ..observability.context import log_context
 from ..observability.metrics import refresh_lag_forever
 from ..observability.tracing import current_traceparent, mark_error, start_span
@@ -55,6 +65,7 @@ from .core import (
     next_beat,
     reply,
     seconds_left,
+    stop_reason,
     succeeded,
 )
 from .http import MetricsServer
@@ -447,30 +458,54 @@ class StepWorker:
             ) as span,
         ):
             outcome = await self._execute_in_context(delivery, requested, request_event)
-            if isinstance(outcome, StepFailed):
+            if outcome is None:
+                span.set_attribute("talkavocado.stopped", True)
+            elif isinstance(outcome, StepFailed):
                 span.set_attribute("talkavocado.error_code", str(outcome.error.code))
                 mark_error(span, f"{outcome.error.code}: {outcome.error.message}")
 
     async def _execute_in_context(
         self, delivery: Delivery, requested: StepRequested, request_event: CloudEvent
-    ) -> StepSucceeded | StepFailed:
+    ) -> StepSucceeded | StepFailed | None:
+        """Run the step and report its result; None when it was stopped (or found stale before
+        it started): the request is committed and nothing is reported."""
         began = time.monotonic()
         progress = _Progress()
+        run = uuid.uuid4().hex[:16]
+        stale = await self._check(requested, run)
+        if stale is not None:
+            await self._stopped(delivery, requested, f"not run: {stale}")
+            return None
         log.info(
-            "%s of job %s started (run %s, correlation %s)",
+            "%s of job %s started (run %s, execution %s, correlation %s)",
             requested.step,
             requested.job_id,
             requested.step_run_id,
+            run,
             request_event.correlationid,
             extra={"attempt": requested.attempt, "stepRunId": requested.step_run_id},
         )
-        beats = asyncio.create_task(self._heartbeats(request_event, requested, progress, began))
+        beats = asyncio.create_task(
+            self._heartbeats(request_event, requested, progress, began, run)
+        )
+        work = asyncio.create_task(self._run(requested, progress, run))
+        watch = asyncio.create_task(self._watch(requested, run, work))
         try:
-            outcome = await self._run(requested, progress)
+            outcome = await work
+        except asyncio.CancelledError:
+            if not watch.done() or asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                raise  # cancelled from outside (shutdown): handed back, not committed
+            outcome = None
         finally:
-            beats.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beats
+            for helper in (beats, watch, work):
+                helper.cancel()
+            for helper in (beats, watch):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await helper
+        if outcome is None:
+            reason = watch.result() if watch.done() and not watch.cancelled() else None
+            await self._stopped(delivery, requested, reason or "the job has ended")
+            return None
         seconds = time.monotonic() - began
         result = reply(
             outcome, request_event, source=self.source, traceparent=current_traceparent()
@@ -497,10 +532,64 @@ class StepWorker:
         )
         return outcome
 
+    async def _manifest(self, requested: StepRequested) -> Manifest | None:
+        """The job's manifest; None when it cannot be read (the step itself will meet that)."""
+        try:
+            return await self.manifests.get(build_step_request(requested).keys)
+        except Exception as exc:
+            log.debug("could not read the manifest of job %s: %s", requested.job_id, exc)
+            return None
+
+    async def _check(self, requested: StepRequested, run: str) -> str | None:
+        """Why a request must not be run (the job has ended, a newer attempt started)."""
+        manifest = await self._manifest(requested)
+        return None if manifest is None else stop_reason(manifest, requested, run, started=False)
+
+    async def _watch(self, requested: StepRequested, run: str, work: asyncio.Task[Any]) -> str:
+        """Every watch interval, check the manifest; cancel `work` and return why once the job
+        has ended or this execution has been superseded. Runs until cancelled otherwise.
+        Another execution's token counts only once this one has seen its own in the manifest
+        (before, it may be the token of the execution it replaces)."""
+        interval = self.settings.watch_seconds
+        seen = False
+        while True:
+            await asyncio.sleep(interval)
+            manifest = await self._manifest(requested)
+            if manifest is None:
+                continue
+            record = manifest.steps.get(requested.step)
+            seen = seen or (record is not None and record.run == run)
+            reason = stop_reason(manifest, requested, run, started=seen)
+            if reason is not None:
+                log.warning(
+                    "stopping %s of job %s (run %s): %s",
+                    requested.step,
+                    requested.job_id,
+                    requested.step_run_id,
+                    reason,
+                )
+                work.cancel()
+                return reason
+
+    async def _stopped(self, delivery: Delivery, requested: StepRequested, reason: str) -> None:
+        """Commit a request whose run was stopped or not started: nobody waits for its result."""
+        assert self._consumer is not None
+        committed = await self._consumer.ack(delivery)
+        self.metrics.step_done(requested.step, "stopped", 0.0)
+        log.info(
+            "%s of job %s (run %s) stopped: %s%s",
+            requested.step,
+            requested.job_id,
+            requested.step_run_id,
+            reason,
+            "" if committed else " (not committed: partition moved)",
+        )
+
     async def _run(
-        self, requested: StepRequested, progress: _Progress
-    ) -> StepSucceeded | StepFailed:
-        """Run the handler; every failure becomes a step.failed with a contract error code."""
+        self, requested: StepRequested, progress: _Progress, run: str | None = None
+    ) -> StepSucceeded | StepFailed | None:
+        """Run the handler; every failure becomes a step.failed with a contract error code.
+        None: the job has ended (a change of the step was refused); nothing to report."""
         began = time.monotonic()
 
         def fail(code: ErrorCode, message: str) -> StepFailed:
@@ -530,7 +619,11 @@ class StepWorker:
                 attempt=requested.attempt,
                 time_limit=limit,
                 scratch_root=self._scratch_root(),
+                run=run,
             )
+        except JobClosed as exc:
+            log.info("%s of job %s: %s", requested.step, requested.job_id, exc)
+            return None
         except Exception as exc:  # the manifest could not be read or written, storage down...
             error = as_step_error(exc)
             log.warning("%s of job %s: %s", requested.step, requested.job_id, error)
@@ -551,16 +644,22 @@ class StepWorker:
         return root
 
     async def _heartbeats(
-        self, request_event: CloudEvent, requested: StepRequested, progress: _Progress, began: float
+        self,
+        request_event: CloudEvent,
+        requested: StepRequested,
+        progress: _Progress,
+        began: float,
+        run: str | None = None,
     ) -> None:
-        """step.heartbeat now and then at least every HeartbeatSeconds/3 until cancelled."""
+        """step.heartbeat now (the orchestrator starts the step's heartbeat clock on it) and then
+        at least every HeartbeatSeconds/3 until cancelled, each carrying the execution's token."""
         assert self._publisher is not None
         interval = heartbeat_interval(
             requested.heartbeat_seconds, self.settings.heartbeat_default_seconds
         )
         while True:
             beat = reply(
-                heartbeat(requested, progress.fraction, progress.message),
+                heartbeat(requested, progress.fraction, progress.message, run),
                 request_event,
                 source=self.source,
                 traceparent=current_traceparent(),

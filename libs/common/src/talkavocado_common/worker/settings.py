@@ -62,6 +62,14 @@ class WorkerSettings(BaseSettings):
         alias="WORKER_LAG_SECONDS",
         description="How often the consumer-lag gauge is refreshed (end offset minus committed).",
     )
+    watch_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        alias="WORKER_WATCH_SECONDS",
+        description="How often a running step reads its job's manifest: a job that has ended "
+        "(cancelled) or a step run superseded by a newer execution is stopped within this.",
+    )
     scratch_dir: Path | None = Field(
         None, alias="SCRATCH_DIR", description="Where steps get their scratch directories."
     )

@@ -26,6 +26,12 @@ from ..deps import (
 )
 from ..errors import ErrorBody, Forbidden, InvalidRequest
 from ..schemas import (
+    ARTIFACT_PATH_MAX,
+    ARTIFACT_PATH_PATTERN,
+    IDEMPOTENCY_KEY_MAX,
+    IDEMPOTENCY_KEY_PATTERN,
+    JOB_ID_MAX,
+    JOB_ID_PATTERN,
     ArtifactLink,
     CancelRequest,
     CommandAccepted,
@@ -41,7 +47,27 @@ from .sse import sse_frames
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
-JobIdPath = Annotated[str, Path(alias="jobId", description="The job id returned at creation.")]
+JobIdPath = Annotated[
+    str,
+    Path(
+        alias="jobId",
+        description="The job id returned at creation. A malformed id is a 400, an unknown one "
+        "(or another tenant's) a 404.",
+        min_length=1,
+        max_length=JOB_ID_MAX,
+        pattern=JOB_ID_PATTERN,
+    ),
+]
+ArtifactPath = Annotated[
+    str,
+    Path(
+        description="Path under the job, e.g. renders/final.mp4 (or the full storage key that "
+        "GET /jobs/{jobId} lists).",
+        min_length=1,
+        max_length=ARTIFACT_PATH_MAX,
+        pattern=ARTIFACT_PATH_PATTERN,
+    ),
+]
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -54,6 +80,8 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         413: "The upload is larger than declared or than the configured maximum.",
         416: "The requested range lies outside the artifact.",
         422: "The upload is not a usable recording; the manifest records why.",
+        429: "Too many requests: too many failed authentications from this client, or an "
+        "admission limit; `Retry-After` says when to try again.",
         503: "A dependency (broker, ffprobe) is unavailable; nothing was changed.",
     }
     return {code: {"model": ErrorBody, "description": descriptions[code]} for code in codes}
@@ -88,6 +116,8 @@ async def create_job(
         Header(
             alias="Idempotency-Key",
             description="Repeating a key returns 409 with the first job instead of a new job.",
+            max_length=IDEMPOTENCY_KEY_MAX,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
         ),
     ] = None,
 ) -> CreateJobResponse:
@@ -120,7 +150,12 @@ async def list_jobs(
     status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT, description="Page size.")] = 20,
     cursor: Annotated[
-        str | None, Query(max_length=512, description="`nextCursor` of the previous page.")
+        str | None,
+        Query(
+            description="`nextCursor` of the previous page (jobs older than that job id).",
+            max_length=JOB_ID_MAX,
+            pattern=JOB_ID_PATTERN,
+        ),
     ] = None,
 ) -> JobList:
     return await read.page(ctx, status=status, limit=limit, cursor=cursor)
@@ -180,7 +215,7 @@ async def upload_input(
 )
 async def get_artifact(
     job_id: JobIdPath,
-    path: Annotated[str, Path(description="Path under the job, e.g. renders/final.mp4.")],
+    path: ArtifactPath,
     ctx: TenantContextDep,
     artifacts: ArtifactDownloadsDep,
     range_header: Annotated[str | None, Header(alias="Range")] = None,
@@ -213,12 +248,13 @@ async def get_artifact(
 )
 async def get_artifact_link(
     job_id: JobIdPath,
-    path: Annotated[str, Path(description="Path under the job, e.g. renders/final.mp4.")],
+    path: ArtifactPath,
     ctx: TenantContextDep,
     artifacts: ArtifactDownloadsDep,
     settings: SettingsDep,
 ) -> ArtifactLink:
-    api_url = _job_url(settings.public_url, f"/jobs/{quote(job_id)}/artifacts/{quote(path)}")
+    artifact = f"/jobs/{quote(job_id)}/artifacts/{quote(path)}?tenantId={quote(ctx.tenant_id)}"
+    api_url = _job_url(settings.public_url, artifact)
     return await artifacts.link(ctx, job_id, path, api_url=api_url)
 
 

@@ -14,7 +14,7 @@ from talkavocado_common.storage import InvalidKey, JobKeys, NotFound
 
 from ..metrics import ApiMetrics
 from ..ports import EventPublisher
-from .errors import JobNotFound, Unavailable
+from .errors import InvalidInput, JobNotFound, Unavailable
 
 # The application layer's logger; the name predates the split into use cases, and log queries
 # may filter on it.
@@ -61,10 +61,11 @@ class JobStore:
         self.manifests = manifests
 
     def keys(self, ctx: RequestContext, job_id: str) -> JobKeys:
+        """The job's keys; a malformed job id is invalid input (400), not an unknown job."""
         try:
             return JobKeys(self.env, ctx.tenant_id, job_id)
         except InvalidKey:
-            raise JobNotFound(job_id) from None
+            raise InvalidInput("jobId", f"{job_id!r} is not a job id") from None
 
     async def load(self, keys: JobKeys) -> Manifest:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from talkavocado_common.active_jobs import ActiveJobs
 from talkavocado_common.events import JobCancelRequested, JobRetryRequested
 from talkavocado_common.models import JobStatus, LogEntry, Manifest
 
@@ -60,5 +61,7 @@ class JobControl:
                 status=manifest.status,
             )
         request = JobRetryRequested(job_id=keys.job_id, tenant_id=keys.tenant_id, env=keys.env)
+        # Indexed again before the job can become active again (talkavocado_common.active_jobs).
+        await ActiveJobs(self.jobs.manifests.storage, keys.env).add(keys)
         await self.commands.send(ctx, "job.retry-requested", request)
         return manifest.status

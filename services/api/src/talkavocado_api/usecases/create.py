@@ -13,11 +13,12 @@ from talkavocado_common.models import InputInfo, JobOptions, JobStatus, LogEntry
 from talkavocado_common.storage import JobKeys, PreconditionFailed, Storage
 from talkavocado_common.storage.keys import build_key
 
+from ..admission import RateLimiter
 from ..metrics import ApiMetrics
 from ..schemas import CreateJobRequest
 from ..settings import ApiSettings
 from .common import RequestContext, log, utcnow
-from .errors import IdempotencyKeyReused, InvalidInput
+from .errors import IdempotencyKeyReused, InvalidInput, TooManyRequests
 
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -101,17 +102,26 @@ class CreateJob:
         manifests: ManifestStore,
         idempotency: IdempotencyRecords,
         metrics: ApiMetrics,
+        rate_limit: RateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.env = settings.env
         self.manifests = manifests
         self.idempotency = idempotency
         self.metrics = metrics
+        # Per tenant and per process (admission.py): each API replica has its own budget.
+        self.rate_limit = rate_limit or RateLimiter(
+            settings.create_rate_per_minute / 60, settings.create_burst, what="job creations"
+        )
 
     async def __call__(
         self, ctx: RequestContext, request: CreateJobRequest, idempotency_key: str | None
     ) -> JobKeys:
         """The new job's keys. The caller has checked the body's tenant against its own."""
+        refusal = self.rate_limit.check(ctx.tenant_id)
+        if refusal is not None:
+            log.info("job creation refused: rate limit", extra={"tenantId": ctx.tenant_id})
+            raise TooManyRequests(refusal.reason, refusal.retry_after)
         idempotency_key = check_idempotency_key(idempotency_key)
         if request.tenant_id != ctx.tenant_id:
             raise AssertionError("the route checks the body's tenant against the key's")

@@ -78,3 +78,12 @@ class InputRejected(UseCaseError):
 
 class Unavailable(UseCaseError):
     """A dependency (the broker, ffprobe) cannot be used right now; nothing was changed."""
+
+
+class TooManyRequests(UseCaseError):
+    """Admission control refused the request for now; it may be repeated after `retry_after`
+    seconds (nothing was read or changed)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

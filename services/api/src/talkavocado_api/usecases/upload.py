@@ -1,13 +1,21 @@
 """Upload a job's recording: streamed to storage within the declared size, probed, and the job
 submitted to the pipeline. The upload claim (upload_claim.py) keeps concurrent uploads apart and
-is given back whenever the upload does not go through, so the client can simply try again."""
+is given back whenever the upload does not go through, so the client can simply try again.
+
+Each upload first takes one of the process's upload slots (admission.py), before anything is
+read, and gives it back however it ends; a body that stalls for `upload_idle_timeout_seconds`
+ends it too, so a silent client holds neither a slot nor the claim for long."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
+import anyio
+
+from talkavocado_common.active_jobs import ActiveJobs
 from talkavocado_common.events import JobSubmitted
 from talkavocado_common.manifest_store import ManifestStore
 from talkavocado_common.media import MediaInfo
@@ -15,11 +23,12 @@ from talkavocado_common.models import InputInfo, Manifest
 from talkavocado_common.storage import JobKeys, ObjectInfo, Storage
 
 from .. import media_check
+from ..admission import UploadSlots
 from ..metrics import ApiMetrics
 from ..schemas import UploadAccepted, UploadedInput
 from ..settings import ApiSettings
 from .common import JobCommands, JobStore, RequestContext, log
-from .errors import InputRejected, InvalidInput, Unavailable, UploadTooLarge
+from .errors import InputRejected, InvalidInput, TooManyRequests, Unavailable, UploadTooLarge
 from .probe import MediaProbe
 from .upload_claim import UploadClaim, check_uploadable
 
@@ -28,10 +37,25 @@ class _OverLimit(Exception):
     pass
 
 
-async def _counted(chunks: AsyncIterable[bytes], limit: int) -> AsyncIterator[bytes]:
-    """Pass chunks through, refusing to go past `limit` bytes (checked before writing)."""
+class _Stalled(Exception):
+    pass
+
+
+async def _counted(
+    chunks: AsyncIterable[bytes], limit: int, idle_seconds: float
+) -> AsyncIterator[bytes]:
+    """Pass chunks through, refusing to go past `limit` bytes (checked before writing) or to
+    wait longer than `idle_seconds` for the next chunk."""
     total = 0
-    async for chunk in chunks:
+    pending = aiter(chunks)
+    while True:
+        chunk: bytes | None = None
+        with anyio.move_on_after(idle_seconds) as waiting:
+            chunk = await anext(pending, None)
+        if waiting.cancelled_caught:
+            raise _Stalled(idle_seconds)
+        if chunk is None:
+            return
         total += len(chunk)
         if total > limit:
             raise _OverLimit(limit)
@@ -70,6 +94,7 @@ class UploadInput:
         commands: JobCommands,
         probe: MediaProbe,
         metrics: ApiMetrics,
+        slots: UploadSlots | None = None,
     ) -> None:
         self.settings = settings
         self.jobs = jobs
@@ -77,6 +102,12 @@ class UploadInput:
         self.commands = commands
         self.probe = probe
         self.metrics = metrics
+        # Uploads in progress in this process: each holds an S3 part in memory (admission.py).
+        self.slots = slots or UploadSlots(
+            settings.max_concurrent_uploads,
+            settings.max_concurrent_uploads_per_tenant,
+            retry_after=settings.upload_retry_after_seconds,
+        )
 
     @property
     def manifests(self) -> ManifestStore:
@@ -92,6 +123,25 @@ class UploadInput:
     ) -> UploadAccepted:
         """`content_length`: the size the client announced for the body, if it did."""
         keys = self.jobs.keys(ctx, job_id)
+        with self._slot(ctx.tenant_id):  # before anything is read; given back however it ends
+            return await self._upload(ctx, keys, chunks, content_length)
+
+    @contextmanager
+    def _slot(self, tenant_id: str) -> Iterator[None]:
+        refusal = self.slots.try_acquire(tenant_id)
+        if refusal is not None:
+            self.metrics.uploads.labels("refused_busy").inc()
+            raise TooManyRequests(refusal.reason, refusal.retry_after)
+        with self.slots.holding(tenant_id):
+            yield
+
+    async def _upload(
+        self,
+        ctx: RequestContext,
+        keys: JobKeys,
+        chunks: AsyncIterable[bytes],
+        content_length: int | None,
+    ) -> UploadAccepted:
         declared, limit = self._admit(await self.jobs.load(keys), content_length)
         ttl = timedelta(seconds=self.settings.upload_claim_ttl_seconds)
         claim = await UploadClaim.take(self.manifests, keys, ttl)
@@ -126,11 +176,18 @@ class UploadInput:
     ) -> ObjectInfo:
         began = time.perf_counter()
         try:
-            stored = await self.storage.write_stream(declared.key, _counted(chunks, limit))
+            idle = self.settings.upload_idle_timeout_seconds
+            stored = await self.storage.write_stream(declared.key, _counted(chunks, limit, idle))
         except _OverLimit:
             self.metrics.uploads.labels("too_large").inc()
             await claim.release(f"upload refused: more than {limit} bytes")
             raise UploadTooLarge(limit, declared.bytes) from None
+        except _Stalled:
+            self.metrics.uploads.labels("stalled").inc()
+            await claim.release(f"upload stalled: nothing received for {idle:g} s")
+            raise InvalidInput(
+                None, f"upload stalled: nothing received for {idle:g} s; upload again"
+            ) from None
         except BaseException as exc:
             self.metrics.uploads.labels("interrupted").inc()
             await claim.release(f"upload interrupted: {type(exc).__name__}")
@@ -165,7 +222,15 @@ class UploadInput:
         self, ctx: RequestContext, claim: UploadClaim, stored: ObjectInfo, info: MediaInfo
     ) -> Manifest:
         summary = media_check.describe(info)
-        manifest = await claim.complete(f"input uploaded: {stored.size} bytes, {summary}")
+        try:
+            # Indexed before the upload is recorded: a crash from here on leaves the job to the
+            # orchestrator's reconciler, which submits it (talkavocado_common.active_jobs).
+            await ActiveJobs(self.storage, claim.keys.env).add(claim.keys)
+            manifest = await claim.complete(f"input uploaded: {stored.size} bytes, {summary}")
+        except BaseException as exc:
+            # Not recorded (storage down, a conflict): never leave the claim to go stale.
+            await claim.release(f"recording the upload failed: {type(exc).__name__}")
+            raise
         assert manifest.input is not None
         keys = claim.keys
         submitted = JobSubmitted(

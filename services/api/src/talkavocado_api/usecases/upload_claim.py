@@ -65,10 +65,19 @@ def with_step(m: Manifest, record: StepRecord, level: str, message: str) -> Mani
     )
 
 
+def _ours(record: StepRecord | None, started: datetime) -> bool:
+    """Is `record` the running claim taken at `started`? (Each claim's instant is its id.)"""
+    return (
+        record is not None and record.status == StepStatus.RUNNING and record.started_at == started
+    )
+
+
 def claim(now: datetime, ttl: timedelta) -> Change:
     def change(m: Manifest) -> Manifest:
         check_uploadable(m)
         record = m.steps.get(UPLOAD_STEP)
+        if _ours(record, now):
+            return m  # this claim's own write landed, though its answer was lost: keep it
         if (
             record is not None
             and record.status == StepStatus.RUNNING
@@ -124,8 +133,17 @@ class UploadClaim:
     @classmethod
     async def take(cls, manifests: ManifestStore, keys: JobKeys, ttl: timedelta) -> UploadClaim:
         started = utcnow()
-        await manifests.update(keys, claim(started, ttl))
-        return cls(manifests, keys, started)
+        taken = cls(manifests, keys, started)
+        try:
+            await manifests.update(keys, claim(started, ttl))
+        except Conflict:
+            raise
+        except BaseException:
+            # Storage failed or the request was cancelled: the write may still have landed.
+            # Give back the claim if it is ours (finish() leaves anyone else's alone).
+            await taken.release("upload claim interrupted")
+            raise
+        return taken
 
     async def complete(self, message: str) -> Manifest:
         """The upload succeeded: the job may be submitted."""

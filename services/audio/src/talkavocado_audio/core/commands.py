@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from talkavocado_common.media import input_args
+
 ASR_SAMPLE_RATE = 16_000
 MP3_BITRATE = "128k"
 
@@ -27,8 +29,8 @@ def extraction_args(source: Path, mp3: Path, wav: Path, *, audio_stream: int = 0
     # Bit-exact outputs without metadata: the same input gives byte-identical files.
     reproducible = ["-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact"]
     return [
-        "-i",
-        str(source),
+        # The user's file, confined to real containers and local files (media/allowlist.py).
+        *input_args(source),
         "-filter_complex",
         graph,
         "-map",

@@ -35,6 +35,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from talkavocado_common.media.allowlist import (
+    LOGO_DEMUXERS,
+    PROTOCOLS,
+    RECORDING_DEMUXERS,
+    input_args,
+)
 from talkavocado_common.models import LogoOptions, RenderOptions, Timeline
 
 from .audio_edit import AUDIO_RATE, CHANNELS, AudioPiece, audio_pieces
@@ -442,16 +448,28 @@ def _encode_args(
     ]  # fmt: skip
 
 
+# The edited sound on stdin: our own raw PCM, so only the pipe and the f32le demuxer.
+PCM_DEMUXERS = ("f32le",)
+PCM_PROTOCOLS = ("pipe",)
+
+
 class _Inputs:
-    """ffmpeg's input arguments; each `-i` gets the next input index."""
+    """ffmpeg's input arguments; each `-i` gets the next input index. Every input is confined
+    to its allowlist (media/allowlist.py): user files to real containers and local files."""
 
     def __init__(self) -> None:
         self.args: list[str] = []
         self.count = 0
 
-    def add(self, url: str, *options: str) -> int:
-        """`-i url` with its input `options` before it; its index."""
-        self.args += [*options, "-i", url]
+    def add(
+        self,
+        url: str,
+        *options: str,
+        demuxers: Sequence[str] = RECORDING_DEMUXERS,
+        protocols: Sequence[str] = PROTOCOLS,
+    ) -> int:
+        """`-i url` with the allowlist and its input `options` before it; its index."""
+        self.args += input_args(url, *options, demuxers=demuxers, protocols=protocols)
         self.count += 1
         return self.count - 1
 
@@ -462,7 +480,8 @@ def _edited_audio_input(
     """The main part's sound, cut outside ffmpeg and fed as raw PCM on stdin, and its pad."""
     edited_audio = EditedAudio(source, tuple(audio_pieces(spans, fps)))
     pcm = ["-f", "f32le", "-ar", str(AUDIO_RATE), "-ac", str(CHANNELS)]
-    return edited_audio, f"{inputs.add('pipe:0', *pcm)}:a:0"
+    index = inputs.add("pipe:0", *pcm, demuxers=PCM_DEMUXERS, protocols=PCM_PROTOCOLS)
+    return edited_audio, f"{index}:a:0"
 
 
 def _normalise_loudness(graph: _Graph, audio: str, loudness: Loudnorm) -> str:
@@ -475,7 +494,7 @@ def _normalise_loudness(graph: _Graph, audio: str, loudness: Loudnorm) -> str:
 def _overlay_logo(
     graph: _Graph, inputs: _Inputs, video: str, logo: LogoInput, timeline: Timeline
 ) -> str:
-    index = inputs.add(str(logo.path))
+    index = inputs.add(str(logo.path), demuxers=LOGO_DEMUXERS)  # a still image or a video
     logo_w, x, y = logo_geometry(logo.options, timeline.width, timeline.height)
     scaled, out = graph.label("logo"), graph.label("vlogo")
     graph.chain(
