@@ -34,27 +34,10 @@ class Stack(StackProcess):
 
 
 def submit(stack: Stack, recording: Recording, options: dict[str, Any] | None = None) -> str:
-    with stack.client() as client:
-        created = client.post(
-            "/jobs",
-            json={
-                "tenantId": TENANT,
-                "input": {
-                    "originalFilename": recording.path.name,
-                    "bytes": recording.path.stat().st_size,
-                    "mimeType": "video/mp4",
-                },
-                "options": options or {},
-            },
-        )
-        assert created.status_code == 201, created.text
-        job = created.json()
-        with recording.path.open("rb") as body:
-            uploaded = client.put(
-                job["uploadUrl"], content=body, headers={"content-type": "video/mp4"}
-            )
-        assert uploaded.status_code == 202, uploaded.text
-        return str(job["jobId"])
+    """POST /jobs and PUT the recording: the job id of a job submitted to the pipeline."""
+    job_id, upload_url = create_job(stack, recording, options)
+    upload_input(stack, upload_url, recording)
+    return job_id
 
 
 def wait_for_end(stack: Stack, job_id: str, within: float = 180) -> dict[str, Any]:

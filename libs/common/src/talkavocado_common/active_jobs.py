@@ -75,15 +75,21 @@ def decide(keys: JobKeys, manifest: Manifest | None, now: datetime, grace: timed
     recorded = upload.finished_at or upload.started_at
     if now - recorded < grace:
         return Wait("its upload was recorded moments ago; the API is submitting it")
-    return Resubmit(
-        JobSubmitted(
-            job_id=keys.job_id,
-            tenant_id=keys.tenant_id,
-            env=keys.env,
-            options=manifest.options,
-            input=manifest.input,
-            manifest_key=keys.manifest,
-        )
+    return Resubmit(submission(keys, manifest))
+
+
+def submission(keys: JobKeys, manifest: Manifest) -> JobSubmitted:
+    """The job.submitted of a job whose upload is recorded: the same from the API that uploaded
+    it and from the reconciler that submits it again."""
+    if manifest.input is None:
+        raise ValueError(f"job {keys.job_id} has no input recorded")
+    return JobSubmitted(
+        job_id=keys.job_id,
+        tenant_id=keys.tenant_id,
+        env=keys.env,
+        options=manifest.options,
+        input=manifest.input,
+        manifest_key=keys.manifest,
     )
 
 

@@ -15,8 +15,7 @@ from datetime import timedelta
 
 import anyio
 
-from talkavocado_common.active_jobs import ActiveJobs
-from talkavocado_common.events import JobSubmitted
+from talkavocado_common.active_jobs import ActiveJobs, submission
 from talkavocado_common.manifest_store import ManifestStore
 from talkavocado_common.media import MediaInfo
 from talkavocado_common.models import InputInfo, Manifest
@@ -231,16 +230,7 @@ class UploadInput:
             # Not recorded (storage down, a conflict): never leave the claim to go stale.
             await claim.release(f"recording the upload failed: {type(exc).__name__}")
             raise
-        assert manifest.input is not None
-        keys = claim.keys
-        submitted = JobSubmitted(
-            job_id=keys.job_id,
-            tenant_id=keys.tenant_id,
-            env=keys.env,
-            options=manifest.options,
-            input=manifest.input,
-            manifest_key=keys.manifest,
-        )
+        submitted = submission(claim.keys, manifest)
         try:
             await self.commands.send(ctx, "job.submitted", submitted)
         except Unavailable:
