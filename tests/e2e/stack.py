@@ -9,7 +9,9 @@ import asyncio
 import json
 import os
 import re
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -157,3 +159,15 @@ def read_manifest(stack: Stack, job_id: str) -> dict[str, Any]:
     """The job's manifest as stored (local storage)."""
     path = stack.storage / "local" / TENANT / job_id / "manifest.json"
     return dict(json.loads(path.read_text()))
+
+
+def make_logo(path: Path) -> None:
+    """A 64x64 white PNG: a branding asset for tests whose logo goes missing and comes back."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            *("ffmpeg", "-nostdin", "-loglevel", "error", "-y"),
+            *("-f", "lavfi", "-i", "color=c=white:s=64x64", "-frames:v", "1", str(path)),
+        ],
+        check=True,
+    )

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from tests.e2e.stack import (
     TENANT,
     Stack,
     create_job,
+    make_logo,
     read_manifest,
     submit,
     upload_input,
@@ -162,17 +162,6 @@ def test_status_events_stream_live_over_sse_while_the_job_runs(
     ]
     assert arrivals[-1].at - running[0].at > 2.0
     assert read_manifest(stack, job_id)["status"] == "completed"
-
-
-def make_logo(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            *("ffmpeg", "-nostdin", "-loglevel", "error", "-y"),
-            *("-f", "lavfi", "-i", "color=c=white:s=64x64", "-frames:v", "1", str(path)),
-        ],
-        check=True,
-    )
 
 
 def wait_until_changed(stack: Stack, job_id: str, before: dict[str, Any], within: float) -> None:

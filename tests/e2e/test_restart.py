@@ -21,6 +21,8 @@ from tests.e2e.stack import (
     Stack,
     assert_valid_edit,
     await_status_events,
+    make_logo,
+    read_manifest,
     submit,
     wait_for_end,
     wait_for_step,
@@ -85,7 +87,13 @@ def test_the_whole_stack_killed_mid_transcription_resumes_the_job_once(
     tmp_path: Path, demo_recording: Recording
 ) -> None:
     port = free_port()
+    # A job that failed before the crash (its logo is missing) can still be retried after it,
+    # though the orchestrator's row of it is gone with the broker.
+    logo = "logo-restart.png"
     with stack_on(port, tmp_path) as first:
+        failed_id = submit(first, demo_recording, {"branding": {"logo": {"asset": logo}}})
+        failed = wait_for_end(first, failed_id, within=120)
+        assert (failed["status"], failed["error"]["step"]) == ("failed", "branding-layer"), failed
         job_id = submit(first, demo_recording)
         try:
             wait_for_step(first, job_id, "transcription", within=90)
@@ -95,8 +103,18 @@ def test_the_whole_stack_killed_mid_transcription_resumes_the_job_once(
     audio = tmp_path / "storage" / "local" / TENANT / job_id / "audio"
     assert audio.is_dir(), "audio-extraction finished before the kill"
     with stack_on(port, tmp_path) as second:
+        make_logo(second.storage / "local" / TENANT / "assets" / "branding" / logo)
+        with second.client() as client:
+            answer = client.post(f"/jobs/{failed_id}/retry", params={"tenantId": TENANT})
+        assert answer.status_code == 202, answer.text
         job = wait_for_end(second, job_id, within=120)
         assert job["status"] == "completed", job
         assert_valid_edit(second, job_id, demo_recording)
         statuses = [e["status"] for e in await_status_events(second, job_id)]
         assert statuses.count("completed") == 1, statuses
+        retried = wait_for_end(second, failed_id, within=120)
+        assert retried["status"] == "completed", retried
+        manifest = read_manifest(second, failed_id)
+        # Resumed at the step that failed: transcription did not run again.
+        assert manifest["steps"]["transcription"]["attempts"] == 1, manifest["steps"]
+        assert manifest["steps"]["branding-layer"]["attempts"] >= 2, manifest["steps"]

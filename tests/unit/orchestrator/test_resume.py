@@ -4,7 +4,7 @@ ignores it."""
 
 from __future__ import annotations
 
-from talkavocado_common.events import JobResumeRequested
+from talkavocado_common.events import JobResumeRequested, JobRetryRequested
 from talkavocado_common.models import ErrorCode, JobOptions, JobStatus
 from talkavocado_common.pipeline import SetManifest
 from talkavocado_common.pipeline.transition import resume_point
@@ -124,3 +124,55 @@ def test_resume_point_passes_pass_states_and_stops_at_fail() -> None:
     assert (point, skipped) == ("stop", ["work"])
     assert context == {"jobId": "j", "note": {"x": 1}}
     assert resume_point(PIPELINE, {}, set())[:2] == ("audio-extraction", [])
+
+
+# -- a retry of a failed job the orchestrator has forgotten (row expired, stack restarted) ------
+
+
+def forgotten_retry(resume: JobResumeRequested | None) -> JobRetryRequested:
+    return JobRetryRequested(job_id="job-1", tenant_id="tenant-a", env="test", resume=resume)
+
+
+def test_a_retry_without_a_row_resumes_at_the_step_that_failed() -> None:
+    d = Driver()
+    failed = resume_event(
+        STEPS[:3], status=JobStatus.FAILED, attempts={**dict.fromkeys(STEPS[:3], 1), STEPS[3]: 3}
+    )
+    commands = d.send(forgotten_retry(failed))
+    (request,) = requests(commands)
+    assert request.request.state == STEPS[3]
+    assert request.request.step_run_id == f"job-1/{STEPS[3]}/4"  # after the 3 runs recorded
+    # The manifest is told first that the job runs again, its error cleared.
+    (status,) = manifests(commands)
+    assert (status.status, status.error) == (JobStatus.PROCESSING, None)
+    assert commands.index(status) < commands.index(request)
+    assert not any(d.job.retries) and d.job.error is None  # fresh retry counters
+    assert d.run_to_end() == STEPS[3:]
+    assert d.job.status is JobStatus.COMPLETED
+
+
+def test_a_retry_without_a_row_or_the_manifests_record_is_ignored() -> None:
+    d = Driver()
+    assert d.send(forgotten_retry(None)) == []
+    assert d.row is None
+
+
+def test_a_retry_without_a_row_is_only_for_a_failed_job() -> None:
+    for status in (JobStatus.PENDING, JobStatus.PROCESSING, JobStatus.COMPLETED):
+        d = Driver()
+        assert d.send(forgotten_retry(resume_event([], status=status))) == []
+        assert d.row is None
+
+
+def test_a_retry_carrying_the_manifests_record_is_applied_to_a_live_row_as_usual() -> None:
+    d = Driver()
+    d.submit()
+    d.succeed()
+    d.fail(ErrorCode.INPUT_INVALID)
+    assert d.job.status is JobStatus.FAILED
+    record = resume_event([STEPS[0]], status=JobStatus.FAILED)
+    d.send(forgotten_retry(record))
+    assert d.pending.state == STEPS[1]
+    assert d.pending.step_run_id == f"job-1/{STEPS[1]}/2"
+    # A duplicate of the retry while the job runs again changes nothing.
+    assert d.send(forgotten_retry(record)) == []

@@ -202,7 +202,7 @@ class JobStateAgent:
         if new_row is None:
             self.metrics.events.labels("ignored").inc()
             if isinstance(payload, JobRetryRequested) and self.rows.get(job_id) is None:
-                log.warning("retry ignored: the job has no row (ended too long ago?)")
+                log.warning("retry ignored: the job has no row and the request no record of it")
             return
         self.metrics.events.labels("applied").inc()
         self.rows[job_id] = new_row.to_json_bytes().decode()

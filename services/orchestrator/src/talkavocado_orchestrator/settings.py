@@ -49,7 +49,7 @@ class OrchestratorSettings(BaseSettings):
         7 * 24 * 3600.0,
         ge=0,
         description="How long the row of a failed job stays: `retry` resumes from the row "
-        "(the failed state, the results so far), so a retry after it is ignored.",
+        "(the failed state, the results so far); after it, from the manifest's step records.",
     )
     reconcile_seconds: float = Field(
         60.0,

@@ -34,7 +34,8 @@ _COMPACT_FLOOR = 1024
 @dataclass(frozen=True)
 class Retention:
     """How long the row of an ended job is kept. A failed job's row is what `retry` resumes
-    from (its failed state and the results so far), so it is kept longer."""
+    from (its failed state and the results so far), so it is kept longer; after it, a retry
+    resumes from the manifest's record that the API sends with it (transition.py)."""
 
     ended: timedelta = timedelta(hours=1)
     failed: timedelta = timedelta(days=7)

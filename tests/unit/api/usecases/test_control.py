@@ -70,7 +70,19 @@ async def test_retry_of_a_failed_job_publishes_the_request(api: Api) -> None:
     assert response.status_code == 202
     assert response.json() == {"jobId": job["jobId"], "status": "failed", "requested": "retry"}
     [event] = api.publisher.of_type("job.retry-requested")
-    assert event.data == {"jobId": job["jobId"], "tenantId": TENANT_A, "env": "test"}
+    ref = {"jobId": job["jobId"], "tenantId": TENANT_A, "env": "test"}
+    # With the manifest's record, for an orchestrator that no longer has the job's row.
+    resume = event.data.pop("resume")
+    assert event.data == ref
+    assert resume == {
+        **ref,
+        "manifestKey": api.keys(job["jobId"]).manifest,
+        "options": resume["options"],
+        "status": "failed",
+        "succeeded": [],
+        "attempts": {},
+        "reason": "retry requested",
+    }
 
 
 async def test_retry_unless_failed_is_409(api: Api) -> None:

