@@ -14,6 +14,7 @@ from tests.e2e.stack import (
     await_status_events,
     cancel,
     children_named,
+    read_manifest,
     submit,
     wait_for_end,
     wait_for_step,
@@ -56,6 +57,10 @@ def test_cancel_during_branding_layer_stops_the_render_and_frees_the_worker(
 
     job = wait_for_end(stack, job_id, within=30)
     assert job["status"] == "cancelled", job
+    # The step the cancel stopped says so, rather than `running` for good.
+    steps = read_manifest(stack, job_id)["steps"]
+    assert steps["branding-layer"]["status"] == "cancelled", steps
+    assert steps["subtitles-post-edit"]["status"] == "succeeded", steps
 
     # The worker is free: the next job runs through the render to the end.
     assert wait_for_end(stack, following, within=180)["status"] == "completed"

@@ -158,3 +158,18 @@ def test_the_apis_upload_claim_transitions_touch_only_the_apis_fields() -> None:
         assert changed_fields(before, after) <= WRITES["api"]
     assert changed_fields(pending, cancel_before_upload(pending)) <= WRITES["api"]
     assert "status" in changed_fields(claimed, ends[2])
+
+
+def test_a_job_that_ends_closes_the_records_of_steps_still_running() -> None:
+    running = StepRecord(status=StepStatus.RUNNING, attempts=1, started_at=T0, run="r1")
+    before = full_manifest().model_copy(update={"steps": {**full_manifest().steps, "y": running}})
+    for status, closed in (
+        (JobStatus.CANCELLED, StepStatus.CANCELLED),
+        (JobStatus.FAILED, StepStatus.FAILED),
+    ):
+        after = SetStatus(status, None)(before)
+        assert after.steps["y"] == running.model_copy(update={"status": closed})
+        assert after.steps["x"] == before.steps["x"]  # a finished step's record is kept
+        assert SetStatus(status, None)(after) == after
+    # A job that goes on (or back to) processing leaves the running step alone.
+    assert SetStatus(JobStatus.PROCESSING, None)(before).steps == before.steps

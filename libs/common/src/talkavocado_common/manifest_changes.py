@@ -28,6 +28,7 @@ from .models import (
     Manifest,
     RenderArtifact,
     StepRecord,
+    StepStatus,
     SubtitleArtifact,
     TranscriptArtifacts,
 )
@@ -37,7 +38,8 @@ WRITES: Mapping[str, frozenset[str]] = {
     # The upload claim's step record and log (talkavocado_api.usecases.upload_claim) and, before
     # the job is submitted, its status: rejected input, cancel before upload.
     "api": frozenset({"steps", "logs", "status", "error"}),
-    "orchestrator": frozenset({"status", "error"}),
+    # ... and, when a job ends, the records of steps still running (SetStatus).
+    "orchestrator": frozenset({"status", "error", "steps"}),
     "step-runner": frozenset({"steps", "logs"}),
     "audio-extraction": frozenset({"audio"}),
     "transcription": frozenset({"transcript", "subtitles"}),
@@ -62,16 +64,31 @@ def refuses(writer: str | None, status: JobStatus) -> bool:
     return writer in STEP_WRITERS and status in CLOSED_STATUSES
 
 
+# How a job's end closes a step that is still running.
+_CLOSED_STEP = {JobStatus.CANCELLED: StepStatus.CANCELLED, JobStatus.FAILED: StepStatus.FAILED}
+
+
 @dataclass(frozen=True)
 class SetStatus:
-    """The job's status and error (None clears it): the orchestrator's transition commands."""
+    """The job's status and error (None clears it): the orchestrator's transition commands.
+    A job that ends cancelled or failed while a step runs closes that step's record too: the
+    step's own last record is refused once the job has ended (step_runner.py), so it would
+    otherwise say `running` for good."""
 
     status: JobStatus
     error: ErrorInfo | None
     writer: str = "orchestrator"
 
     def apply(self, m: Manifest) -> Manifest:
-        return m.model_copy(update={"status": self.status, "error": self.error})
+        update: dict[str, object] = {"status": self.status, "error": self.error}
+        closed = _CLOSED_STEP.get(self.status)
+        running = [n for n, r in m.steps.items() if r.status is StepStatus.RUNNING]
+        if closed is not None and running:
+            update["steps"] = {
+                **m.steps,
+                **{n: m.steps[n].model_copy(update={"status": closed}) for n in running},
+            }
+        return m.model_copy(update=update)
 
     __call__ = apply
 

@@ -27,6 +27,7 @@ class StepStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # the job was cancelled while the step ran
 
 
 class InputInfo(ContractModel):
@@ -60,6 +61,17 @@ class RenderArtifact(ContractModel):
     width: int = Field(gt=0)
     height: int = Field(gt=0)
     bytes: int = Field(ge=0)
+    render_path: Literal["smart", "full"] | None = Field(
+        None,
+        description="How the final render was made: 'smart' copied the source's GOPs and "
+        "re-encoded only the partial GOPs at the cuts; 'full' decoded and encoded every frame.",
+    )
+    render_reason: str | None = Field(
+        None,
+        max_length=500,
+        description="Why that path ran: what the smart render copied, or why the edit took "
+        "the full encode (an effect on the picture, the source's codec or timing, a failure).",
+    )
 
 
 class SubtitleArtifact(ContractModel):
