@@ -95,7 +95,13 @@ class Transcript(ContractModel):
 
 
 CutReason = Literal[
-    "speech", "pause", "filler", "unworded-sound", "leading-silence", "trailing-silence"
+    "speech",
+    "pause",
+    "filler",
+    "unworded-sound",
+    "leading-silence",
+    "trailing-silence",
+    "edited",  # a person changed the plan's decision here (planning.edits)
 ]
 
 

@@ -38,12 +38,12 @@ from talkavocado_common.models import (
     Interval,
     PlannerOptions,
     PlanRegion,
-    PlanStats,
     PlanWord,
     Transcript,
     Word,
 )
 
+from .edits import plan_stats
 from .fillers import FillerRun, filler_runs, reconcile_fillers
 from .islands import Island, IslandIndex, claimed_islands, non_speech, sound_islands
 
@@ -296,7 +296,7 @@ def plan_words_cuts(
     return CutPlan(
         duration_sec=_t(duration),
         regions=regions,
-        stats=_stats(duration, regions),
+        stats=plan_stats(duration, regions),
         words=plan_words,
     )
 
@@ -381,17 +381,3 @@ def _plan_words(
         end = min(max(end, start), region.end)
         placed.append(PlanWord(start=start, end=end, word=word.word, action=region.action))
     return placed
-
-
-def _stats(duration: float, regions: Sequence[PlanRegion]) -> PlanStats:
-    kept = sum(r.end - r.start for r in regions if r.action == "keep")
-    by_reason: dict[str, int] = {}
-    for region in regions:
-        if region.action == "cut":
-            by_reason[region.reason] = by_reason.get(region.reason, 0) + 1
-    return PlanStats(
-        source_duration_sec=_t(duration),
-        kept_duration_sec=_t(kept),
-        removed_duration_sec=_t(duration - kept),
-        cuts_by_reason=dict(sorted(by_reason.items())),
-    )
