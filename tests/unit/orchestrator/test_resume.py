@@ -146,7 +146,8 @@ def test_a_retry_without_a_row_resumes_at_the_step_that_failed() -> None:
     (status,) = manifests(commands)
     assert (status.status, status.error) == (JobStatus.PROCESSING, None)
     assert commands.index(status) < commands.index(request)
-    assert not any(d.job.retries) and d.job.error is None  # fresh retry counters
+    assert not any(d.job.retries)  # fresh retry counters
+    assert d.job.error is None
     assert d.run_to_end() == STEPS[3:]
     assert d.job.status is JobStatus.COMPLETED
 
