@@ -16,6 +16,7 @@ from talkavocado_common.asl import (
     TaskState,
     assign,
     default_pipeline_path,
+    default_revision_path,
     load,
     lookup,
     planned_path,
@@ -41,6 +42,24 @@ def test_the_pipeline_document_loads() -> None:
     catcher = task.catcher_for("INPUT_INVALID")
     assert catcher is not None
     assert catcher.next == "mark-failed"
+
+
+def test_the_revision_document_is_the_pipeline_from_video_cuts_on() -> None:
+    """A review revision re-renders: its states are the pipeline's own from video-cuts on (the
+    same Retry, Catch and timeouts), entered after mark-processing, so the two cannot drift."""
+    revision = json.loads(default_revision_path().read_text())
+    load(revision)
+    states = revision["States"]
+    assert revision["StartAt"] == "mark-processing"
+    assert states["mark-processing"]["Next"] == "video-cuts"
+    order = list(PIPELINE["States"])
+    tail = order[order.index("video-cuts") :]
+    assert sorted(states) == sorted(["mark-processing", *tail])
+    for name in tail:
+        assert states[name] == PIPELINE["States"][name], name
+    expected = dict(PIPELINE["States"]["mark-processing"], Next="video-cuts")
+    assert states["mark-processing"] == expected
+    assert revision["TimeoutSeconds"] == PIPELINE["TimeoutSeconds"]
 
 
 def test_pipeline_order_follows_the_transitions_choice() -> None:

@@ -7,7 +7,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from talkavocado_common.asl import StateMachine, default_pipeline_path, load
+from talkavocado_common.asl import (
+    StateMachine,
+    default_pipeline_path,
+    default_revision_path,
+    load,
+)
 from talkavocado_common.events import (
     JobCancelRequested,
     JobRetryRequested,
@@ -34,6 +39,7 @@ from talkavocado_common.pipeline import (
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 DOC: dict[str, Any] = json.loads(default_pipeline_path().read_text())
 PIPELINE = load(DOC)
+REVISION = load(json.loads(default_revision_path().read_text()))
 TRACE = Trace(correlation_id="corr-1", traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01")
 STEPS = [
     "audio-extraction",
@@ -125,8 +131,14 @@ def statuses(commands: Sequence[Command]) -> list[EmitStatus]:
 class Driver:
     """Feeds events to `transition` with a controllable clock, keeping the row."""
 
-    def __init__(self, machine: StateMachine = PIPELINE, job_id: str = "job-1") -> None:
+    def __init__(
+        self,
+        machine: StateMachine = PIPELINE,
+        job_id: str = "job-1",
+        revision_machine: StateMachine | None = REVISION,
+    ) -> None:
         self.machine = machine
+        self.revision_machine = revision_machine
         self.job_id = job_id
         self.row: JobRow | None = None
         self.now = T0
@@ -136,7 +148,14 @@ class Driver:
     # -- plumbing --
     def send(self, event: Event) -> list[Command]:
         before = self.row.model_copy(deep=True) if self.row is not None else None
-        row, commands = transition(self.row, event, self.now, self.machine, trace=TRACE)
+        row, commands = transition(
+            self.row,
+            event,
+            self.now,
+            self.machine,
+            trace=TRACE,
+            revision_machine=self.revision_machine,
+        )
         if self.row is not None:
             assert self.row == before, "transition must not modify the row it is given"
         if not commands:

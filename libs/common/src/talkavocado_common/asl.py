@@ -439,6 +439,11 @@ def default_pipeline_path() -> Path:
     return Path(__file__).resolve().parents[4] / "contracts" / "pipeline.asl.json"
 
 
+def default_revision_path() -> Path:
+    """The review revision's document: the pipeline from video-cuts on (contracts/)."""
+    return default_pipeline_path().with_name("revision.asl.json")
+
+
 def planned_path(machine: StateMachine, data: Any, *, limit: int = 1000) -> list[TaskState]:
     """The Task states a run will pass through if no step fails (choices decided on `data`)."""
     path: list[TaskState] = []

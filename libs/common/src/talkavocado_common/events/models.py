@@ -59,6 +59,17 @@ class JobRetryRequested(JobRef):
     )
 
 
+class JobRenderRequested(JobRef):
+    """Render a review revision: the API has written the adjusted cut plan of `revision` under
+    the job's revisions/<revision>/ and asks for the revision pipeline (contracts/
+    revision.asl.json) to run from video-cuts on. Ignored while the job runs and for a revision
+    not newer than the row's."""
+
+    revision: int = Field(ge=2, description="1 is the automatic edit; reviews count from 2.")
+    manifest_key: str
+    options: JobOptions = Field(default_factory=JobOptions)
+
+
 class StepRequested(JobRef):
     step_run_id: str = Field(
         description="jobId/state/attempt: the one result the orchestrator waits for."
@@ -111,6 +122,9 @@ class JobStatusChanged(JobRef):
     attempt: int | None = Field(None, ge=1)
     message: str = ""
     error: StepError | None = None
+    revision: int | None = Field(
+        None, ge=2, description="The review revision being rendered; null for the first edit."
+    )
 
 
 class DeadLetter(ContractModel):
@@ -131,6 +145,7 @@ EVENT_TYPES: dict[str, type[ContractModel]] = {
     "job.cancel-requested": JobCancelRequested,
     "job.retry-requested": JobRetryRequested,
     "job.resume-requested": JobResumeRequested,
+    "job.render-requested": JobRenderRequested,
     "step.requested": StepRequested,
     "step.heartbeat": StepHeartbeat,
     "step.succeeded": StepSucceeded,

@@ -9,6 +9,7 @@ from datetime import datetime
 from talkavocado_common.events import (
     JobCancelRequested,
     JobRef,
+    JobRenderRequested,
     JobResumeRequested,
     JobRetryRequested,
     JobStatusChanged,
@@ -33,6 +34,7 @@ Event = (
     | JobCancelRequested
     | JobRetryRequested
     | JobResumeRequested
+    | JobRenderRequested
     | StepHeartbeat
     | StepSucceeded
     | StepFailed

@@ -97,6 +97,11 @@ class JobRow(_RowModel):
     failed_state: str | None = Field(
         None, description="The Task whose error escaped its retriers: where a retry resumes."
     )
+    revision: int | None = Field(
+        None,
+        ge=2,
+        description="The review revision the row runs (the revision document); None: the edit.",
+    )
     seed: int = Field(description="Seeds the retry jitter; derived from the job id.")
     seq: int = Field(0, ge=0, description="Counts the transitions that changed the row.")
     correlation_id: str | None = None

@@ -42,6 +42,7 @@ from talkavocado_common.asl import (
 from talkavocado_common.events import (
     JobCancelRequested,
     JobRef,
+    JobRenderRequested,
     JobResumeRequested,
     JobRetryRequested,
     JobStatusChanged,
@@ -119,6 +120,7 @@ def transition(
     machine: StateMachine,
     *,
     trace: Trace | None = None,
+    revision_machine: StateMachine | None = None,
 ) -> tuple[JobRow | None, list[Command]]:
     """Apply one event to a job's row. An ignored event returns the very same row and no
     commands; otherwise a new row (the argument is never modified) and the commands to carry
@@ -126,31 +128,54 @@ def transition(
 
     `now` is the processing time (for a `Tick`, pass the tick's reading); it must be aware.
     `trace` is the event envelope's correlation id and traceparent, kept from the submission.
+    `machine` runs the edit; `revision_machine` (contracts/revision.asl.json) runs a review
+    revision — a row rendering one, and a `job.render-requested`. Without it those are ignored.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    if _runs_revision(row, event):
+        if revision_machine is None:
+            return row, []
+        machine = revision_machine
+    if isinstance(event, JobRenderRequested) and (row is None or row.ended):
+        return start_revision(row, event, now, machine, trace)
     if row is None:
-        if isinstance(event, JobSubmitted):
-            run = _Run.new(event, now, machine, trace)
-            run.submit(event)
-            return run.finish()
-        if isinstance(event, JobCancelRequested):
-            # Cancelled before the orchestrator saw it run: keep a tombstone so a late
-            # submission is not started.
-            run = _Run.new(event, now, machine, trace)
-            run.cancel(event)
-            return run.finish()
-        if isinstance(event, JobResumeRequested):
-            return resume_job(event, now, machine, trace)
-        if isinstance(event, JobRetryRequested) and event.resume is not None:
-            return retry_forgotten_job(event.resume, now, machine, trace)
-        return None, []
+        return _without_row(event, now, machine, trace)
     if not isinstance(event, Tick) and event.job_id != row.job_id:
         return row, []
     run = _Run(row, now, machine)
     if not run.handle(event):
         return row, []
     return run.finish()
+
+
+def _without_row(
+    event: Event, now: datetime, machine: StateMachine, trace: Trace | None
+) -> tuple[JobRow | None, list[Command]]:
+    """An event for a job the orchestrator has no row of: the events that can start one."""
+    if isinstance(event, JobSubmitted):
+        run = _Run.new(event, now, machine, trace)
+        run.submit(event)
+        return run.finish()
+    if isinstance(event, JobCancelRequested):
+        # Cancelled before the orchestrator saw it run: keep a tombstone so a late submission
+        # is not started.
+        run = _Run.new(event, now, machine, trace)
+        run.cancel(event)
+        return run.finish()
+    if isinstance(event, JobResumeRequested):
+        return resume_job(event, now, machine, trace)
+    if isinstance(event, JobRetryRequested) and event.resume is not None:
+        return retry_forgotten_job(event.resume, now, machine, trace)
+    return None, []
+
+
+def _runs_revision(row: JobRow | None, event: Event) -> bool:
+    """Whether the revision document applies: to a render request, and to a row rendering a
+    revision (until a new request starts it over)."""
+    if isinstance(event, JobRenderRequested):
+        return True
+    return row is not None and row.revision is not None
 
 
 def next_wakeup(row: JobRow) -> datetime | None:
@@ -251,8 +276,10 @@ class _Run:
     def handle(self, event: Event) -> bool:
         """Apply the event; False when it is to be ignored."""
         row = self.row
-        if isinstance(event, JobSubmitted | JobResumeRequested):
-            return False  # a duplicate delivery, or a resume: the job already has its row
+        if isinstance(event, JobSubmitted | JobResumeRequested | JobRenderRequested):
+            # A duplicate delivery, a resume (the job already has its row), or a render request
+            # while the job runs (the API refuses those; a late one is dropped).
+            return False
         if isinstance(event, JobCancelRequested):
             if row.ended:
                 return False
@@ -295,6 +322,7 @@ class _Run:
             attempt=attempt,
             message=self.message,
             error=StepError(code=error.code, message=error.message) if error else None,
+            revision=row.revision,
         )
         self.commands.append(EmitStatus(event=status, trace=self.trace))
         return row, self.commands
@@ -674,6 +702,65 @@ def _retrier_for(task: TaskState, error: str) -> tuple[int, Retrier] | None:
 
 def _lookup(context: Any, key: str) -> Any:
     return context.get(key) if isinstance(context, Mapping) else None
+
+
+# ---- a review revision (job.render-requested) ------------------------------------------------
+
+
+def start_revision(
+    row: JobRow | None,
+    event: JobRenderRequested,
+    now: datetime,
+    machine: StateMachine,
+    trace: Trace | None,
+) -> tuple[JobRow | None, list[Command]]:
+    """Run the revision document for `event.revision` on a job that has ended (or whose ended
+    row was already removed): a fresh context with the revision, the job processing again. Step
+    run attempts continue from the row's, so no stepRunId is used twice. A revision not newer
+    than the row's, and a cancelled job, are ignored."""
+    if row is not None and (
+        row.status is JobStatus.CANCELLED or event.revision <= (row.revision or 1)
+    ):
+        return row, []
+    base = row or JobRow(
+        job_id=event.job_id,
+        tenant_id=event.tenant_id,
+        env=event.env,
+        status=JobStatus.COMPLETED,
+        seed=seed_for(event.job_id),
+        correlation_id=trace.correlation_id if trace else None,
+        traceparent=trace.traceparent if trace else None,
+        created_at=now,
+        updated_at=now,
+    )
+    fresh = base.model_copy(
+        update={
+            "manifest_key": event.manifest_key,
+            "revision": event.revision,
+            "state": None,
+            "retries": [],
+            "pending": None,
+            "retry_due": None,
+            "context": {
+                "jobId": event.job_id,
+                "tenantId": event.tenant_id,
+                "env": event.env,
+                "options": event.options.to_jsonable(),
+                "revision": event.revision,
+            },
+            "done": [],
+            "progress": 0.0,
+            "failed_state": None,
+            "ended_at": None,
+            "deadline": now + timedelta(seconds=machine.timeout_seconds)
+            if machine.timeout_seconds is not None
+            else None,
+        }
+    )
+    run = _Run(fresh, now, machine)
+    run.enter(machine.start_at)  # mark-processing: the manifest says processing, error cleared
+    run.message = f"revision {event.revision} requested; {run.message}"
+    return run.finish()
 
 
 # ---- resuming a job from its manifest (the reconciler's job.resume-requested) ----------------
