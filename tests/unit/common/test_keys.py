@@ -69,3 +69,28 @@ def test_client_file_names_become_one_safe_segment() -> None:
     assert safe_filename("my talk (1).mp4") == "my_talk_1_.mp4"
     assert safe_filename("...") == "upload"
     assert build_key("prod", "acme", "input", safe_filename("a b.mov")) == "prod/acme/input/a_b.mov"
+
+
+def test_a_revisions_edit_outputs_are_its_own_and_the_rest_the_jobs() -> None:
+    job = JobKeys("prod", "acme", "job-1")
+    second = job.for_revision(2)
+    assert second.revision == 2
+    assert second.cut_plan == "prod/acme/job-1/revisions/2/plan/cut_plan.json"
+    assert second.timeline == "prod/acme/job-1/revisions/2/plan/timeline.json"
+    assert second.final_subtitles("srt") == "prod/acme/job-1/revisions/2/subtitles/final.srt"
+    assert second.final_render == "prod/acme/job-1/revisions/2/renders/final.mp4"
+    assert second.preview_render == "prod/acme/job-1/revisions/2/renders/preview.mp4"
+    # What the review does not change stays the job's: one manifest, one transcript.
+    for name in ("manifest", "audio_wav", "audio_analysis", "transcript_json", "plan_edits"):
+        assert getattr(second, name) == getattr(job, name), name
+    assert job.plan_edits == "prod/acme/job-1/plan/edits.json"
+    assert job.for_revision(None) is job
+    assert job.for_revision(1) is job
+    assert second.for_revision(None) == job
+    assert all(job.owns(k) for k in (second.final_render, second.cut_plan))
+
+
+@pytest.mark.parametrize("revision", [0, 1, -3, True, 2.5, "2"])
+def test_a_revision_is_a_whole_number_from_two(revision: object) -> None:
+    with pytest.raises(InvalidKey):
+        JobKeys("prod", "acme", "job-1", revision)  # type: ignore[arg-type]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 TENANT_ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-_]{0,62}[a-z0-9])?$")
@@ -13,6 +13,11 @@ SEGMENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._ -]{0,254}$")
 # The index of active jobs sits beside the tenants: `{env}/_active/{tenantId}/{jobId}`. A tenant id
 # cannot start with '_', so no tenant's prefix ever holds it or lies under it.
 ACTIVE_SEGMENT = "_active"
+
+
+# Revision 1 is the automatic edit (its outputs at the job's own keys); a review's re-renders
+# count from 2.
+FIRST_REVIEW_REVISION = 2
 
 
 class InvalidKey(ValueError):
@@ -55,16 +60,37 @@ def build_key(env: str, tenant_id: str, *parts: str) -> str:
 
 @dataclass(frozen=True)
 class JobKeys:
-    """All keys of one job. Construction validates; every property stays under `prefix`."""
+    """All keys of one job. Construction validates; every property stays under `prefix`.
+
+    With a `revision` (a review's re-render, 2 and up), the edit's outputs — cut plan, timeline,
+    final subtitles, renders — are that revision's, under `revisions/<n>/`; the recording, its
+    audio, transcript and the manifest are the job's own."""
 
     env: str
     tenant_id: str
     job_id: str
+    revision: int | None = None
 
     def __post_init__(self) -> None:
         _validate_name("env", self.env)
         validate_tenant_id(self.tenant_id)
         _validate_name("job id", self.job_id)
+        if self.revision is not None and (
+            isinstance(self.revision, bool) or not isinstance(self.revision, int)
+        ):
+            raise InvalidKey(f"revision must be a whole number, not {self.revision!r}")
+        if self.revision is not None and self.revision < FIRST_REVIEW_REVISION:
+            raise InvalidKey(f"revision {self.revision}: reviews count from 2")
+
+    def for_revision(self, revision: int | None) -> JobKeys:
+        """These keys with the edit's outputs of `revision` (None or 1: the automatic edit's)."""
+        wanted = None if revision in (None, 1) else revision
+        return self if wanted == self.revision else replace(self, revision=wanted)
+
+    def _edit(self, relative: str) -> str:
+        if self.revision is None:
+            return self.key(relative)
+        return self.key(f"revisions/{self.revision}/{relative}")
 
     @property
     def prefix(self) -> str:
@@ -110,22 +136,27 @@ class JobKeys:
 
     @property
     def cut_plan(self) -> str:
-        return self.key("plan/cut_plan.json")
+        return self._edit("plan/cut_plan.json")
 
     @property
     def timeline(self) -> str:
-        return self.key("plan/timeline.json")
+        return self._edit("plan/timeline.json")
 
     def final_subtitles(self, fmt: Literal["srt", "vtt"]) -> str:
-        return self.key(f"subtitles/final.{fmt}")
+        return self._edit(f"subtitles/final.{fmt}")
+
+    @property
+    def plan_edits(self) -> str:
+        """A person's edits over the automatic plan (the review app), job-wide."""
+        return self.key("plan/edits.json")
 
     @property
     def final_render(self) -> str:
-        return self.key("renders/final.mp4")
+        return self._edit("renders/final.mp4")
 
     @property
     def preview_render(self) -> str:
-        return self.key("renders/preview.mp4")
+        return self._edit("renders/preview.mp4")
 
     def branding_asset(self, name: str) -> str:
         return build_key(
