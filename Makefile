@@ -3,17 +3,18 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
-# Two pytest workers, one test module each at a time: most e2e and integration time is spent
-# waiting on brokers, stacks and subprocesses, so two modules overlap well on two cores.
-PYTEST_WORKERS ?= 2
+KEEP ?=
+# Three pytest workers, one test module each at a time: most e2e and integration time is spent
+# waiting on brokers, stacks and subprocesses, so three modules overlap well on two cores.
+PYTEST_WORKERS ?= 3
 
 .PHONY: setup demo test lint typecheck unit integration e2e bench contracts env-table clean
 
 setup:
 	@./scripts/bootstrap.sh
 
-demo: setup
-	@$(BIN)/python scripts/demo.py
+demo: setup  # KEEP=1 keeps the stack up after the demo, for the review app's link
+	@KEEP=$(KEEP) $(BIN)/python scripts/demo.py
 
 test: setup lint typecheck
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
@@ -38,6 +39,9 @@ bench: setup
 	$(BIN)/python -m bench.storage
 	$(BIN)/python -m bench.memory
 	$(BIN)/python -m bench.planner
+	$(BIN)/python -m bench.render
+	$(BIN)/python -m bench.startup
+	$(BIN)/python -m bench.versus
 
 contracts: setup
 	$(BIN)/python -m talkavocado_common.contracts

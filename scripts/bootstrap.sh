@@ -15,6 +15,9 @@ command -v sox >/dev/null && command -v soxi >/dev/null || missing+=(sox)
 command -v docker-compose >/dev/null || missing+=(docker-compose)  # `config` checks docker-compose.yml
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 command -v fc-list >/dev/null || missing+=(fontconfig)
+# The review app's browser tests drive Debian's chromium with Playwright (whose own browser
+# download is not reachable from here).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3 || true)}
 [ -n "$PYTHON" ] || missing+=(python3)
 # Without uv we bootstrap it in a venv, which Debian's python3 can only make with python3-venv.

@@ -12,21 +12,29 @@ import hashlib
 import json
 import logging
 import mimetypes
+import os
 import shutil
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
 from talkavocado_common.api_keys import WeakKey, check_key, new_key
-from talkavocado_common.asl import AslError, StateMachine, default_pipeline_path, load_file
-from talkavocado_common.config import load_settings
+from talkavocado_common.asl import (
+    AslError,
+    StateMachine,
+    default_pipeline_path,
+    load_file,
+    planned_path,
+)
 from talkavocado_common.ids import new_job_id
 from talkavocado_common.manifest_store import ManifestStore, utcnow
 from talkavocado_common.models import InputInfo, JobOptions, JobStatus, Manifest
-from talkavocado_common.settings import StorageSettings
 from talkavocado_common.storage import (
     InvalidKey,
     JobKeys,
@@ -37,6 +45,7 @@ from talkavocado_common.storage import (
 )
 from talkavocado_common.storage.keys import safe_filename
 from talkavocado_common.topology import load_handlers
+from talkavocado_transcribe.preload import preloaded
 
 from .local_runner import LocalPipeline
 from .progress import TerminalProgress
@@ -195,10 +204,21 @@ def up(args: argparse.Namespace) -> int:
     return asyncio.run(run_stack(config, sys.stderr))
 
 
+def _open_storage(location: str) -> Storage:
+    """The storage at `location`. Only S3 reads settings from the environment (endpoint,
+    credentials): pydantic-settings is imported for it alone, not on a local run's start."""
+    if urlparse(location).scheme != "s3":
+        return open_storage(location)  # a directory, file://, or the unsupported scheme's error
+    from talkavocado_common.config import load_settings
+    from talkavocado_common.settings import StorageSettings
+
+    return open_storage(location, load_settings(StorageSettings))
+
+
 async def check_storage(location: str) -> None:
     """Fail before starting five processes if the storage cannot be reached (S3: the bucket
     exists and the credentials can list it). Raises StorageError or ValueError."""
-    storage = open_storage(location, load_settings(StorageSettings))
+    storage = _open_storage(location)
     try:
         await storage.list("no-such-prefix")
     finally:
@@ -305,20 +325,37 @@ def prepare(args: argparse.Namespace) -> ProcessJob:
     try:
         machine = load_file(args.pipeline or default_pipeline_path())
         keys = JobKeys(args.env, args.tenant, args.job_id or new_job_id())
-        storage = open_storage(args.storage, load_settings(StorageSettings))
+        storage = _open_storage(args.storage)
     except (AslError, InvalidKey, ValueError, OSError) as exc:
         raise UsageError(str(exc)) from exc
     return ProcessJob(source, options, machine, keys, storage, tuple(args.asset), args.quiet)
 
 
-async def process(job: ProcessJob) -> int:
+def model_to_preload(job: ProcessJob) -> str | None:
+    """The transcription model, when the job's path runs the transcription step."""
+    context = {"options": job.options.to_jsonable()}
+    if any(task.step == "transcription" for task in planned_path(job.machine, context)):
+        return job.options.transcription.model
+    return None
+
+
+def run_process(job: ProcessJob) -> int:
+    """`process`, with the transcription model loading in a thread from the start: it is ready
+    (or nearly) when audio-extraction ends, instead of loading inside the transcription step."""
+    with preloaded(model_to_preload(job)):
+        # The handlers are imported before the event loop starts: there, Ctrl-C interrupts an
+        # import at once, where asyncio.run's handler would cancel the task only after it.
+        try:
+            pipeline = LocalPipeline(
+                job.machine, load_handlers(), job.storage, TerminalProgress(quiet=job.quiet)
+            )
+        except AslError as exc:
+            raise UsageError(str(exc)) from exc
+        return asyncio.run(process(job, pipeline))
+
+
+async def process(job: ProcessJob, pipeline: LocalPipeline) -> int:
     keys, storage = job.keys, job.storage
-    try:
-        pipeline = LocalPipeline(
-            job.machine, load_handlers(), storage, TerminalProgress(quiet=job.quiet)
-        )
-    except AslError as exc:
-        raise UsageError(str(exc)) from exc
     for asset in job.assets:
         await storage.upload_from(asset, keys.branding_asset(safe_filename(asset.name)))
 
@@ -357,6 +394,22 @@ async def process(job: ProcessJob) -> int:
     return 1
 
 
+def leave_busy_threads(code: int, within: float = 1.0) -> None:
+    """After Ctrl-C: give the other threads `within` seconds to end, then exit at once with
+    `code` if one is still busy. A step's thread left mid-work when its task was cancelled
+    (Whisper decoding a 30 s chunk, a model load) cannot be interrupted, and the interpreter's
+    exit would wait for it, up to minutes on a busy machine."""
+    deadline = time.monotonic() + within
+    for thread in threading.enumerate():
+        if thread is threading.main_thread() or thread.daemon:
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -375,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .submit import submit
 
             return submit(args)
-        return asyncio.run(process(prepare(args)))
+        return run_process(prepare(args))
     except UsageError as exc:
         sys.stderr.write(f"avocado: error: {exc}\n")
         return 2
@@ -384,6 +437,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("avocado: interrupted\n")
+        if argv is None:  # the command itself, not a caller in this process
+            leave_busy_threads(130)
         return 130
 
 

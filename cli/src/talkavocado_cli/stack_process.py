@@ -48,8 +48,7 @@ class StackProcess:
             str(port),
             "--storage",
             storage_url or str(storage),
-            "--dev-key",
-            dev_key,
+            f"--dev-key={dev_key}",  # one form whatever the key starts with
         ]
         self._cwd = cwd
         self._env = dict(env or {})
@@ -102,6 +101,10 @@ class StackProcess:
         finally:
             if log is not None:
                 log.close()
+
+    def alive(self) -> bool:
+        """`avocado up` is still running."""
+        return self._process is not None and self._process.poll() is None
 
     def pid_of(self, service: str) -> int:
         """The pid of a service's current process (from the supervisor's 'started' lines)."""

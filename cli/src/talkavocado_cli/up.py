@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import quote
 
 import httpx
 
@@ -131,6 +132,16 @@ def broker_for(config: StackConfig, log_dir: Path) -> Iterator[KafkaSettings]:
         broker.stop()
 
 
+def sign_in_link(url: str, key: str, job_id: str | None = None) -> str:
+    """The review app's sign-in link: the key rides in the URL fragment, which the browser
+    never sends to a server (so no access log holds it); the app moves it to the tab's session
+    storage and clears the address bar."""
+    fragment = f"key={quote(key, safe='')}"
+    if job_id is not None:
+        fragment += f"&job={quote(job_id, safe='')}"
+    return f"{url}/#{fragment}"
+
+
 async def run_stack(config: StackConfig, output: TextIO) -> int:
     dev_key = config.dev_key or new_key()  # what `avocado keys new` prints
     config.state_dir.mkdir(parents=True, exist_ok=True)
@@ -155,6 +166,7 @@ async def run_stack(config: StackConfig, output: TextIO) -> int:
                 f"  API:      {url}   (docs: {url}/docs)\n"
                 f"  tenant:   {DEV_TENANT}\n"
                 f"  dev key:  {dev_key}\n"
+                f"  sign in:  {sign_in_link(url, dev_key)}\n"
                 f"  try:      AVOCADO_API_KEY={dev_key} avocado submit talk.mp4 --api {url} --wait\n"
                 "Ctrl-C stops everything.\n\n"
             )

@@ -623,16 +623,24 @@ def _exposed(ingress_paths: list[Doc], request_path: str) -> bool:
 
 
 def test_prod_ingress_exposes_only_the_job_api() -> None:
-    """/metrics and the OpenAPI UI are not public; the pods still serve them inside."""
+    """/metrics and the OpenAPI UI are not public (the pods still serve them inside); the
+    review app and the job API are."""
     prod = Rendered("prod", _render(K8S / "overlays" / "prod"))
     [ingress] = prod.of_kind("Ingress")
     assert "nginx.ingress.kubernetes.io/use-regex" not in ingress["metadata"].get("annotations", {})
     paths = [p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
-    for public in ("/jobs", "/jobs/01a2-x/events", "/jobs/01a2-x/artifacts/renders/final.mp4"):
+    for public in (
+        "/jobs",
+        "/jobs/01a2-x/events",
+        "/jobs/01a2-x/artifacts/renders/final.mp4",
+        "/",  # the review app's page, its files, who the key belongs to
+        "/ui/app.js",
+        "/session",
+    ):
         assert _exposed(paths, public), f"{public} is not routed"
     for private in ("/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"):
         assert not _exposed(paths, private), f"{private} is public on the prod ingress"
-    for internal in ("/healthz", "/readyz", "/", "/jobsx"):
+    for internal in ("/healthz", "/readyz", "/jobsx", "/uix", "/sessions"):
         assert not _exposed(paths, internal), f"{internal} is public on the prod ingress"
 
 

@@ -35,7 +35,7 @@ from talkavocado_common.models import (
 from talkavocado_common.steps import StepEnv, StepError, StepRequest
 from talkavocado_common.storage import JobKeys, LocalStorage
 from talkavocado_common.topology import load_handlers
-from talkavocado_transcribe import engine, handler
+from talkavocado_transcribe import engine
 from talkavocado_transcribe.core import is_silent, pauses_for_tightening, resolve_model
 from talkavocado_transcribe.handler import transcription
 from tests.mediagen import DEMO_SCRIPT, Pause, Piece, Say, make_audio
@@ -351,7 +351,7 @@ async def test_subtitle_options_are_honoured(
     async def cached(*args: object, **kwargs: object) -> engine.TranscriptionRun:
         return run
 
-    monkeypatch.setattr(handler, "transcribe", cached)
+    monkeypatch.setattr(engine, "transcribe", cached)
     await job.create(demo)
     options = JobOptions(subtitles=SubtitleOptions(max_chars_per_line=20, max_lines_per_cue=1))
     await job.run(options)

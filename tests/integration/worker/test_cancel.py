@@ -112,7 +112,7 @@ async def test_cancel_stops_the_step_kills_ffmpeg_keeps_nothing_and_frees_the_wo
         assert not await storage.exists(keys.timeline)
         manifest = await manifests.get(keys)
         assert manifest.status is JobStatus.CANCELLED
-        assert manifest.steps["render"].status is StepStatus.RUNNING
+        assert manifest.steps["render"].status is StepStatus.CANCELLED  # closed by the cancel
 
         # The worker is free: the next request (same partition or not) runs.
         await publish(kafka, topics.steps("audio"), step_requested(job_id="job-next", step="quick"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -40,8 +41,11 @@ def concrete(path: str, job_id: str) -> str:
     return path.replace("{jobId}", job_id).replace("{path}", "renders/final.mp4")
 
 
-def request_extra(method: str) -> dict[str, Any]:
-    return {"content": media(100)} if method == "PUT" else {}
+def request_extra(method: str, path: str) -> dict[str, Any]:
+    """A body the route accepts: the recording for the upload, an empty edit list for the plan."""
+    if method != "PUT":
+        return {}
+    return {"json": {"edits": []}} if path.endswith("/plan") else {"content": media(100)}
 
 
 @pytest.mark.parametrize("job_id", MALFORMED_JOB_IDS)
@@ -55,7 +59,7 @@ async def test_a_malformed_job_id_is_400_on_every_route(api: Api, job_id: str) -
                     method,
                     concrete(path, job_id),
                     params={"tenantId": tenant},
-                    **request_extra(method),
+                    **request_extra(method, path),
                 )
                 assert response.status_code == 400, (method, path, response.text)
                 assert response.json()["error"] == "invalid_request"
@@ -69,7 +73,7 @@ async def test_an_unknown_well_formed_job_id_is_404(api: Api) -> None:
             method,
             concrete(path, "0190000000000-feedfacefeedface"),
             params={"tenantId": TENANT_A},
-            **request_extra(method),
+            **request_extra(method, path),
         )
         assert response.status_code == 404, (method, path, response.text)
 
@@ -162,22 +166,39 @@ async def test_405_names_every_method_of_the_path(api: Api) -> None:
     assert job.json()["error"] == "method_not_allowed"
 
 
-async def test_a_local_link_names_the_tenant_and_can_be_followed(api: Api) -> None:
+async def test_a_local_link_is_signed_for_that_artifact_and_can_be_followed(api: Api) -> None:
     job = await api.create_job()
     keys = api.keys(job["jobId"])
     await api.storage.write_bytes(keys.final_render, b"the edit")
+    await api.storage.write_bytes(keys.final_subtitles("srt"), b"1\n")
     link = await api.client.get(
         f"/jobs/{job['jobId']}/links/renders/final.mp4", params={"tenantId": TENANT_A}
     )
     assert link.status_code == 200
     body = link.json()
-    assert body["direct"] is False
-    assert body["url"] == (f"/jobs/{job['jobId']}/artifacts/renders/final.mp4?tenantId={TENANT_A}")
-    followed = await api.client.get(body["url"])  # as given: no parameters added
-    assert followed.status_code == 200
-    assert followed.content == b"the edit"
-    async with api.as_tenant_b() as client_b:
-        assert (await client_b.get(body["url"])).status_code == 404  # still tenant A's
+    assert body["direct"] is True  # no key needed: what a <video> element can follow
+    assert body["expiresAt"] is not None
+    url = httpx.URL(body["url"])
+    assert url.path == f"/jobs/{job['jobId']}/artifacts/renders/final.mp4"
+    assert url.params["tenantId"] == TENANT_A
+    async with api.anonymous() as anonymous:
+        followed = await anonymous.get(body["url"])  # as given: no parameters added
+        assert followed.status_code == 200
+        assert followed.content == b"the edit"
+        # The signature holds for that artifact only, and only until it expires.
+        other = body["url"].replace("renders/final.mp4", "subtitles/final.srt")
+        assert (await anonymous.get(other)).status_code == 401
+        forged = body["url"][:-1] + ("0" if body["url"][-1] != "0" else "1")
+        assert (await anonymous.get(forged)).status_code == 401
+        half = str(url.copy_remove_param("signature"))  # not a signed link: needs the key
+        assert (await anonymous.get(half)).status_code == 401
+        api.app.state.link_clock = lambda: float(url.params["expires"]) + 1
+        expired = await anonymous.get(body["url"])
+        assert expired.status_code == 401
+        assert "expired" in expired.json()["detail"]
+    unsigned = f"/jobs/{job['jobId']}/artifacts/renders/final.mp4"
+    async with api.as_tenant_b() as client_b:  # without the signature, still tenant A's
+        assert (await client_b.get(unsigned, params={"tenantId": TENANT_A})).status_code == 404
 
 
 @pytest.mark.parametrize(

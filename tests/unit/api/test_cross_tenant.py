@@ -38,7 +38,9 @@ class Operation:
         content = self.operation.get("requestBody", {}).get("content", {})
         if "application/octet-stream" in content:
             return {"content": media(1000)}
-        if "application/json" in content:  # job creation, or a cancel's optional reason
+        if "application/json" in content:  # job creation, the plan's edits, a cancel's reason
+            if self.path.endswith("/plan"):
+                return {"json": {"edits": [{"start": 0, "end": 1, "action": "cut"}]}}
             return {"json": BODY if self.path == "/jobs" else {"reason": "r"}}
         return {}
 

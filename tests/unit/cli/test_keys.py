@@ -39,3 +39,10 @@ def test_up_refuses_a_weak_dev_key_before_starting_anything(
 ) -> None:
     assert main(["up", "--dev-key", key]) == 2
     assert "--dev-key" in capsys.readouterr().err
+
+
+def test_a_new_key_never_reads_as_a_command_line_option() -> None:
+    from talkavocado_common.api_keys import new_key
+
+    # One base64url character in 64 is '-': over 2000 draws a key would start with one.
+    assert all(new_key()[0].isalnum() for _ in range(2000))

@@ -11,8 +11,9 @@ from typing import Any
 import anyio
 import pytest
 
-from talkavocado_cli.local_runner import LocalPipeline
+from talkavocado_cli.local_runner import LocalPipeline, result_event
 from talkavocado_common.asl import AslError, default_pipeline_path, load
+from talkavocado_common.events import StepRequested
 from talkavocado_common.manifest_store import ManifestStore, utcnow
 from talkavocado_common.models import (
     ErrorCode,
@@ -25,6 +26,7 @@ from talkavocado_common.models import (
 from talkavocado_common.step_runner import StepOutcome
 from talkavocado_common.steps import StepEnv, StepError, StepHandler, StepRequest, StepResult
 from talkavocado_common.storage import JobKeys, LocalStorage
+from talkavocado_common.worker.core import failed, succeeded
 
 DOC: dict[str, Any] = json.loads(default_pipeline_path().read_text())
 STEPS = [
@@ -232,3 +234,25 @@ def test_a_resource_without_handler_is_refused(job: tuple[LocalStorage, JobKeys]
     del handlers["branding-layer"]
     with pytest.raises(AslError, match="'branding-layer': no handler"):
         LocalPipeline(load(DOC), handlers, job[0], Recorder())
+
+
+def test_results_are_the_events_a_step_service_produces() -> None:
+    """local_runner builds them without importing the worker package (Kafka, metrics)."""
+    now = utcnow()
+    requested = StepRequested(
+        job_id="job-1",
+        tenant_id="tenant-a",
+        env="test",
+        step_run_id="job-1/transcription/2",
+        state="transcription",
+        service="transcribe",
+        step="transcription",
+        attempt=2,
+        input={},
+        deadline=now,
+    )
+    ok = StepOutcome(result={"words": 3}, error=None, seconds=1.23456)
+    assert result_event(requested, ok) == succeeded(requested, {"words": 3}, 1.23456)
+    error = StepError(ErrorCode.INPUT_INVALID, "no model")
+    bad = StepOutcome(result=None, error=error, seconds=-0.5)
+    assert result_event(requested, bad) == failed(requested, error.code, error.message, -0.5)

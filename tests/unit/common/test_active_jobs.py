@@ -13,6 +13,8 @@ from talkavocado_common.models import (
     JobOptions,
     JobStatus,
     Manifest,
+    RenderArtifact,
+    Revision,
     StepRecord,
     StepStatus,
 )
@@ -109,3 +111,34 @@ def test_a_pending_job_is_resubmitted_only_after_its_upload_and_the_grace_period
     assert isinstance(decision, Resubmit)
     assert decision.event.input == uploaded.input
     assert decision.event.options == uploaded.options
+
+
+def test_a_job_rendering_a_review_revision_resumes_that_revision() -> None:
+    later = T0 + timedelta(hours=1)
+    m = manifest(
+        JobStatus.PROCESSING,
+        upload=StepStatus.SUCCEEDED,
+        audio_extraction=StepStatus.SUCCEEDED,
+        transcription=StepStatus.SUCCEEDED,
+        smart_cut_planner=StepStatus.SUCCEEDED,
+        branding_layer=StepStatus.SUCCEEDED,
+    )
+    # Since the revision was asked for, video-cuts ran again; the rest is the first edit's.
+    redone = StepRecord(status=StepStatus.SUCCEEDED, attempts=3, started_at=later)
+    requested = Revision(revision=2, requested_at=later, edits=1, cut_plan="k")
+    m = m.model_copy(update={"revisions": [requested], "steps": {**m.steps, "video-cuts": redone}})
+    decision = decide(KEYS, m, later, GRACE)
+    assert isinstance(decision, Resume)
+    assert decision.event.revision == 2
+    assert decision.event.succeeded == ["video-cuts"]
+    # Once the revision has its render, a processing job is no longer rendering it.
+    rendered = requested.model_copy(
+        update={
+            "renders": [
+                RenderArtifact(key="r", kind="final", duration_sec=1, width=2, height=2, bytes=3)
+            ]
+        }
+    )
+    done = decide(KEYS, m.model_copy(update={"revisions": [rendered]}), later, GRACE)
+    assert isinstance(done, Resume)
+    assert done.event.revision is None

@@ -18,6 +18,7 @@ from talkavocado_common.manifest_changes import (
     RecordSubtitles,
     RecordTimeline,
     RecordTranscript,
+    RequestRevision,
     SetStatus,
 )
 from talkavocado_common.models import (
@@ -29,6 +30,7 @@ from talkavocado_common.models import (
     Manifest,
     PlanArtifacts,
     RenderArtifact,
+    Revision,
     StepRecord,
     StepStatus,
     SubtitleArtifact,
@@ -59,6 +61,28 @@ def full_manifest() -> Manifest:
         ],
         subtitles=[SubtitleArtifact(key=K + "s.srt", format="srt", kind="source")],
         steps={"x": StepRecord(status=StepStatus.SUCCEEDED, attempts=1, started_at=T0)},
+        revisions=[
+            Revision(
+                revision=2,
+                requested_at=T0,
+                edits=1,
+                cut_plan=K + "revisions/2/plan/cut_plan.json",
+                timeline=K + "revisions/2/plan/old-timeline.json",
+                renders=[
+                    RenderArtifact(
+                        key=K + "revisions/2/r.mp4",
+                        kind="final",
+                        duration_sec=1,
+                        width=2,
+                        height=2,
+                        bytes=1,
+                    )
+                ],
+                subtitles=[
+                    SubtitleArtifact(key=K + "revisions/2/s.srt", format="srt", kind="final")
+                ],
+            )
+        ],
         created_at=T0,
         updated_at=T0,
     )
@@ -85,6 +109,27 @@ CHANGES: list[ManifestChange] = [
     RecordRenders(
         (RenderArtifact(key=K + "r.mp4", kind="final", duration_sec=2, width=4, height=4, bytes=9),)
     ),
+    RecordTimeline(K + "revisions/2/plan/timeline.json", revision=2),
+    RecordTimeline(K + "revisions/2/plan/timeline.json", "video-transitions", revision=2),
+    RecordSubtitles(
+        (SubtitleArtifact(key=K + "revisions/2/f.srt", format="srt", kind="final"),), revision=2
+    ),
+    RecordRenders(
+        (
+            RenderArtifact(
+                key=K + "revisions/2/r.mp4",
+                kind="final",
+                duration_sec=2,
+                width=4,
+                height=4,
+                bytes=9,
+            ),
+        ),
+        revision=2,
+    ),
+    RequestRevision(
+        Revision(revision=3, requested_at=T0, edits=2, cut_plan=K + "revisions/3/plan/c.json")
+    ),
 ]
 
 
@@ -95,6 +140,14 @@ def changed_fields(before: Manifest, after: Manifest) -> set[str]:
     if "plan" in fields:
         fields.remove("plan")
         fields |= {f"plan.{k}" for k in old["plan"] if old["plan"][k] != new["plan"][k]}
+    if "revisions" in fields:
+        before_entries = {r["revision"]: r for r in old["revisions"]}
+        after_entries = {r["revision"]: r for r in new["revisions"]}
+        if set(before_entries) == set(after_entries):  # entries changed, none added
+            fields.remove("revisions")
+            for number, entry in after_entries.items():
+                was = before_entries[number]
+                fields |= {f"revisions.{k}" for k in entry if entry[k] != was[k]}
     return fields
 
 
@@ -117,8 +170,7 @@ def test_applying_a_change_again_changes_nothing_more(change: ManifestChange) ->
 
 
 def test_artifact_lists_are_replaced_by_key_not_appended() -> None:
-    renders = CHANGES[-1]
-    assert isinstance(renders, RecordRenders)
+    renders = next(c for c in CHANGES if isinstance(c, RecordRenders) and c.revision is None)
     after = renders(full_manifest())
     assert [r.key for r in after.renders] == [K + "r.mp4"]
     assert after.renders[0].bytes == 9
@@ -173,3 +225,31 @@ def test_a_job_that_ends_closes_the_records_of_steps_still_running() -> None:
         assert SetStatus(status, None)(after) == after
     # A job that goes on (or back to) processing leaves the running step alone.
     assert SetStatus(JobStatus.PROCESSING, None)(before).steps == before.steps
+
+
+def test_a_revisions_records_go_to_its_entry_and_a_missing_entry_is_an_error() -> None:
+    manifest = full_manifest()
+    renders = RecordRenders(
+        (
+            RenderArtifact(
+                key=K + "revisions/2/n.mp4",
+                kind="final",
+                duration_sec=3,
+                width=4,
+                height=4,
+                bytes=9,
+            ),
+        ),
+        revision=2,
+    )(manifest)
+    entry = renders.revision(2)
+    assert entry is not None
+    assert [r.key for r in entry.renders] == [K + "revisions/2/r.mp4", K + "revisions/2/n.mp4"]
+    assert renders.renders == manifest.renders  # the automatic edit's stay as they were
+    with pytest.raises(ValueError, match="revision 5 is not in the manifest"):
+        RecordTimeline(K + "t.json", revision=5)(manifest)
+    # A repeated render request adds nothing.
+    again = RequestRevision(
+        Revision(revision=2, requested_at=T0, edits=9, cut_plan=K + "other.json")
+    )(manifest)
+    assert again == manifest

@@ -5,7 +5,7 @@ ignored, and an orchestrator without the revision document ignores it."""
 
 from __future__ import annotations
 
-from talkavocado_common.events import JobRenderRequested
+from talkavocado_common.events import JobRenderRequested, JobResumeRequested, JobRetryRequested
 from talkavocado_common.models import ErrorCode, JobOptions, JobStatus
 
 from .helpers import (
@@ -63,16 +63,29 @@ def test_the_revision_takes_the_documents_choice() -> None:
     assert d.run_to_end() == STEPS_WITH_TRANSITIONS[3:]
 
 
-def test_a_revision_without_a_row_starts_one() -> None:
+def test_a_revision_without_a_row_starts_one_numbering_runs_after_the_manifests() -> None:
     d = Driver()
-    commands = d.send(render_requested(3))
+    # The manifest counts two runs of video-cuts (the edit's and revision 2's): a first run
+    # here would be taken by the workers for a superseded one and dropped.
+    event = render_requested(3).model_copy(update={"attempts": {"video-cuts": 2, "upload": 1}})
+    commands = d.send(event)
     (request,) = requests(commands)
     assert (request.request.state, request.request.step_run_id) == (
         "video-cuts",
-        "job-1/video-cuts/1",
+        "job-1/video-cuts/3",
     )
     assert d.job.revision == 3
     assert d.run_to_end() == REVISION_STEPS
+    assert d.job.attempts["subtitles-post-edit"] == 1
+
+
+def test_a_revision_numbers_runs_after_the_row_or_the_manifest_whichever_is_further() -> None:
+    d = completed()  # the row counts one run of each step
+    event = render_requested(2).model_copy(update={"attempts": {"branding-layer": 4}})
+    d.send(event)
+    assert d.pending.step_run_id == "job-1/video-cuts/2"
+    d.run_to_end()
+    assert d.job.attempts["branding-layer"] == 5
 
 
 def test_requests_while_running_old_or_repeated_revisions_are_ignored() -> None:
@@ -119,3 +132,30 @@ def test_without_the_revision_document_a_render_request_is_ignored() -> None:
     row = d.job
     assert d.send(render_requested(2)) == []
     assert d.job is row
+
+
+def test_a_revision_that_lost_its_row_resumes_within_the_revision_document() -> None:
+    d = Driver()
+    resume = JobResumeRequested(
+        job_id="job-1",
+        tenant_id="tenant-a",
+        env="test",
+        manifest_key="test/tenant-a/job-1/manifest.json",
+        status=JobStatus.PROCESSING,
+        succeeded=["video-cuts"],
+        attempts={"video-cuts": 2, "subtitles-post-edit": 2},
+        revision=2,
+    )
+    commands = d.send(resume)
+    (request,) = requests(commands)
+    assert request.request.state == "subtitles-post-edit"
+    assert request.request.input["revision"] == 2
+    assert request.request.step_run_id == "job-1/subtitles-post-edit/3"
+    assert d.job.revision == 2
+    assert d.run_to_end() == REVISION_STEPS[1:]
+    # A retry carrying a failed revision's record resumes it the same way.
+    failed = resume.model_copy(update={"status": JobStatus.FAILED})
+    retried = Driver()
+    retried.send(JobRetryRequested(**retried.ref(), resume=failed))
+    assert retried.pending.state == "subtitles-post-edit"
+    assert retried.job.revision == 2

@@ -73,7 +73,8 @@ async def test_a_run_refused_at_its_end_removes_what_it_wrote(storage: LocalStor
     with pytest.raises(JobClosed):
         await run_step(handler, request(keys), storage=storage, manifests=manifests)
     assert not await storage.exists(keys.timeline)
-    assert (await manifests.get(keys)).steps["video-cuts"].status is StepStatus.RUNNING
+    # The run's own end is refused; the cancel closed its record.
+    assert (await manifests.get(keys)).steps["video-cuts"].status is StepStatus.CANCELLED
 
 
 async def test_a_cancelled_task_of_a_cancelled_job_removes_what_it_wrote(

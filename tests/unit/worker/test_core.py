@@ -55,6 +55,13 @@ def test_request_takes_keys_options_and_context_from_the_event() -> None:
     assert req.context["audio"] == {"wav": "x.wav"}
 
 
+def test_a_review_revisions_request_gets_that_revisions_keys() -> None:
+    req = build_step_request(requested(input={"revision": 3}))
+    assert req.keys.revision == 3
+    assert req.keys.final_render == "test/acme/job-1/revisions/3/renders/final.mp4"
+    assert build_step_request(requested()).keys.revision is None
+
+
 def test_request_without_options_uses_defaults() -> None:
     req = build_step_request(requested(input={}))
     assert req.options.planner.min_pause_ms == 1000
@@ -69,6 +76,8 @@ def test_request_without_options_uses_defaults() -> None:
         ({"input": {"options": {"planner": {"minPauseMs": 5}}}}, "planner.minPauseMs"),
         ({"input": {"options": {"nope": 1}}}, "invalid options: nope"),
         ({"input": {"options": "fast"}}, "invalid options"),
+        ({"input": {"revision": 1}}, "reviews count from 2"),
+        ({"input": {"revision": "../2"}}, "revision must be a whole number"),
     ],
 )
 def test_bad_ids_or_options_are_input_invalid(changes: dict[str, object], message: str) -> None:

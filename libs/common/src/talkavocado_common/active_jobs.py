@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from .events import JobResumeRequested, JobSubmitted
-from .models import JobStatus, Manifest, StepStatus
+from .models import JobStatus, Manifest, Revision, StepStatus
 from .storage import JobKeys, Storage
 from .storage.keys import active_prefix, parse_active_key
 
@@ -94,8 +94,17 @@ def submission(keys: JobKeys, manifest: Manifest) -> JobSubmitted:
 
 
 def resume_request(keys: JobKeys, manifest: Manifest) -> JobResumeRequested:
-    """What the manifest says about a processing job's steps, for the transition's resume_job."""
+    """What the manifest says about a processing job's steps, for the transition's resume_job.
+    A job rendering a review revision (its newest, not rendered yet) resumes that revision:
+    only the steps that succeeded since it was requested count as done."""
     steps = {name: record for name, record in manifest.steps.items() if name != UPLOAD_STEP}
+    revision = _rendering_revision(manifest)
+    since = revision.requested_at if revision is not None else None
+    succeeded = [
+        name
+        for name, record in steps.items()
+        if record.status is StepStatus.SUCCEEDED and (since is None or record.started_at >= since)
+    ]
     return JobResumeRequested(
         job_id=keys.job_id,
         tenant_id=keys.tenant_id,
@@ -103,10 +112,19 @@ def resume_request(keys: JobKeys, manifest: Manifest) -> JobResumeRequested:
         manifest_key=keys.manifest,
         options=manifest.options,
         status=manifest.status,
-        succeeded=sorted(n for n, r in steps.items() if r.status is StepStatus.SUCCEEDED),
+        succeeded=sorted(succeeded),
         attempts={name: record.attempts for name, record in steps.items()},
         reason="the reconciler found the job processing in storage",
+        revision=revision.revision if revision is not None else None,
     )
+
+
+def _rendering_revision(manifest: Manifest) -> Revision | None:
+    """The review revision a processing job is rendering: its newest, while it has no render."""
+    newest = max(manifest.revisions, key=lambda r: r.revision, default=None)
+    if newest is None or any(r.kind == "final" for r in newest.renders):
+        return None
+    return newest
 
 
 class ActiveJobs:

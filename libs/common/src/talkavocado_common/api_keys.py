@@ -103,9 +103,13 @@ def check_key(key: str) -> str:
 
 
 def new_key() -> str:
-    """A fresh key: 256 bits from `secrets`, base64url (43 characters)."""
+    """A fresh key: 256 bits from `secrets`, base64url (43 characters), starting with a letter
+    or digit: one starting with '-' would read as an option on a command line
+    (`avocado up --dev-key -x…`)."""
     while True:
         key = secrets.token_urlsafe(32)
+        if not key[0].isalnum():
+            continue
         try:
             return check_key(key)
         except WeakKey:  # pragma: no cover - about once in a million draws

@@ -15,7 +15,7 @@ claim's transitions in talkavocado_api.usecases, pure functions checked against 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -27,27 +27,30 @@ from .models import (
     LogEntry,
     Manifest,
     RenderArtifact,
+    Revision,
     StepRecord,
     StepStatus,
     SubtitleArtifact,
     TranscriptArtifacts,
 )
 
-# writer -> the top-level manifest fields its changes may set. "plan.x" names a field of plan.
+# writer -> the top-level manifest fields its changes may set. "plan.x" names a field of plan,
+# "revisions.x" that field of a review revision's entry ("revisions": a new entry).
 WRITES: Mapping[str, frozenset[str]] = {
     # The upload claim's step record and log (talkavocado_api.usecases.upload_claim) and, before
-    # the job is submitted, its status: rejected input, cancel before upload.
-    "api": frozenset({"steps", "logs", "status", "error"}),
+    # the job is submitted, its status: rejected input, cancel before upload. A review's render
+    # request adds the revision's entry.
+    "api": frozenset({"steps", "logs", "status", "error", "revisions"}),
     # ... and, when a job ends, the records of steps still running (SetStatus).
     "orchestrator": frozenset({"status", "error", "steps"}),
     "step-runner": frozenset({"steps", "logs"}),
     "audio-extraction": frozenset({"audio"}),
     "transcription": frozenset({"transcript", "subtitles"}),
     "smart-cut-planner": frozenset({"plan.cut_plan"}),
-    "video-cuts": frozenset({"plan.timeline"}),
-    "video-transitions": frozenset({"plan.timeline"}),
-    "subtitles-post-edit": frozenset({"subtitles"}),
-    "branding-layer": frozenset({"renders"}),
+    "video-cuts": frozenset({"plan.timeline", "revisions.timeline"}),
+    "video-transitions": frozenset({"plan.timeline", "revisions.timeline"}),
+    "subtitles-post-edit": frozenset({"subtitles", "revisions.subtitles"}),
+    "branding-layer": frozenset({"renders", "revisions.renders"}),
 }
 # Writers that act for a step run: their changes are refused once the job has ended (a
 # cancelled job gets nothing more from its steps; ManifestStore.update checks, under CAS).
@@ -160,12 +163,28 @@ class RecordCutPlan:
     __call__ = apply
 
 
+def _in_revision(m: Manifest, number: int, update: Callable[[Revision], Revision]) -> Manifest:
+    """The manifest with revision `number`'s entry updated (the API made the entry before it
+    asked for the render, so a missing one is an error, not something to invent)."""
+    if m.revision(number) is None:
+        raise ValueError(f"revision {number} is not in the manifest of job {m.job_id}")
+    revisions = [update(r) if r.revision == number else r for r in m.revisions]
+    return m.model_copy(update={"revisions": revisions})
+
+
 @dataclass(frozen=True)
 class RecordTimeline:
+    """The edit's timeline; with `revision`, that review revision's."""
+
     key: str
     writer: Literal["video-cuts", "video-transitions"] = "video-cuts"
+    revision: int | None = None
 
     def apply(self, m: Manifest) -> Manifest:
+        if self.revision is not None:
+            return _in_revision(
+                m, self.revision, lambda r: r.model_copy(update={"timeline": self.key})
+            )
         return m.model_copy(update={"plan": m.plan.model_copy(update={"timeline": self.key})})
 
     __call__ = apply
@@ -173,24 +192,66 @@ class RecordTimeline:
 
 @dataclass(frozen=True)
 class RecordSubtitles:
+    """The final subtitles; with `revision`, that review revision's."""
+
     subtitles: tuple[SubtitleArtifact, ...]
     writer: str = "subtitles-post-edit"
+    revision: int | None = None
 
     def apply(self, m: Manifest) -> Manifest:
+        if self.revision is not None:
+            return _in_revision(
+                m,
+                self.revision,
+                lambda r: r.model_copy(
+                    update={"subtitles": _replace_subtitles(r.subtitles, self.subtitles)}
+                ),
+            )
         return m.model_copy(update={"subtitles": _replace_subtitles(m.subtitles, self.subtitles)})
 
     __call__ = apply
 
 
+def _replace_renders(
+    current: Sequence[RenderArtifact], ours: Sequence[RenderArtifact]
+) -> list[RenderArtifact]:
+    keys = {r.key for r in ours}
+    return [r for r in current if r.key not in keys] + list(ours)
+
+
 @dataclass(frozen=True)
 class RecordRenders:
+    """The renders; with `revision`, that review revision's."""
+
     renders: tuple[RenderArtifact, ...]
     writer: str = "branding-layer"
+    revision: int | None = None
 
     def apply(self, m: Manifest) -> Manifest:
-        keys = {r.key for r in self.renders}
-        kept = [r for r in m.renders if r.key not in keys]
-        return m.model_copy(update={"renders": [*kept, *self.renders]})
+        if self.revision is not None:
+            return _in_revision(
+                m,
+                self.revision,
+                lambda r: r.model_copy(
+                    update={"renders": _replace_renders(r.renders, self.renders)}
+                ),
+            )
+        return m.model_copy(update={"renders": _replace_renders(m.renders, self.renders)})
+
+    __call__ = apply
+
+
+@dataclass(frozen=True)
+class RequestRevision:
+    """The API, accepting a review's render: the revision's entry (once; a repeat is a no-op)."""
+
+    entry: Revision
+    writer: str = "api"
+
+    def apply(self, m: Manifest) -> Manifest:
+        if m.revision(self.entry.revision) is not None:
+            return m
+        return m.model_copy(update={"revisions": [*m.revisions, self.entry]})
 
     __call__ = apply
 
@@ -203,4 +264,4 @@ StepChange = (
     | RecordSubtitles
     | RecordRenders
 )
-ManifestChange = SetStatus | RecordStep | StepChange
+ManifestChange = SetStatus | RecordStep | RequestRevision | StepChange

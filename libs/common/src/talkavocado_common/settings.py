@@ -41,6 +41,13 @@ class KafkaSettings(BaseSettings):
         ge=10_000,
         description="Longest gap between polls (steps run beside the poll loop, so any length works).",
     )
+    fetch_max_wait_ms: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="Longest wait of a consumer fetch. Tansu may answer only when it runs out, "
+        "so with the embedded broker it bounds each hop (20 under avocado up and in bench/).",
+    )
 
     def to_env(self) -> dict[str, str]:
         """The environment variables that give a child process these same settings."""

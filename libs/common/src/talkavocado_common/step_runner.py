@@ -34,6 +34,7 @@ from .steps import (
     StepHandler,
     StepRequest,
     StepResult,
+    SubstepPublisher,
     no_progress,
 )
 from .storage import JobKeys, NotFound, Storage, StorageError
@@ -99,9 +100,14 @@ async def run_step(
     time_limit: float | None = None,
     scratch_root: Path | None = None,
     run: str | None = None,
+    substeps: SubstepPublisher | None = None,
+    record: bool = True,
 ) -> StepOutcome:
     """Record the step running, run the handler, record how it ended. `run`: the execution's
     token, kept in the step's record (a worker whose token is no longer there was superseded).
+    `substeps`: the handler's publisher of sub-steps (StepEnv.substeps). `record=False` (a
+    sub-step, topology.SUBSTEPS): the manifest's step records are left alone — many run at
+    once, and the pipeline knows only their parent step.
 
     Raises JobClosed, with nothing run or nothing kept, when the job has ended (cancelled,
     failed, completed) before the run could start or record its end; a cancelled task's objects
@@ -111,14 +117,16 @@ async def run_step(
     running = StepRecord(
         status=StepStatus.RUNNING, attempts=attempt, started_at=started_at, run=run
     )
-    await manifests.update(
-        keys, RecordStep(step, running, f"{step} started (attempt {attempt})", "info", utcnow())
-    )
+    if record:
+        await manifests.update(
+            keys,
+            RecordStep(step, running, f"{step} started (attempt {attempt})", "info", utcnow()),
+        )
     written = RecordingStorage(storage)
     began = time.perf_counter()
     try:
         result, error, timed_out = await _call(
-            handler, request, written, manifests, progress, time_limit, scratch_root
+            handler, request, written, manifests, progress, time_limit, scratch_root, substeps
         )
         seconds = time.perf_counter() - began
         finished = StepRecord(
@@ -133,7 +141,8 @@ async def run_step(
             f"{step} succeeded in {seconds:.1f} s" if error is None else f"{step} failed: {error}"
         )
         level: Literal["info", "error"] = "info" if error is None else "error"
-        await manifests.update(keys, RecordStep(step, finished, message, level, utcnow()))
+        if record:
+            await manifests.update(keys, RecordStep(step, finished, message, level, utcnow()))
     except JobClosed as closed:
         await _remove_if_cancelled(manifests, keys, written, closed)
         raise
@@ -151,13 +160,18 @@ async def _call(
     progress: ProgressReporter,
     time_limit: float | None,
     scratch_root: Path | None,
+    substeps: SubstepPublisher | None = None,
 ) -> tuple[StepResult | None, StepError | None, bool]:
     """The handler's result, or its error as a contract error (timed out: the flag). JobClosed
     (a change the handler made was refused) and cancellation go through."""
     step, keys = request.step, request.keys
     with tempfile.TemporaryDirectory(prefix=f"avocado-{step}-", dir=scratch_root) as scratch:
         env = StepEnv(
-            storage=storage, manifests=manifests, workdir=Path(scratch), progress=progress
+            storage=storage,
+            manifests=manifests,
+            workdir=Path(scratch),
+            progress=progress,
+            substeps=substeps,
         )
         try:
             with anyio.fail_after(time_limit):

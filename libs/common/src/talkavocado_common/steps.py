@@ -46,14 +46,25 @@ class StepRequest:
     context: Mapping[str, Any] = field(default_factory=dict)
 
 
+class SubstepPublisher(Protocol):
+    async def __call__(self, step: str, name: str, payload: Mapping[str, Any]) -> None:
+        """Publish a sub-step of the running step for any worker of its service to take:
+        `step` is declared in topology.SUBSTEPS, `payload` becomes its input (its context),
+        `name` is unique within the step run (part of its run id and of its Kafka key, so the
+        sub-steps spread over the topic's partitions). Nobody waits for its result: the step
+        learns what happened from storage, and does the work itself when nobody took it."""
+
+
 @dataclass(frozen=True)
 class StepEnv:
-    """Adapters a handler may use: storage, manifests, a scratch directory, progress."""
+    """Adapters a handler may use: storage, manifests, a scratch directory, progress, and
+    (in a step service, not in `avocado process`) a publisher of sub-steps."""
 
     storage: Storage
     manifests: ManifestStore
     workdir: Path
     progress: ProgressReporter = no_progress
+    substeps: SubstepPublisher | None = None
 
 
 StepResult = dict[str, Any]

@@ -38,6 +38,14 @@ STEPS: tuple[Step, ...] = (
     Step("branding-layer", "render", "talkavocado_render.branding:branding_layer"),
 )
 
+# Sub-steps: work a step hands out to any worker of its service (published with
+# StepEnv.substeps, keyed apart from the job so they spread over the partitions). They are not
+# Tasks of the pipeline: the orchestrator ignores their results (their step run ids are not the
+# one it waits for) and the manifest does not record them.
+SUBSTEPS: tuple[Step, ...] = (
+    Step("render-segment", "render", "talkavocado_render.segment_step:render_segment"),
+)
+
 # The orchestrator's own steps (`orchestrator:mark-*`): run inline, they set the job's status.
 BUILTIN_STATUS: Mapping[str, JobStatus] = {
     "mark-processing": JobStatus.PROCESSING,
@@ -69,10 +77,24 @@ def resources() -> dict[str, tuple[str, ...]]:
     return {service: steps_of(service) for service in (*step_services(), ORCHESTRATOR)}
 
 
-def load_handlers(service: str | None = None) -> dict[str, StepHandler]:
-    """The handlers of one service's steps (all step services' when None), imported now."""
+def is_substep(step: str) -> bool:
+    return any(declared.name == step for declared in SUBSTEPS)
+
+
+def substep_service(step: str) -> str:
+    for declared in SUBSTEPS:
+        if declared.name == step:
+            return declared.service
+    raise KeyError(f"no service runs the sub-step {step!r}")
+
+
+def load_handlers(
+    service: str | None = None, *, include_substeps: bool = False
+) -> dict[str, StepHandler]:
+    """The handlers of one service's steps (all step services' when None), imported now; with
+    `include_substeps`, its sub-steps' too (what the service's worker runs)."""
     handlers: dict[str, StepHandler] = {}
-    for step in STEPS:
+    for step in (*STEPS, *(SUBSTEPS if include_substeps else ())):
         if service is None or step.service == service:
             module, _, attribute = step.handler.partition(":")
             handlers[step.name] = getattr(importlib.import_module(module), attribute)

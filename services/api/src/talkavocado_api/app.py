@@ -20,9 +20,11 @@ from .metrics import ApiMetrics
 from .middleware import RequestMiddleware
 from .openapi import install_openapi
 from .ports import EventPublisher, ReadinessCheck, StatusFeed, storage_check
-from .routes import jobs, ops
+from .routes import jobs, ops, review
 from .settings import ApiSettings
+from .signed_links import LinkSigner
 from .usecases import Prober, build_use_cases
+from .web import install_web_app
 
 DESCRIPTION = """\
 Create a job, upload the recording, follow its progress and download the results.
@@ -68,8 +70,13 @@ def create_app(
         description=DESCRIPTION,
         docs_url=None,  # docs.py serves /docs from local files; ReDoc needs a CDN: off
         redoc_url=None,
+        # FastAPI's own server span stays (the middleware names it and hangs the events off
+        # it); its operation spans (one per dependency, the endpoint, the serialisation) were
+        # a third of a small request's time and nothing reads them.
+        telemetry={"operation_spans": False},
         openapi_tags=[
             {"name": "jobs", "description": "Jobs of the caller's tenant."},
+            {"name": "review", "description": "Review the cut, adjust it, render a revision."},
             {"name": "operations", "description": "Health, readiness and metrics."},
         ],
     )
@@ -82,13 +89,18 @@ def create_app(
         settings.auth_failure_limit, settings.auth_failure_window_seconds
     )
     app.state.auth_clock = time.monotonic
+    app.state.link_signer = LinkSigner.from_key_digests(keys.digests())
+    app.state.link_clock = time.time
     app.state.readiness_checks = dict(
         readiness_checks if readiness_checks is not None else {"storage": storage_check(storage)}
     )
     install_error_handlers(app)
     install_openapi(app, settings)
     install_docs(app)
+    install_web_app(app)
     app.include_router(jobs.router)
+    app.include_router(review.router)
+    app.include_router(review.session_router)
     app.include_router(ops.router)
     app.add_middleware(
         RequestMiddleware, metrics=metrics, max_json_body_bytes=settings.max_json_body_bytes

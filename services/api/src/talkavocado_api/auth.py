@@ -59,6 +59,10 @@ class ApiKeyRing:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def digests(self) -> list[bytes]:
+        """The keys' SHA-256 digests (what signed links derive their secret from)."""
+        return [entry.digest for entry in self._entries]
+
     @classmethod
     def parse(cls, lines: Iterable[str], *, source: str) -> ApiKeyRing:
         entries: list[tuple[str, str]] = []

@@ -18,6 +18,7 @@ from .errors import InvalidRequest, NotFound, TooManyRequests, Unauthorized
 from .metrics import ApiMetrics
 from .schemas import JOB_ID_MAX, JOB_ID_PATTERN, TENANT_ID_MAX, TENANT_ID_PATTERN
 from .settings import ApiSettings
+from .signed_links import LinkSigner
 from .usecases import UseCases
 from .usecases.artifacts import ArtifactDownloads
 from .usecases.common import RequestContext
@@ -25,6 +26,7 @@ from .usecases.control import JobControl
 from .usecases.create import CreateJob
 from .usecases.errors import JobNotFound
 from .usecases.read import ReadJobs
+from .usecases.review import Review
 from .usecases.stream import StatusStream
 from .usecases.upload import UploadInput
 
@@ -69,7 +71,11 @@ def authenticate_request(request: Request) -> Principal:
     return principal
 
 
-def get_settings(request: Request) -> ApiSettings:
+# The dependencies are coroutines, even those that only read app.state: FastAPI runs a plain
+# function dependency in the thread pool, a hand-off to a thread and back for every request.
+
+
+async def get_settings(request: Request) -> ApiSettings:
     settings: ApiSettings = request.app.state.settings
     return settings
 
@@ -79,31 +85,40 @@ def _use_cases(request: Request) -> UseCases:
     return use_cases
 
 
-def get_create_job(request: Request) -> CreateJob:
+async def get_create_job(request: Request) -> CreateJob:
     return _use_cases(request).create
 
 
-def get_upload_input(request: Request) -> UploadInput:
+async def get_upload_input(request: Request) -> UploadInput:
     return _use_cases(request).upload
 
 
-def get_read_jobs(request: Request) -> ReadJobs:
+async def get_read_jobs(request: Request) -> ReadJobs:
     return _use_cases(request).read
 
 
-def get_artifact_downloads(request: Request) -> ArtifactDownloads:
+async def get_artifact_downloads(request: Request) -> ArtifactDownloads:
     return _use_cases(request).artifacts
 
 
-def get_job_control(request: Request) -> JobControl:
+async def get_job_control(request: Request) -> JobControl:
     return _use_cases(request).control
 
 
-def get_status_stream(request: Request) -> StatusStream:
+async def get_status_stream(request: Request) -> StatusStream:
     return _use_cases(request).stream
 
 
-def get_metrics(request: Request) -> ApiMetrics:
+async def get_review(request: Request) -> Review:
+    return _use_cases(request).review
+
+
+async def get_link_signer(request: Request) -> LinkSigner:
+    signer: LinkSigner = request.app.state.link_signer
+    return signer
+
+
+async def get_metrics(request: Request) -> ApiMetrics:
     metrics: ApiMetrics = request.app.state.metrics
     return metrics
 
@@ -124,6 +139,8 @@ ReadJobsDep = Annotated[ReadJobs, Depends(get_read_jobs)]
 ArtifactDownloadsDep = Annotated[ArtifactDownloads, Depends(get_artifact_downloads)]
 JobControlDep = Annotated[JobControl, Depends(get_job_control)]
 StatusStreamDep = Annotated[StatusStream, Depends(get_status_stream)]
+ReviewDep = Annotated[Review, Depends(get_review)]
+LinkSignerDep = Annotated[LinkSigner, Depends(get_link_signer)]
 MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
@@ -166,6 +183,10 @@ async def get_tenant_context(
 ) -> RequestContext:
     """Scope a request to the caller's tenant. Another tenant's id gets exactly the 404 of a
     job that does not exist; nothing of that tenant is ever read."""
+    return _scoped(request, principal, tenant_id)
+
+
+def _scoped(request: Request, principal: Principal, tenant_id: str) -> RequestContext:
     check_tenant_format(tenant_id)
     job_id = request.path_params.get("jobId")
     if job_id is not None:
@@ -179,3 +200,62 @@ async def get_tenant_context(
 
 
 TenantContextDep = Annotated[RequestContext, Depends(get_tenant_context)]
+
+SIGNATURE_PATTERN = r"^[0-9a-f]{64}$"
+
+
+async def get_artifact_context(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    tenant_id: Annotated[
+        str,
+        Query(
+            alias="tenantId",
+            description="The tenant that owns the job; must be the API key's tenant.",
+            min_length=1,
+            max_length=TENANT_ID_MAX,
+            pattern=TENANT_ID_PATTERN,
+        ),
+    ],
+    expires: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=2**40,
+            description="A signed link's expiry (Unix seconds), as GET /jobs/{jobId}/links/… "
+            "gives it; with `signature`, no API key is needed.",
+        ),
+    ] = None,
+    signature: Annotated[
+        str | None,
+        Query(
+            min_length=64,
+            max_length=64,
+            pattern=SIGNATURE_PATTERN,
+            description="A signed link's signature (with `expires`).",
+        ),
+    ] = None,
+) -> RequestContext:
+    """An artifact request: the API key as on every route, or a signed link's signature for
+    exactly this tenant, job and path (signed_links.py), which a <video> element can follow."""
+    if expires is None or signature is None:  # not a signed link: the API key decides
+        principal = authenticate_request(request)
+        tenant_id_var.set(principal.tenant_id)  # as get_principal does, for the logs
+        return _scoped(request, principal, tenant_id)
+    check_tenant_format(tenant_id)
+    job_id = check_job_id_format(request.path_params.get("jobId", ""))
+    job_id_var.set(job_id)
+    signer: LinkSigner = request.app.state.link_signer
+    now: float = request.app.state.link_clock()
+    path = request.path_params.get("path", "")
+    if not signer.valid(tenant_id, job_id, path, expires, signature, now):
+        raise Unauthorized("the link is invalid or has expired; ask for a new one")
+    tenant_id_var.set(tenant_id)
+    return RequestContext(
+        tenant_id=tenant_id,
+        correlation_id=current_correlation_id(),
+        traceparent=traceparent_var.get(),
+    )
+
+
+ArtifactContextDep = Annotated[RequestContext, Depends(get_artifact_context)]

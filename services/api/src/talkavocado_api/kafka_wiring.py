@@ -39,7 +39,7 @@ class KafkaStatusFeed:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",
-            fetch_max_wait_ms=100,
+            fetch_max_wait_ms=self._settings.fetch_max_wait_ms,
         )
         await self._consumer.start()
         self._task = asyncio.create_task(self._pump(), name="status-feed")

@@ -6,10 +6,11 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from talkavocado_common.models import ErrorInfo, JobOptions, JobStatus
+from talkavocado_common.planning.edits import MAX_EDITS as MAX_PLAN_EDITS
 from talkavocado_common.storage import InvalidKey, validate_tenant_id
 
 # The contract's patterns: each is declared in the OpenAPI document and is exactly what the API
@@ -159,6 +160,23 @@ class Artifacts(ApiModel):
     subtitles: list[str] = Field(default_factory=list)
 
 
+class InputView(ApiModel):
+    key: str
+    original_filename: str
+    bytes: int
+
+
+class RevisionView(ApiModel):
+    """One render of the edit: 1 the automatic edit, 2 and up a review's re-renders."""
+
+    revision: int
+    status: Literal["completed", "rendering", "failed"]
+    render: str | None = Field(description="The final video's key, once rendered.")
+    duration_sec: float | None = None
+    subtitles: list[str] = Field(default_factory=list)
+    requested_at: datetime | None = None
+
+
 class JobView(ApiModel):
     job_id: str
     tenant_id: str
@@ -168,6 +186,10 @@ class JobView(ApiModel):
     updated_at: datetime
     created_at: datetime
     error: ErrorInfo | None = None
+    input: InputView | None = None
+    revisions: list[RevisionView] = Field(
+        default_factory=list, description="Every render of the edit, the newest first."
+    )
 
 
 class JobSummary(ApiModel):
@@ -205,8 +227,8 @@ class UploadAccepted(ApiModel):
 class ArtifactLink(ApiModel):
     url: str = Field(description="Where to GET the artifact.")
     direct: bool = Field(
-        description="True: a presigned storage URL, no API key needed until expiresAt; "
-        "false: the API's own artifact URL (send the API key)."
+        description="True: no API key needed until expiresAt (a presigned storage URL, or "
+        "the API's artifact URL with a signature); false: send the API key."
     )
     expires_at: datetime | None = None
     bytes: int
@@ -225,3 +247,90 @@ class CommandAccepted(ApiModel):
 class CheckResults(BaseModel):
     status: Literal["ok", "ready", "not_ready"]
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+# ---- the review loop (usecases/review.py) ---------------------------------------------------
+
+
+class PlanEditItem(RequestModel):
+    """Keep or cut one stretch of the source, whatever the plan decided there."""
+
+    start: float = Field(ge=0, description="Seconds into the source recording.")
+    end: float = Field(gt=0, description="Seconds into the source recording (exclusive).")
+    action: Literal["keep", "cut"]
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> Any:
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class PlannerOverrides(RequestModel):
+    target_pause_ms: int = Field(
+        ge=0, le=5000, description="Shorten long pauses to this (the job's option otherwise)."
+    )
+
+
+class PlanEditRequest(RequestModel):
+    edits: list[PlanEditItem] = Field(
+        max_length=MAX_PLAN_EDITS,
+        description="Applied in order over the automatic plan; later edits win where they "
+        "overlap. The whole list each time: it replaces the stored one.",
+    )
+    planner: PlannerOverrides | None = Field(
+        None, description="Re-plan with another pause target before the edits are applied."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json_numbers(cls, value: Any) -> Any:
+        return json_numbers(value)  # 400.0 is an integer to JSON Schema
+
+
+class PlanRegionView(ApiModel):
+    start: float
+    end: float
+    action: Literal["keep", "cut"]
+    reason: str = Field(description="speech, pause, filler, unworded-sound, …, or edited.")
+    text: str | None = None
+
+
+class PlanWordView(ApiModel):
+    start: float
+    end: float
+    word: str
+    action: Literal["keep", "cut"]
+
+
+class PlanStatsView(ApiModel):
+    source_duration_sec: float
+    kept_duration_sec: float
+    removed_duration_sec: float
+    cuts_by_reason: dict[str, int]
+    removed_sec_by_reason: dict[str, float]
+
+
+class PlanView(ApiModel):
+    job_id: str
+    revision: int | None = Field(
+        description="The revision rendered from exactly this plan (1: the automatic edit); "
+        "null when it was edited since the last render."
+    )
+    next_revision: int = Field(description="The number a render of this plan would get.")
+    duration_sec: float
+    pause_target_ms: int
+    edits: list[PlanEditItem]
+    regions: list[PlanRegionView]
+    words: list[PlanWordView]
+    stats: PlanStatsView
+
+
+class RenderAccepted(ApiModel):
+    job_id: str
+    revision: int
+    status: JobStatus = Field(description="The job's status now; the render follows on SSE.")
+
+
+class SessionView(ApiModel):
+    tenant_id: str
+    key_id: str = Field(description="A short, loggable id of the API key (not the key).")

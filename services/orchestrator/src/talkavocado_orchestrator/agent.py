@@ -113,9 +113,11 @@ class JobStateAgent:
         retention: Retention | None = None,
         track: Track = _untracked,
         release: Callable[[Message], None] = _keep,
+        revision_machine: StateMachine | None = None,
     ) -> None:
         self.topics = topics
         self.machine = machine
+        self.revision_machine = revision_machine
         self.rows = rows
         self.executor = executor
         self.dead_letters = dead_letters
@@ -198,6 +200,7 @@ class JobStateAgent:
             self.executor,
             headers=headers,
             metrics=self.metrics,
+            revision_machine=self.revision_machine,
         )
         if new_row is None:
             self.metrics.events.labels("ignored").inc()

@@ -12,7 +12,7 @@ import faust
 from faust.types.topics import TopicT
 
 from talkavocado_common.active_jobs import ActiveJobs
-from talkavocado_common.asl import default_pipeline_path, load_file
+from talkavocado_common.asl import default_pipeline_path, default_revision_path, load_file
 from talkavocado_common.events import CloudEvent, Topics, encode
 from talkavocado_common.kafka import event_headers
 from talkavocado_common.manifest_store import ManifestStore
@@ -59,7 +59,7 @@ def new_faust_app(kafka: KafkaSettings, settings: OrchestratorSettings) -> Orche
     """The faust App, configured (no topics, table, agent or pages yet)."""
     return OrchestratorApp(
         settings.app_id,
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms or kafka.fetch_max_wait_ms,
         broker=[f"kafka://{server.strip()}" for server in kafka.bootstrap_servers.split(",")],
         store="memory://",
         datadir=str(settings.data_dir),
@@ -106,6 +106,8 @@ def create_app(
 ) -> faust.App:
     machine = load_file(settings.pipeline or default_pipeline_path())
     validate_machine(machine)
+    revision_machine = load_file(settings.revision_pipeline or default_revision_path())
+    validate_machine(revision_machine)
     topics = Topics(kafka.topic_prefix)
     ticks = tick_topic(topics)
     app = new_faust_app(kafka, settings)
@@ -130,6 +132,7 @@ def create_app(
         retention=retention,
         track=ticker.track,
         release=forget_unacked(app),
+        revision_machine=revision_machine,
     )
     app.agent(inputs, name=AGENT_NAME)(agent.orchestrate)
     table.on_recover(ticker.rebuild)  # rows restored from the changelog join the timer's index

@@ -20,14 +20,22 @@ class OrchestratorSettings(BaseSettings):
     pipeline: Path | None = Field(
         None, description="ASL document (default: contracts/pipeline.asl.json)."
     )
+    revision_pipeline: Path | None = Field(
+        None,
+        description="ASL document of a review revision's render (default: "
+        "contracts/revision.asl.json).",
+    )
     tick_seconds: float = Field(
         1.0, gt=0, description="How often deadlines and retry times are checked."
     )
     web_port: int = Field(
         6066, ge=0, description="HTTP port of /healthz and /metrics (Faust's web server)."
     )
-    fetch_max_wait_ms: int = Field(
-        100, ge=1, description="Longest wait of a consumer fetch (faust's own default is 1500)."
+    fetch_max_wait_ms: int | None = Field(
+        None,
+        ge=1,
+        description="Longest wait of a consumer fetch (faust's own default is 1500); unset: "
+        "KAFKA_FETCH_MAX_WAIT_MS.",
     )
     data_dir: Path = Field(Path(".cache/orchestrator"), description="Faust's local data directory.")
     command_retry_initial_seconds: float = Field(

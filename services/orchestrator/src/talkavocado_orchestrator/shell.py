@@ -56,6 +56,7 @@ _ORCHESTRATOR_EVENTS = frozenset(
         "job.cancel-requested",
         "job.retry-requested",
         "job.resume-requested",
+        "job.render-requested",
         "step.heartbeat",
         "step.succeeded",
         "step.failed",
@@ -186,6 +187,7 @@ def event_name(event: Event) -> str:
         "JobCancelRequested": "job.cancel-requested",
         "JobRetryRequested": "job.retry-requested",
         "JobResumeRequested": "job.resume-requested",
+        "JobRenderRequested": "job.render-requested",
         "StepHeartbeat": "step.heartbeat",
         "StepSucceeded": "step.succeeded",
         "StepFailed": "step.failed",
@@ -203,8 +205,10 @@ async def handle(
     now: datetime | None = None,
     headers: Sequence[tuple[str, bytes]] = (),
     metrics: OrchestratorMetrics | None = None,
+    revision_machine: StateMachine | None = None,
 ) -> JobRow | None:
-    """One input through the machine. Returns the new row (or None when unchanged).
+    """One input through the machine (a review revision's through `revision_machine`).
+    Returns the new row (or None when unchanged).
 
     `headers` are the record's (their trace context is the parent of this input's span);
     `metrics` counts retries, status transitions and failures."""
@@ -232,7 +236,9 @@ async def handle(
             },
         ) as span,
     ):
-        new_row, commands = transition(row, event, moment, machine, trace=trace)
+        new_row, commands = transition(
+            row, event, moment, machine, trace=trace, revision_machine=revision_machine
+        )
         if metrics is not None:
             metrics.observe(row, new_row, event)
         if new_row is row:

@@ -10,4 +10,4 @@ from talkavocado_common.worker import main
 from .settings import RenderSettings
 
 if __name__ == "__main__":
-    sys.exit(main("render", load_handlers("render"), RenderSettings))
+    sys.exit(main("render", load_handlers("render", include_substeps=True), RenderSettings))

@@ -7,6 +7,7 @@ renders/final.mp4 (and renders/preview.mp4 when asked) and records them in the m
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import tempfile
@@ -38,10 +39,24 @@ from talkavocado_common.steps import StepEnv, StepError, StepRequest, StepResult
 from talkavocado_common.storage import InvalidKey, NotFound
 
 from .audio_feed import AudioFeedError, run_render
-from .core.filtergraph import FiltergraphError, LogoInput, MediaFacts, RenderPlan, build_render
+from .core.filtergraph import (
+    FiltergraphError,
+    LogoInput,
+    MediaFacts,
+    RenderPlan,
+    build_render,
+    clip_spans,
+    fps_of,
+    timeline_frames,
+)
 from .core.loudness import LoudnessDecision, plan_loudness
+from .core.mp4 import Mp4Error
+from .core.smart import Ineligible, RenderRoute, picture_changes
+from .segmented import RenderInputs, try_segmented
+from .smart_render import SmartRenderError, plan_for, smart_render
 
 STEP = "branding-layer"
+log = logging.getLogger(__name__)
 # Share of the step's progress the encode takes; the rest is fetching, probing and uploading.
 _ENCODE_START, _ENCODE_SPAN = 0.05, 0.9
 # The encode's time limit: a backstop far above a normal render (a few times real time).
@@ -150,7 +165,9 @@ def _loudness_report(decision: LoudnessDecision, log: str) -> dict[str, object]:
     return report
 
 
-async def _publish(env: StepEnv, path: Path, key: str, kind: str) -> RenderArtifact:
+async def _publish(
+    env: StepEnv, path: Path, key: str, kind: str, route: RenderRoute | None = None
+) -> RenderArtifact:
     info = await _probe(path, f"the {kind} render")
     video = info.video
     assert video is not None
@@ -163,6 +180,8 @@ async def _publish(env: StepEnv, path: Path, key: str, kind: str) -> RenderArtif
             "width": video.width,
             "height": video.height,
             "bytes": stored.size,
+            "render_path": route.path if route else None,
+            "render_reason": route.reason[:500] if route else None,
         }
     )
 
@@ -243,31 +262,90 @@ async def _encode(env: StepEnv, plan: RenderPlan) -> str:
 
 
 async def _publish_renders(
-    req: StepRequest, env: StepEnv, output: Path, preview: Path
+    req: StepRequest, env: StepEnv, output: Path, preview: Path, route: RenderRoute
 ) -> list[RenderArtifact]:
     """Uploads the final render (and the preview when asked) and records them in the manifest."""
-    artifacts = [await _publish(env, output, req.keys.final_render, "final")]
+    artifacts = [await _publish(env, output, req.keys.final_render, "final", route)]
     if req.options.render.preview:
         artifacts.append(await _publish(env, preview, req.keys.preview_render, "preview"))
-    await env.manifests.update(req.keys, RecordRenders(tuple(artifacts)))
+    await env.manifests.update(
+        req.keys, RecordRenders(tuple(artifacts), revision=req.keys.revision)
+    )
     return artifacts
 
 
-async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> StepResult:
-    timeline = await read_artifact(
-        env.storage, req.keys.timeline, Timeline, what="edit timeline", producer="video-cuts"
-    )
-    source, source_info = await _source(req, env, workdir)
-    branding = req.options.branding
-    intro = await _bumper(req, env, branding.intro, workdir, "intro") if branding.intro else None
-    outro = await _bumper(req, env, branding.outro, workdir, "outro") if branding.outro else None
-    logo = await _logo(req, env, workdir)
-    subtitles = await _subtitles(req, env, workdir)
+def _expected_duration(timeline: Timeline) -> float:
+    return float(timeline_frames(clip_spans(timeline)) / fps_of(timeline))
 
-    has_audio = timeline.has_audio and source_info.audio is not None
-    loudness = await _loudness(req, env, has_audio)
-    output, preview = workdir / "final.mp4", workdir / "preview.mp4"
-    script = workdir / "render.filtergraph"
+
+async def _smart(
+    req: StepRequest,
+    env: StepEnv,
+    timeline: Timeline,
+    source: tuple[Path, MediaInfo],
+    effects: str | None,
+    audio: tuple[bool, LoudnessDecision],
+    output: Path,
+) -> tuple[RenderRoute, str | None]:
+    """The smart render when the edit allows it: its route and log; otherwise (or when it
+    fails) the route to the full encode with the reason, and no log."""
+    path, info = source
+    has_audio, loudness = audio
+    try:
+        plan = await plan_for(timeline, path, effects, info.duration)
+    except Ineligible as exc:
+        return RenderRoute("full", exc.reason), None
+    except FiltergraphError:
+        return RenderRoute("full", "the timeline needs the full render's checks"), None
+    env.progress(_ENCODE_START, "encoding (smart render)")
+    work = output.parent / "smart"
+    try:
+        render_log = await smart_render(
+            plan,
+            timeline,
+            path,
+            output,
+            work,
+            req.options.render,
+            source_has_audio=has_audio,
+            loudness=loudness.loudnorm,
+            threads=effective_cpus(),
+            on_progress=lambda f: env.progress(_ENCODE_START + _ENCODE_SPAN * f, "encoding"),
+            time_limit=media_time_limit(
+                _expected_duration(timeline),
+                floor=_ENCODE_FLOOR_SEC,
+                per_media_second=_ENCODE_PER_MEDIA_SEC,
+            ),
+        )
+    except (SmartRenderError, Mp4Error, Ineligible, FfmpegError, FfmpegNotInstalled,
+            AudioFeedError) as exc:  # fmt: skip
+        # The full encode does not depend on any of it; it reports its own errors.
+        log.warning("smart render failed, falling back to the full encode: %s", exc)
+        return RenderRoute("full", f"the smart render failed: {exc}"[:500]), None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    copied, encoded = plan.copied_frames, plan.encoded_frames
+    reason = (
+        f"no pixel changed: copied {copied} frames in whole GOPs, re-encoded {encoded} frames "
+        "at the cuts"
+    )
+    return RenderRoute("smart", reason, copied, encoded), render_log
+
+
+async def _full(
+    req: StepRequest,
+    env: StepEnv,
+    timeline: Timeline,
+    source: Path,
+    inputs: tuple[MediaFacts | None, MediaFacts | None, LogoInput | None, Path | None],
+    audio: tuple[bool, LoudnessDecision],
+    outputs: tuple[Path, Path],
+) -> tuple[str, float]:
+    """The one full encode of the edit; its log and the duration it should have."""
+    intro, outro, logo, subtitles = inputs
+    has_audio, loudness = audio
+    output, preview = outputs
+    script = output.parent / "render.filtergraph"
     try:
         plan = build_render(
             timeline,
@@ -289,20 +367,72 @@ async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> Step
             ErrorCode.INPUT_INVALID, f"the timeline cannot be rendered: {exc}"
         ) from None
     script.write_text(plan.filtergraph, encoding="utf-8")
+    return await _encode(env, plan), plan.expected_duration
 
-    log = await _encode(env, plan)
+
+async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> StepResult:
+    timeline = await read_artifact(
+        env.storage, req.keys.timeline, Timeline, what="edit timeline", producer="video-cuts"
+    )
+    source, source_info = await _source(req, env, workdir)
+    branding = req.options.branding
+    intro = await _bumper(req, env, branding.intro, workdir, "intro") if branding.intro else None
+    outro = await _bumper(req, env, branding.outro, workdir, "outro") if branding.outro else None
+    logo = await _logo(req, env, workdir)
+    subtitles = await _subtitles(req, env, workdir)
+
+    has_audio = timeline.has_audio and source_info.audio is not None
+    loudness = await _loudness(req, env, has_audio)
+    output, preview = workdir / "final.mp4", workdir / "preview.mp4"
+    effects = picture_changes(
+        timeline,
+        logo=logo is not None,
+        subtitles=subtitles is not None,
+        intro=intro is not None,
+        outro=outro is not None,
+        preview=req.options.render.preview,
+    )
+    route, render_log = await _smart(
+        req, env, timeline, (source, source_info), effects, (has_audio, loudness), output
+    )
+    if render_log is None:  # the full encode: split over the render workers when it is long
+        segmented = await try_segmented(
+            req,
+            env,
+            RenderInputs(timeline, source, intro, outro, logo, subtitles),
+            has_audio=has_audio,
+            loudness=loudness.loudnorm,
+            output=output,
+        )
+        if not isinstance(segmented, str):  # else: why it stays in one piece (logged)
+            route = RenderRoute("segmented", segmented.reason)
+            render_log, expected = segmented.log, segmented.expected_duration
+    if render_log is None:
+        render_log, expected = await _full(
+            req,
+            env,
+            timeline,
+            source,
+            (intro, outro, logo, subtitles),
+            (has_audio, loudness),
+            (output, preview),
+        )
+    elif route.path == "smart":
+        expected = _expected_duration(timeline)
 
     env.progress(_ENCODE_START + _ENCODE_SPAN, "uploading")
-    artifacts = await _publish_renders(req, env, output, preview)
+    artifacts = await _publish_renders(req, env, output, preview, route)
     env.progress(1.0, "done")
     final = artifacts[0]
     return {
         "render": final.key,
         "durationSec": final.duration_sec,
-        "expectedDurationSec": plan.expected_duration,
+        "expectedDurationSec": expected,
         "width": final.width,
         "height": final.height,
         "bytes": final.bytes,
         "preview": artifacts[1].key if len(artifacts) > 1 else None,
-        "loudness": _loudness_report(loudness, log),
+        "loudness": _loudness_report(loudness, render_log),
+        "renderPath": route.path,
+        "renderReason": route.reason,
     }

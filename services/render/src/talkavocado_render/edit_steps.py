@@ -69,7 +69,9 @@ async def video_cuts(req: StepRequest, env: StepEnv) -> StepResult:
     except TimelineError as exc:
         raise StepError(ErrorCode.INPUT_INVALID, str(exc)) from exc
     await _save(env, req.keys.timeline, timeline)
-    await env.manifests.update(req.keys, RecordTimeline(req.keys.timeline))
+    await env.manifests.update(
+        req.keys, RecordTimeline(req.keys.timeline, revision=req.keys.revision)
+    )
     env.progress(1.0, f"{len(timeline.clips)} clips")
     return {
         "timeline": req.keys.timeline,
@@ -83,7 +85,10 @@ async def video_transitions(req: StepRequest, env: StepEnv) -> StepResult:
     # Idempotent: the crossfade length is set, not added, so a rerun writes the same timeline.
     faded = add_crossfades(timeline, req.options.transitions.duration_ms / 1000)
     await _save(env, req.keys.timeline, faded)
-    await env.manifests.update(req.keys, RecordTimeline(req.keys.timeline, "video-transitions"))
+    await env.manifests.update(
+        req.keys,
+        RecordTimeline(req.keys.timeline, "video-transitions", revision=req.keys.revision),
+    )
     joins = sum(1 for c in faded.clips if c.transition_in_sec > 0)
     env.progress(1.0, f"{joins} crossfades")
     return {"timeline": req.keys.timeline, "crossfades": joins, "durationSec": faded.duration_sec}
@@ -108,6 +113,8 @@ async def subtitles_post_edit(req: StepRequest, env: StepEnv) -> StepResult:
         await env.storage.write_bytes(key, text.encode())
         written.append(SubtitleArtifact(key=key, format=fmt, kind="final"))
 
-    await env.manifests.update(req.keys, RecordSubtitles(tuple(written)))
+    await env.manifests.update(
+        req.keys, RecordSubtitles(tuple(written), revision=req.keys.revision)
+    )
     env.progress(1.0, f"{len(cues)} cues")
     return {"subtitles": [w.key for w in written], "cues": len(cues)}

@@ -11,6 +11,7 @@ never run off the loop.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,12 +22,6 @@ from typing import Any
 import anyio
 import anyio.to_thread
 from faster_whisper import WhisperModel
-from huggingface_hub.errors import (
-    GatedRepoError,
-    LocalEntryNotFoundError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-)
 
 from talkavocado_common.cpus import effective_cpus
 from talkavocado_common.models import ErrorCode, Interval, Transcript, TranscriptionOptions
@@ -41,10 +36,15 @@ from .heap import pin_mmap_threshold
 from .vad import Cancelled, detect_speech
 from .wav import WavReader
 
+log = logging.getLogger(__name__)
+
 # Before any window is decoded: window-sized arrays then never settle in the heap (heap.py).
 pin_mmap_threshold()
 
 _models: dict[str, WhisperModel] = {}
+# A preload's failure (preload.py), kept for the next load_model of the same model: the step
+# then fails with the preload's error instead of paying for a second failed load.
+_failures: dict[str, StepError] = {}
 _models_lock = threading.Lock()
 
 
@@ -55,6 +55,15 @@ def _cpu_threads() -> int:
 
 
 def _load_error(source: ModelSource, exc: Exception) -> StepError:
+    # Only a failed load needs these: importing them brings in httpx (and with it click, rich
+    # and pygments, for httpx's command line), 0.4 s that loading the bundled model never uses.
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
     what = f"transcription model {source.name!r}"
     if source.bundled:
         return StepError(
@@ -82,23 +91,39 @@ def _load_error(source: ModelSource, exc: Exception) -> StepError:
     return StepError(ErrorCode.INTERNAL, f"The {what} could not be loaded: {exc}")
 
 
-def load_model(source: ModelSource) -> WhisperModel:
-    """The model for this source, loaded once per process (blocking: call from a thread)."""
+def _load(source: ModelSource) -> WhisperModel:
+    if source.local and not Path(source.location).is_dir():
+        raise StepError(
+            ErrorCode.INPUT_INVALID,
+            f"The transcription model directory {source.location} does not exist.",
+        )
+    try:
+        return WhisperModel(
+            source.location, device="cpu", compute_type="int8", cpu_threads=_cpu_threads()
+        )
+    except Exception as exc:
+        raise _load_error(source, exc) from exc
+
+
+def load_model(source: ModelSource, *, keep_failure: bool = False) -> WhisperModel:
+    """The model for this source, loaded once per process (blocking: call from a thread).
+
+    A load in flight in another thread (a preload) is waited for, not repeated. With
+    `keep_failure` (the preload) a failed load's StepError is also kept for the next call, which
+    raises it once instead of trying again; the call after that loads afresh (a Retry)."""
     with _models_lock:
         model = _models.get(source.location)
         if model is not None:
             return model
-        if source.local and not Path(source.location).is_dir():
-            raise StepError(
-                ErrorCode.INPUT_INVALID,
-                f"The transcription model directory {source.location} does not exist.",
-            )
+        failure = _failures.pop(source.location, None)
+        if failure is not None:
+            raise failure
         try:
-            model = WhisperModel(
-                source.location, device="cpu", compute_type="int8", cpu_threads=_cpu_threads()
-            )
-        except Exception as exc:
-            raise _load_error(source, exc) from exc
+            model = _load(source)
+        except StepError as exc:
+            if keep_failure:
+                _failures[source.location] = exc
+            raise
         _models[source.location] = model
         return model
 
@@ -314,6 +339,13 @@ async def transcribe(
     result = outcome[0]
     if isinstance(result, Exception):
         raise result
+    log.info(
+        "transcribed %s: %.2f s waiting for the model, %.2f s transcribing (%d windows)",
+        what or audio,
+        result.model_load_sec,
+        result.transcribe_sec,
+        result.windows,
+    )
     return result
 
 

@@ -1,5 +1,9 @@
 """The `transcription` step: 16 kHz WAV and audio/analysis.json in; transcript.json and source
-SRT/VTT captions out."""
+SRT/VTT captions out.
+
+The engine (faster-whisper, CTranslate2, the Hugging Face hub client, PyAV) is imported when the
+step runs or the model is preloaded (`preload.py`), not with this module: `avocado process`
+loads every handler before its first step, and that import alone takes over half a second."""
 
 from __future__ import annotations
 
@@ -20,7 +24,6 @@ from talkavocado_common.storage import NotFound
 from .core import is_silent, pauses_for_tightening, transcript_cue_words
 from .core.model import DEFAULT_MODEL
 from .core.vad import speech_seconds
-from .engine import transcribe, warm_up
 
 
 async def _local_audio(req: StepRequest, env: StepEnv) -> Path:
@@ -47,7 +50,9 @@ async def transcription(req: StepRequest, env: StepEnv) -> StepResult:
         producer="audio-extraction",
     )
     audio = await _local_audio(req, env)
-    run = await transcribe(
+    from . import engine
+
+    run = await engine.transcribe(
         audio,
         options.transcription,
         env.progress,
@@ -91,6 +96,7 @@ async def transcription(req: StepRequest, env: StepEnv) -> StepResult:
         "words": len(transcript.words()),
         "cues": len(cues),
         "realtimeFactor": round(run.realtime_factor, 4),
+        "modelLoadSec": round(run.model_load_sec, 3),  # the wait: ~0 once preloaded
         "windows": run.windows,
         "speechSec": round(speech_seconds([(s.start, s.end) for s in transcript.speech or []]), 3),
         "vadSec": round(run.vad_sec, 3),
@@ -103,4 +109,6 @@ async def warmup(settings: object) -> None:
     503 until it is done): loads TRANSCRIBE_WARMUP_MODEL (default tiny.en; empty: nothing)."""
     model = getattr(settings, "warmup_model", DEFAULT_MODEL)
     if model:
+        from .engine import warm_up
+
         await warm_up(str(model))

@@ -82,6 +82,7 @@ async def test_retry_of_a_failed_job_publishes_the_request(api: Api) -> None:
         "succeeded": [],
         "attempts": {},
         "reason": "retry requested",
+        "revision": None,  # the automatic edit failed, not a review's render
     }
 
 

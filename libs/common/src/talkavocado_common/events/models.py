@@ -47,6 +47,12 @@ class JobResumeRequested(JobRef):
         default_factory=dict, description="Step runs the manifest records per step."
     )
     reason: str = ""
+    revision: int | None = Field(
+        None,
+        ge=2,
+        description="The review revision the job was rendering (the revision document resumes, "
+        "`succeeded` counting only that revision's steps); null: the edit.",
+    )
 
 
 class JobRetryRequested(JobRef):
@@ -68,6 +74,11 @@ class JobRenderRequested(JobRef):
     revision: int = Field(ge=2, description="1 is the automatic edit; reviews count from 2.")
     manifest_key: str
     options: JobOptions = Field(default_factory=JobOptions)
+    attempts: dict[str, int] = Field(
+        default_factory=dict,
+        description="Step runs the manifest records per step: a revision's runs are numbered "
+        "after them even when the orchestrator no longer has the job's row.",
+    )
 
 
 class StepRequested(JobRef):

@@ -28,8 +28,10 @@ from .producer import KafkaPublisher
 
 log = logging.getLogger(__name__)
 
-# Tansu answers a long-polling fetch only when fetch.max.wait.ms runs out, not when data arrives:
-# a short wait keeps the end-to-end latency near 50 ms instead of 250 ms at Kafka's default.
+# Tansu may answer a long-polling fetch only when fetch.max.wait.ms runs out, not when data
+# arrives: a short wait keeps each hop short (KAFKA_FETCH_MAX_WAIT_MS; the embedded broker's
+# settings use TANSU_FETCH_MAX_WAIT_MS). On real Kafka too, a fetch in flight to a broker holds
+# back the fetch of a partition just resumed until it returns, so the wait bounds that as well.
 DEFAULT_FETCH_MAX_WAIT_MS = 100
 
 
@@ -73,7 +75,7 @@ def consumer_options(
         "session_timeout_ms": settings.session_timeout_ms,
         "heartbeat_interval_ms": settings.heartbeat_interval_ms,
         "max_poll_interval_ms": settings.max_poll_interval_ms,
-        "fetch_max_wait_ms": DEFAULT_FETCH_MAX_WAIT_MS,
+        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
         **({"client_id": client_id} if client_id else {}),
         **overrides,
     }

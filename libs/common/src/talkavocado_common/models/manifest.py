@@ -61,10 +61,12 @@ class RenderArtifact(ContractModel):
     width: int = Field(gt=0)
     height: int = Field(gt=0)
     bytes: int = Field(ge=0)
-    render_path: Literal["smart", "full"] | None = Field(
+    render_path: Literal["smart", "full", "segmented"] | None = Field(
         None,
         description="How the final render was made: 'smart' copied the source's GOPs and "
-        "re-encoded only the partial GOPs at the cuts; 'full' decoded and encoded every frame.",
+        "re-encoded only the partial GOPs at the cuts; 'full' decoded and encoded every frame; "
+        "'segmented' encoded every frame in segments spread over the render workers, joined "
+        "by stream copy.",
     )
     render_reason: str | None = Field(
         None,
@@ -107,6 +109,19 @@ class ErrorInfo(ContractModel):
     step: str | None = None
 
 
+class Revision(ContractModel):
+    """A review's re-render of the edit from a person's adjusted cut plan (revision 1, the
+    automatic edit, is the manifest's own `plan`, `renders` and `subtitles`)."""
+
+    revision: int = Field(ge=2)
+    requested_at: datetime
+    edits: int = Field(ge=0, description="How many keep/cut edits the adjusted plan holds.")
+    cut_plan: str = Field(description="The adjusted plan this revision renders.")
+    timeline: str | None = None
+    renders: list[RenderArtifact] = Field(default_factory=list)
+    subtitles: list[SubtitleArtifact] = Field(default_factory=list)
+
+
 class Manifest(ContractModel):
     schema_version: str = Field(SCHEMA_VERSION, pattern=r"^\d+\.\d+\.\d+$")
     job_id: str
@@ -120,8 +135,14 @@ class Manifest(ContractModel):
     plan: PlanArtifacts = Field(default_factory=PlanArtifacts)
     renders: list[RenderArtifact] = Field(default_factory=list)
     subtitles: list[SubtitleArtifact] = Field(default_factory=list)
+    revisions: list[Revision] = Field(
+        default_factory=list, description="Review revisions, oldest first (revision 2 on)."
+    )
     steps: dict[str, StepRecord] = Field(default_factory=dict)
     logs: list[LogEntry] = Field(default_factory=list)
     error: ErrorInfo | None = None
     created_at: datetime
     updated_at: datetime
+
+    def revision(self, number: int) -> Revision | None:
+        return next((r for r in self.revisions if r.revision == number), None)

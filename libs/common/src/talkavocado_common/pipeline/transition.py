@@ -175,7 +175,11 @@ def _runs_revision(row: JobRow | None, event: Event) -> bool:
     revision (until a new request starts it over)."""
     if isinstance(event, JobRenderRequested):
         return True
-    return row is not None and row.revision is not None
+    if row is None:  # what the manifest says: a resume, or the record a retry carries
+        if isinstance(event, JobRetryRequested) and event.resume is not None:
+            return event.resume.revision is not None
+        return isinstance(event, JobResumeRequested) and event.revision is not None
+    return row.revision is not None
 
 
 def next_wakeup(row: JobRow) -> datetime | None:
@@ -717,7 +721,8 @@ def start_revision(
     """Run the revision document for `event.revision` on a job that has ended (or whose ended
     row was already removed): a fresh context with the revision, the job processing again. Step
     run attempts continue from the row's, so no stepRunId is used twice. A revision not newer
-    than the row's, and a cancelled job, are ignored."""
+    than the row's, and a cancelled job, are ignored. Step runs are numbered after both the
+    row's and the manifest's count (the row may be gone, or older than the manifest)."""
     if row is not None and (
         row.status is JobStatus.CANCELLED or event.revision <= (row.revision or 1)
     ):
@@ -733,10 +738,16 @@ def start_revision(
         created_at=now,
         updated_at=now,
     )
+    recorded = _resumed_attempts(machine, event.attempts)
+    attempts = {
+        state: max(base.attempts.get(state, 0), recorded.get(state, 0))
+        for state in {*base.attempts, *recorded}
+    }
     fresh = base.model_copy(
         update={
             "manifest_key": event.manifest_key,
             "revision": event.revision,
+            "attempts": attempts,
             "state": None,
             "retries": [],
             "pending": None,
@@ -804,6 +815,8 @@ def _resume(
         "env": event.env,
         "options": event.options.to_jsonable(),
     }
+    if event.revision is not None:
+        context["revision"] = event.revision
     point, skipped, resumed_context = resume_point(machine, context, set(event.succeeded))
     row = JobRow(
         job_id=event.job_id,
@@ -812,6 +825,7 @@ def _resume(
         manifest_key=event.manifest_key,
         status=JobStatus.PROCESSING,
         attempts=_resumed_attempts(machine, event.attempts),
+        revision=event.revision,
         context=resumed_context,
         done=skipped,
         seed=seed_for(event.job_id),

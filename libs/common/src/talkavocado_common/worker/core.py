@@ -4,6 +4,7 @@ events a step run emits. No broker, no clock of its own (times are arguments).""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -29,10 +30,12 @@ MIN_HEARTBEAT_INTERVAL = 0.05
 
 
 def build_step_request(requested: StepRequested) -> StepRequest:
-    """The handler's input: job keys from the event, options from input["options"], the whole
-    state input as context. Raises StepError(INPUT_INVALID) for bad ids or options."""
+    """The handler's input: job keys from the event (a review revision's, when the input
+    names one), options from input["options"], the whole state input as context. Raises
+    StepError(INPUT_INVALID) for bad ids, revision or options."""
     try:
-        keys = JobKeys(requested.env, requested.tenant_id, requested.job_id)
+        revision = requested.input.get("revision")
+        keys = JobKeys(requested.env, requested.tenant_id, requested.job_id, revision)
     except InvalidKey as exc:
         raise StepError(ErrorCode.INPUT_INVALID, str(exc)) from None
     raw_options: Any = requested.input.get("options") or {}
@@ -136,6 +139,29 @@ def stop_reason(
     ):
         return "superseded by another execution of the same attempt"
     return None
+
+
+def substep_request(
+    requested: StepRequested, step: str, name: str, payload: Mapping[str, Any]
+) -> StepRequested:
+    """A sub-step of `requested` (StepEnv.substeps): same job, state, attempt, deadline and
+    heartbeat; `payload` as its input; its own run id (`<parent run id>/<name>`), which is never
+    the one the orchestrator waits for, so it ignores the sub-step's heartbeats and result."""
+    if not name or "/" in name:
+        raise ValueError(f"invalid sub-step name {name!r}")
+    return requested.model_copy(
+        update={
+            "step": step,
+            "step_run_id": f"{requested.step_run_id}/{name}",
+            "input": dict(payload),
+        }
+    )
+
+
+def substep_key(requested: StepRequested, name: str) -> bytes:
+    """The sub-step's Kafka key: not the job's (which would put every sub-step on the one
+    partition the step's own worker is busy on) but one per sub-step, spread by the hash."""
+    return f"{requested.job_id}/{requested.step_run_id}/{name}".encode()
 
 
 def succeeded(requested: StepRequested, result: dict[str, Any], seconds: float) -> StepSucceeded:

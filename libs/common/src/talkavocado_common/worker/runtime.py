@@ -44,9 +44,10 @@ from typing import Any
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 
-from ..events import CloudEvent, StepFailed, StepRequested, StepSucceeded, Topics
+from ..events import CloudEvent, StepFailed, StepRequested, StepSucceeded, Topics, encode, new_event
 from ..kafka.admin import ensure_topics
 from ..kafka.consumer import Delivery, EventConsumer
+from ..kafka.headers import event_headers
 from ..kafka.producer import KafkaPublisher
 from ..manifest_store import JobClosed, ManifestStore
 from ..models import ErrorCode, Manifest
@@ -55,8 +56,9 @@ from ..observability.metrics import refresh_lag_forever
 from ..observability.tracing import current_traceparent, mark_error, start_span
 from ..settings import KafkaSettings
 from ..step_runner import as_step_error, run_step
-from ..steps import StepError, StepHandler
+from ..steps import StepError, StepHandler, SubstepPublisher
 from ..storage import Storage
+from ..topology import is_substep, substep_service
 from .core import (
     build_step_request,
     failed,
@@ -66,6 +68,8 @@ from .core import (
     reply,
     seconds_left,
     stop_reason,
+    substep_key,
+    substep_request,
     succeeded,
 )
 from .http import MetricsServer
@@ -399,6 +403,13 @@ class StepWorker:
         if entry is not None and entry.task is task:
             del self._in_flight[tp]
         self.metrics.in_flight.labels(self.service).dec()
+        # Resume the partition now, not when the loop's poll next returns (up to
+        # WORKER_POLL_SECONDS later): the fetcher sends its fetch at once and the poll in
+        # progress returns the next request as soon as it arrives. A job's next step is
+        # usually on this very partition (its key), so this is most of a step's latency.
+        consumer = self._consumer
+        if consumer is not None and consumer.running and not self._stop.is_set():
+            consumer.set_paused(self._wanted_paused())
         if task.cancelled():
             return
         exc = task.exception()
@@ -488,7 +499,7 @@ class StepWorker:
         beats = asyncio.create_task(
             self._heartbeats(request_event, requested, progress, began, run)
         )
-        work = asyncio.create_task(self._run(requested, progress, run))
+        work = asyncio.create_task(self._run(requested, progress, run, request_event))
         watch = asyncio.create_task(self._watch(requested, run, work))
         try:
             outcome = await work
@@ -586,7 +597,11 @@ class StepWorker:
         )
 
     async def _run(
-        self, requested: StepRequested, progress: _Progress, run: str | None = None
+        self,
+        requested: StepRequested,
+        progress: _Progress,
+        run: str | None = None,
+        request_event: CloudEvent | None = None,
     ) -> StepSucceeded | StepFailed | None:
         """Run the handler; every failure becomes a step.failed with a contract error code.
         None: the job has ended (a change of the step was refused); nothing to report."""
@@ -620,6 +635,7 @@ class StepWorker:
                 time_limit=limit,
                 scratch_root=self._scratch_root(),
                 run=run,
+                **self._substep_options(requested, request_event),
             )
         except JobClosed as exc:
             log.info("%s of job %s: %s", requested.step, requested.job_id, exc)
@@ -636,6 +652,40 @@ class StepWorker:
         except (ValueError, TypeError) as exc:
             return fail(ErrorCode.INTERNAL, f"the step's result is not JSON: {exc}")
         return done
+
+    def _substep_options(
+        self, requested: StepRequested, request_event: CloudEvent | None
+    ) -> dict[str, Any]:
+        """run_step's options for sub-steps: a sub-step is not recorded in the manifest and
+        publishes none of its own; a step gets a publisher of sub-steps."""
+        if is_substep(requested.step):
+            return {"record": False}
+        if request_event is None:
+            return {}
+        return {"substeps": self._substep_publisher(requested, request_event)}
+
+    def _substep_publisher(
+        self, requested: StepRequested, request_event: CloudEvent
+    ) -> SubstepPublisher:
+        async def publish(step: str, name: str, payload: Mapping[str, Any]) -> None:
+            event = new_event(
+                STEP_REQUESTED,
+                substep_request(requested, step, name, payload),
+                source=self.source,
+                subject=requested.job_id,
+                tenant_id=requested.tenant_id,
+                correlation_id=request_event.correlationid,
+                traceparent=current_traceparent(),
+            )
+            assert self._publisher is not None
+            await self._publisher.publish_raw(
+                self.topics.steps(substep_service(step)),
+                encode(event),
+                key=substep_key(requested, name),
+                headers=event_headers(event),
+            )
+
+        return publish
 
     def _scratch_root(self) -> Path | None:
         root = self.settings.scratch_dir

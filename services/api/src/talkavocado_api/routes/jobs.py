@@ -13,9 +13,11 @@ from talkavocado_common.models import JobStatus
 
 from ..context import job_id_var
 from ..deps import (
+    ArtifactContextDep,
     ArtifactDownloadsDep,
     CreateJobDep,
     JobControlDep,
+    LinkSignerDep,
     PrincipalDep,
     ReadJobsDep,
     SettingsDep,
@@ -216,7 +218,7 @@ async def upload_input(
 async def get_artifact(
     job_id: JobIdPath,
     path: ArtifactPath,
-    ctx: TenantContextDep,
+    ctx: ArtifactContextDep,
     artifacts: ArtifactDownloadsDep,
     range_header: Annotated[str | None, Header(alias="Range")] = None,
     if_range: Annotated[str | None, Header(alias="If-Range")] = None,
@@ -242,7 +244,8 @@ async def get_artifact(
 @router.get(
     "/{jobId}/links/{path:path}",
     operation_id="getJobArtifactLink",
-    summary="A download link for an artifact: presigned (no API key needed) when storage is S3",
+    summary="A download link that needs no API key until it expires: presigned on S3, signed "
+    "by the API otherwise",
     response_model=ArtifactLink,
     responses=_errors(400, 401, 404),
 )
@@ -252,10 +255,11 @@ async def get_artifact_link(
     ctx: TenantContextDep,
     artifacts: ArtifactDownloadsDep,
     settings: SettingsDep,
+    signer: LinkSignerDep,
 ) -> ArtifactLink:
     artifact = f"/jobs/{quote(job_id)}/artifacts/{quote(path)}?tenantId={quote(ctx.tenant_id)}"
     api_url = _job_url(settings.public_url, artifact)
-    return await artifacts.link(ctx, job_id, path, api_url=api_url)
+    return await artifacts.link(ctx, job_id, path, api_url=api_url, signer=signer)
 
 
 @router.post(

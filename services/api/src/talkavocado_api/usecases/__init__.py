@@ -8,6 +8,7 @@ command publisher and the status feed.
 | `read` | one job, or a page of the tenant's jobs |
 | `artifacts` | download an artifact, or get a link to it |
 | `control` | cancel or retry a job |
+| `review` | the plan to review, a person's edits over it, a render of them as a revision |
 | `stream` | follow a job's status |
 
 Use cases take the caller's `RequestContext`, return typed results and raise `UseCaseError`s
@@ -33,6 +34,7 @@ from .control import JobControl
 from .create import CreateJob, IdempotencyRecords
 from .probe import MediaProbe, Prober
 from .read import ReadJobs
+from .review import Review
 from .stream import StatusStream
 from .upload import UploadInput
 
@@ -47,6 +49,7 @@ class UseCases:
     artifacts: ArtifactDownloads
     control: JobControl
     stream: StatusStream
+    review: Review
 
 
 def build_use_cases(
@@ -78,4 +81,5 @@ def build_use_cases(
         artifacts=ArtifactDownloads(settings, jobs=jobs, storage=storage),
         control=JobControl(jobs=jobs, commands=commands),
         stream=StatusStream(settings, jobs=jobs, feed=status_feed),
+        review=Review(jobs=jobs, commands=commands, storage=storage),
     )

@@ -12,6 +12,7 @@ from talkavocado_common.storage import InvalidKey, NotFound, ObjectInfo, Storage
 from ..ranges import ByteRange, Unsatisfiable, content_type_for, parse_range
 from ..schemas import ArtifactLink
 from ..settings import ApiSettings
+from ..signed_links import LinkSigner
 from .common import JobStore, RequestContext, utcnow
 from .errors import ArtifactNotFound, InvalidInput, JobNotFound, RangeNotSatisfiable
 
@@ -67,19 +68,31 @@ class ArtifactDownloads:
         )
 
     async def link(
-        self, ctx: RequestContext, job_id: str, path: str, *, api_url: str
+        self,
+        ctx: RequestContext,
+        job_id: str,
+        path: str,
+        *,
+        api_url: str,
+        signer: LinkSigner | None = None,
     ) -> ArtifactLink:
-        """A direct, time-limited download URL where the storage has them (S3), else the API's
-        own artifact URL `api_url` (which needs the API key)."""
+        """A direct, time-limited download URL: presigned where the storage has them (S3),
+        else the API's own artifact URL `api_url` signed with `signer` (signed_links.py); with
+        neither, `api_url` as it is (it needs the API key)."""
         key, info = await self._find(ctx, job_id, path)
         seconds = self.settings.storage.presign_seconds
+        expires = utcnow() + timedelta(seconds=seconds)
         url = await self.storage.presigned_url(
             key, expires_seconds=seconds, download_name=key.rsplit("/", 1)[-1]
         )
-        if url is None:
+        if url is not None:
+            return ArtifactLink(url=url, direct=True, expires_at=expires, bytes=info.size)
+        if signer is None:
             return ArtifactLink(url=api_url, direct=False, expires_at=None, bytes=info.size)
-        expires = utcnow() + timedelta(seconds=seconds)
-        return ArtifactLink(url=url, direct=True, expires_at=expires, bytes=info.size)
+        deadline = int(expires.timestamp())
+        signature = signer.signature(ctx.tenant_id, job_id, path, deadline)
+        signed = f"{api_url}&expires={deadline}&signature={signature}"
+        return ArtifactLink(url=signed, direct=True, expires_at=expires, bytes=info.size)
 
     async def _find(self, ctx: RequestContext, job_id: str, path: str) -> tuple[str, ObjectInfo]:
         """The storage key and info of an artifact of the caller's job."""

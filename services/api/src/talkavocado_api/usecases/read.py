@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from talkavocado_common.manifest_store import ManifestInvalid
 from talkavocado_common.models import JobStatus, Manifest
 from talkavocado_common.storage import InvalidKey, JobKeys, NotFound, Storage
 from talkavocado_common.storage.keys import NAME_RE
 
-from ..schemas import Artifacts, JobList, JobSummary, JobView
+from ..schemas import Artifacts, InputView, JobList, JobSummary, JobView, RevisionView
 from .common import JobStore, RequestContext
 from .errors import InvalidInput
 
@@ -17,8 +18,49 @@ MAX_LIST_LIMIT = 100
 _LIST_BATCH = 16
 
 
+def revision_views(manifest: Manifest) -> list[RevisionView]:
+    """Every render of the edit, the newest first: the automatic edit's (revision 1, from the
+    manifest's own renders and subtitles) and each review revision's."""
+    final = [r for r in manifest.renders if r.kind == "final"]
+    views: list[RevisionView] = []
+    if final or manifest.plan.timeline is not None:
+        views.append(
+            RevisionView(
+                revision=1,
+                status="completed" if final else _unfinished(manifest, 1),
+                render=final[0].key if final else None,
+                duration_sec=final[0].duration_sec if final else None,
+                subtitles=[s.key for s in manifest.subtitles if s.kind == "final"],
+                requested_at=manifest.created_at,
+            )
+        )
+    for revision in manifest.revisions:
+        rendered = [r for r in revision.renders if r.kind == "final"]
+        views.append(
+            RevisionView(
+                revision=revision.revision,
+                status="completed" if rendered else _unfinished(manifest, revision.revision),
+                render=rendered[0].key if rendered else None,
+                duration_sec=rendered[0].duration_sec if rendered else None,
+                subtitles=[s.key for s in revision.subtitles if s.kind == "final"],
+                requested_at=revision.requested_at,
+            )
+        )
+    return sorted(views, key=lambda v: v.revision, reverse=True)
+
+
+def _unfinished(manifest: Manifest, revision: int) -> Literal["rendering", "failed"]:
+    """A revision without its render: the newest is rendering unless the job failed or was
+    cancelled (while the orchestrator has not started it yet, the job still says completed);
+    an older one did not make it."""
+    newest = max((r.revision for r in manifest.revisions), default=1)
+    stopped = manifest.status in (JobStatus.FAILED, JobStatus.CANCELLED)
+    return "rendering" if revision == newest and not stopped else "failed"
+
+
 def job_view(manifest: Manifest, keys: JobKeys) -> JobView:
-    """The manifest reduced to the original API's shape."""
+    """The manifest reduced to the original API's shape, with the input and the revisions."""
+    source = manifest.input
     return JobView(
         job_id=manifest.job_id,
         tenant_id=manifest.tenant_id,
@@ -34,6 +76,12 @@ def job_view(manifest: Manifest, keys: JobKeys) -> JobView:
         updated_at=manifest.updated_at,
         created_at=manifest.created_at,
         error=manifest.error,
+        input=InputView(
+            key=source.key, original_filename=source.original_filename, bytes=source.bytes
+        )
+        if source is not None
+        else None,
+        revisions=revision_views(manifest),
     )
 
 

@@ -418,7 +418,7 @@ def _bumper(
 
 def _encode_args(
     video: str,
-    audio: str,
+    audio: str | None,
     fps: Fraction,
     crf: int,
     preset: str,
@@ -426,9 +426,15 @@ def _encode_args(
     out: Path,
     threads: int | None = None,
 ) -> list[str]:
+    sound = ["-map", f"[{audio}]"] if audio is not None else []
+    sound_codec = (
+        ["-c:a", "aac", "-b:a", f"{audio_kbps}k", "-ar", str(AUDIO_RATE), "-ac", "2"]
+        if audio is not None
+        else ["-an"]  # a piece of a segmented render: video only
+    )
     return [
         "-map", f"[{video}]",
-        "-map", f"[{audio}]",
+        *sound,
         *(["-threads", str(threads)] if threads else []),
         "-c:v", "libx264",
         "-preset", preset,
@@ -436,10 +442,7 @@ def _encode_args(
         "-pix_fmt", "yuv420p",
         "-r", _rate(fps),
         "-fps_mode", "cfr",
-        "-c:a", "aac",
-        "-b:a", f"{audio_kbps}k",
-        "-ar", str(AUDIO_RATE),
-        "-ac", "2",
+        *sound_codec,
         # Source chapters point at times the cuts moved.
         "-map_chapters", "-1",
         "-movflags", "+faststart",
@@ -511,9 +514,19 @@ def _overlay_logo(
     return out
 
 
-def _burn_subtitles(graph: _Graph, video: str, subtitles: Path) -> str:
+def _burn_subtitles(
+    graph: _Graph, video: str, subtitles: Path, offset_frames: int = 0, fps: Fraction = Fraction(1)
+) -> str:
+    """The subtitles drawn at each frame's time on the main timeline: a piece of a segmented
+    render starting `offset_frames` in shows them at its frames' times shifted by that much
+    (exact: whole frames), then back."""
     out = graph.label("vsub")
-    graph.chain([video], [f"subtitles=filename={escape_filter_value(str(subtitles))}"], [out])
+    burn = f"subtitles=filename={escape_filter_value(str(subtitles))}"
+    if not offset_frames:
+        graph.chain([video], [burn], [out])
+        return out
+    shift = f"{offset_frames * fps.denominator}/({fps.numerator}*TB)"
+    graph.chain([video], [f"setpts=PTS+{shift}", burn, f"setpts=PTS-{shift}"], [out])
     return out
 
 
@@ -558,12 +571,21 @@ def _encode_outputs(
     output: Path,
     preview_output: Path | None,
     threads: int | None,
+    video_only: bool = False,
 ) -> tuple[list[str], list[Path]]:
     """The encoders' arguments and the files they write: `output`, and the preview when asked
-    (scaled from the same frames, not decoded again)."""
+    (scaled from the same frames, not decoded again). `video_only`: the sound is consumed by a
+    sink and `output` has no audio stream (a piece of a segmented render)."""
     video, audio = main
     fps = fps_of(timeline)
     final_v, final_a = graph.label("vout"), graph.label("aout")
+    if video_only:
+        if options.preview:
+            raise FiltergraphError("a video-only render has no preview")
+        graph.chain([video], ["format=yuv420p"], [final_v])
+        graph.chain([audio], ["anullsink"], [])
+        encode = _encode_args(final_v, None, fps, options.crf, options.preset, 0, output, threads)
+        return encode, [output]
     encode = _encode_args(
         final_v,
         final_a,
@@ -620,6 +642,9 @@ def build_render(
     filtergraph_script: Path | None = None,
     threads: int | None = None,
     loudness: Loudnorm | None = None,
+    video_only: bool = False,
+    source_seek_sec: float = 0.0,
+    subtitles_offset_frames: int = 0,
 ) -> RenderPlan:
     """The ffmpeg arguments (without the binary) rendering `timeline` of `source` to `output`.
 
@@ -631,12 +656,19 @@ def build_render(
     pools (ffmpeg's own default follows the machine's cores, not a container's CPU quota).
     `loudness` normalises the main part's sound after its joins, before intro and outro (which
     keep their own level) are joined to it.
+
+    `video_only` (a piece of a segmented render, core/segments.py): no sound is read or
+    encoded, `output` holds one video stream. `source_seek_sec`: the source is opened that far
+    in (input -ss, frame-accurate); the timeline's source frames count from there.
+    `subtitles_offset_frames`: where the timeline starts on the edit's main timeline (the
+    subtitles' clock).
     """
     fps = fps_of(timeline)
     spans = clip_spans(timeline)
     has_audio = timeline.has_audio if source_has_audio is None else source_has_audio
+    has_audio = has_audio and not video_only
     graph, inputs = _Graph(), _Inputs()
-    inputs.add(str(source))
+    inputs.add(str(source), *(["-ss", f"{source_seek_sec:.6f}"] if source_seek_sec > 0 else []))
     edited_audio: EditedAudio | None = None
     audio_input: str | None = None
     if has_audio:
@@ -648,14 +680,14 @@ def build_render(
     if logo is not None:
         video = _overlay_logo(graph, inputs, video, logo, timeline)
     if subtitles is not None:
-        video = _burn_subtitles(graph, video, subtitles)
+        video = _burn_subtitles(graph, video, subtitles, subtitles_offset_frames, fps)
     if intro is not None or outro is not None:
         video, audio, bumper_frames = _join_bumpers(
             graph, inputs, (video, audio), timeline, intro, outro
         )
         total_frames += bumper_frames
     encode, outputs = _encode_outputs(
-        graph, (video, audio), timeline, options, output, preview_output, threads
+        graph, (video, audio), timeline, options, output, preview_output, threads, video_only
     )
 
     text = graph.text()

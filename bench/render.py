@@ -1,0 +1,199 @@
+"""Benchmark: the smart render (copied GOPs, re-encoded edges) against the full encode.
+
+For each length, a generated talk-like recording (testsrc2 at 25 fps, H.264 veryfast with a
+keyframe every 2 s as OBS and most streaming tools write it, a tone for sound) is cut the way a
+talk is: kept stretches of 2.5-7 s, pauses of 0.3-1.8 s removed (a fixed seed). The same
+timeline is rendered both ways with the render's default options and loudness normalisation,
+one after the other in this run: wall and CPU times, the ratios full / smart, and how much of
+the smart render was copied (CPU time says more than wall time on a shared machine). Figures are printed (and saved under bench/out/), never asserted: these
+machines are shared and noisy.
+
+    .venv/bin/python -m bench.render [--lengths 60,300] [--size 1280x720]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from talkavocado_common.cpus import effective_cpus
+from talkavocado_common.models import FrameRate, RenderOptions, Timeline, TimelineClip
+from talkavocado_render.audio_feed import run_render
+from talkavocado_render.core.filtergraph import build_render
+from talkavocado_render.core.loudness import Loudnorm
+from talkavocado_render.smart_render import plan_for, smart_render
+
+ROOT = Path(__file__).resolve().parents[1]
+FPS = 25
+GOP_SECONDS = 2
+# As the audio step would have measured a speech recording: one loudnorm pass, as in a job.
+LOUDNESS = Loudnorm(-16.0, -1.5, -23.0, -3.0, 6.0, -33.0)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (the sound's edit runs on a thread here) and its children."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def make_source(out: Path, seconds: float, size: str) -> None:
+    subprocess.run(
+        [
+            "ffmpeg", "-nostdin", "-loglevel", "error", "-y",
+            "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={FPS}:duration={seconds}",
+            "-f", "lavfi", "-i", f"sine=f=220:r=48000:d={seconds}",
+            "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
+            "-g", str(FPS * GOP_SECONDS),
+            "-c:a", "aac", "-b:a", "128k",
+            str(out),
+        ],
+        check=True,
+    )  # fmt: skip
+
+
+def talk_timeline(seconds: float, size: str, seed: int = 11) -> Timeline:
+    """Kept stretches of 2.5-7 s with 0.3-1.8 s pauses cut between them, on the frame grid."""
+    width, height = (int(v) for v in size.split("x"))
+    rng = random.Random(seed)
+    total = int(seconds * FPS)
+    clips: list[TimelineClip] = []
+    start, cursor = round(rng.uniform(0.2, 0.6) * FPS), 0
+    while start < total - FPS:
+        end = min(total, start + round(rng.uniform(2.5, 7.0) * FPS))
+        clips.append(
+            TimelineClip(
+                source_start_frame=start,
+                source_end_frame=end,
+                source_start=start / FPS,
+                source_end=end / FPS,
+                timeline_start=cursor / FPS,
+            )
+        )
+        cursor += end - start
+        start = end + round(rng.uniform(0.3, 1.8) * FPS)
+    return Timeline(
+        source_key="bench/source.mp4",
+        frame_rate=FrameRate(num=FPS, den=1),
+        width=width,
+        height=height,
+        has_audio=True,
+        source_duration_sec=seconds,
+        clips=clips,
+        duration_sec=cursor / FPS,
+    )
+
+
+async def full(timeline: Timeline, source: Path, out: Path) -> float:
+    began = time.perf_counter()
+    plan = build_render(
+        timeline,
+        source,
+        out,
+        RenderOptions(),
+        source_has_audio=True,
+        filtergraph_script=out.with_suffix(".filtergraph"),
+        threads=effective_cpus(),
+        loudness=LOUDNESS,
+    )
+    out.with_suffix(".filtergraph").write_text(plan.filtergraph, encoding="utf-8")
+    await run_render(plan)
+    return time.perf_counter() - began
+
+
+async def smart(timeline: Timeline, source: Path, out: Path) -> tuple[float, dict[str, int]]:
+    began = time.perf_counter()
+    plan = await plan_for(timeline, source, None, timeline.source_duration_sec)
+    await smart_render(
+        plan,
+        timeline,
+        source,
+        out,
+        out.parent / "smart-work",
+        RenderOptions(),
+        source_has_audio=True,
+        loudness=LOUDNESS,
+        threads=effective_cpus(),
+    )
+    pieces = {
+        "pieces": len(plan.pieces),
+        "copiedFrames": plan.copied_frames,
+        "encodedFrames": plan.encoded_frames,
+    }
+    return time.perf_counter() - began, pieces
+
+
+def bench_one(seconds: float, size: str, workdir: Path) -> dict[str, object]:
+    source = workdir / f"talk-{int(seconds)}s.mp4"
+    make_source(source, seconds, size)
+    timeline = talk_timeline(seconds, size)
+    began = cpu_seconds()
+    smart_sec, pieces = asyncio.run(smart(timeline, source, workdir / "smart.mp4"))
+    smart_cpu = cpu_seconds() - began
+    full_sec = asyncio.run(full(timeline, source, workdir / "full.mp4"))
+    full_cpu = cpu_seconds() - began - smart_cpu
+    return {
+        "recordingSec": seconds,
+        "size": size,
+        "editedSec": round(timeline.duration_sec, 2),
+        "cuts": len(timeline.clips) - 1,
+        **pieces,
+        "fullRenderSec": round(full_sec, 2),
+        "smartRenderSec": round(smart_sec, 2),
+        "ratioFullToSmart": round(full_sec / smart_sec, 2),
+        "fullRenderCpuSec": round(full_cpu, 1),
+        "smartRenderCpuSec": round(smart_cpu, 1),
+        "cpuRatioFullToSmart": round(full_cpu / smart_cpu, 2),
+    }
+
+
+def report(result: dict[str, object]) -> str:
+    copied = int(result["copiedFrames"])  # type: ignore[call-overload]
+    encoded = int(result["encodedFrames"])  # type: ignore[call-overload]
+    return "\n".join(
+        [
+            f"\n== {result['recordingSec']} s recording at {result['size']} -> "
+            f"{result['editedSec']} s edit, {result['cuts']} cuts ==",
+            f"full render   {result['fullRenderSec']:>8} s",
+            f"smart render  {result['smartRenderSec']:>8} s  ({result['pieces']} pieces, "
+            f"{100 * copied / (copied + encoded):.0f} % of frames copied)",
+            f"full / smart  {result['ratioFullToSmart']:>8}x  (goal >= 5 for 5 min)",
+            f"CPU s (user+sys, all processes): full {result['fullRenderCpuSec']}, smart "
+            f"{result['smartRenderCpuSec']}, ratio {result['cpuRatioFullToSmart']}x",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--lengths", default="60,300", help="recording lengths in seconds (default 60,300)"
+    )
+    parser.add_argument("--size", default="1280x720", help="video size (default 1280x720)")
+    args = parser.parse_args(argv)
+    results = []
+    for length in (float(x) for x in args.lengths.split(",")):
+        with tempfile.TemporaryDirectory(prefix="avocado-bench-render-") as tmp:
+            result = bench_one(length, args.size, Path(tmp))
+        print(report(result), flush=True)
+        results.append(result)
+    out = ROOT / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    (out / "render.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nsaved {out / 'render.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

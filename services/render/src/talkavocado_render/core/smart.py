@@ -1,0 +1,588 @@
+"""Smart render: copy the source's H.264 GOP by GOP, re-encode only the partial GOPs at each cut.
+
+Pure. From what ffprobe says of the source's video (its stream and every packet's timestamps and
+key flag) and the timeline's kept frame ranges, either the plan of pieces:
+
+    copy   [k, e)   the source's packets stream-copied from keyframe k, through whole GOPs,
+                    up to a clean end e: a keyframe, the end, or a frame inside the last GOP
+                    where its packets so far (decode order) show exactly the frames before e
+                    (any frame without B-frames; the frame after each P-frame with them)
+    encode [a, b)   frames decoded and re-encoded by x264 with the source's parameters
+
+or the reason the edit takes the full encode instead (core/filtergraph.py). The pieces, joined in
+order, are exactly the frames the full render selects: the same frame grid (frame n is the one
+shown at n / fps), so each copied frame is the source's own and each re-encoded one its
+high-quality copy; the sound is the full render's (audio_edit.py, loudness.py) either way.
+
+When the edit is eligible (each rule is a reason in `Ineligible` otherwise):
+- the picture is untouched: no crossfade, logo, burned-in subtitles, intro/outro or preview;
+- H.264 (Baseline, Main or High), 8-bit 4:2:0, progressive, not rotated by metadata, stored with
+  4-byte NAL lengths (avcC), the timeline's size and frame rate;
+- constant frame rate on the grid from time 0: the n-th frame shown has pts exactly n frame
+  durations (whole ticks of the time base). A VFR stream or one starting late would need the
+  full render's fps filter to pick, duplicate or drop frames: the cut points could not be exact;
+- closed GOPs: no frame decoded after a keyframe is shown before it, and each keyframe sits at
+  its own position in decode order, so a copy from a keyframe needs nothing before it;
+- decode timestamps a constant number (0, 1 or 2) of frames behind: x264 reproduces that
+  reorder delay (no, single or pyramid B-frames), so the joined track keeps one DTS rhythm;
+- something to copy (otherwise every frame is re-encoded: the full encode is as good and
+  simpler).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+from talkavocado_common.media.allowlist import input_args
+from talkavocado_common.models import RenderOptions, Timeline
+
+from .audio_edit import AUDIO_RATE
+from .filtergraph import (
+    AUDIO_FORMAT,
+    EditedAudio,
+    RenderPlan,
+    _edited_audio_input,
+    _Graph,
+    _Inputs,
+    _normalise_loudness,
+    clip_spans,
+    fps_of,
+    timeline_frames,
+)
+from .filtergraph import _select as select_frames
+from .loudness import Loudnorm
+
+# Our own intermediate files: MP4 pieces and the concat list naming them.
+MP4_DEMUXERS = ("mov,mp4,m4a,3gp,3g2,mj2",)
+CONCAT_DEMUXERS = ("concat",)
+# The re-encoded edges: this much under the render's CRF (better than the edit's own encode
+# would be: they sit between copied source frames), never below this.
+EDGE_CRF_OFFSET, EDGE_CRF_MIN = 8, 10
+_PROFILES = {
+    "Constrained Baseline": "baseline",
+    "Baseline": "baseline",
+    "Main": "main",
+    "High": "high",
+}
+_PIX_FMTS = ("yuv420p", "yuvj420p")
+_PROGRESSIVE = (None, "", "progressive", "unknown")
+# x264's B-frame settings giving each reorder delay (ffmpeg: has_b_frames).
+_BFRAMES = {0: "bframes=0", 1: "bframes=1:b-pyramid=none", 2: "bframes=3:b-pyramid=normal"}
+
+RenderPath = Literal["smart", "full", "segmented"]
+
+
+class Ineligible(Exception):
+    """The edit cannot be smart-rendered; the message says why (recorded in the manifest)."""
+
+    @property
+    def reason(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Packet:
+    """One video packet as ffprobe lists it (decode order), timestamps in the stream's ticks."""
+
+    pts: int
+    dts: int
+    key: bool
+
+
+@dataclass(frozen=True)
+class VideoFacts:
+    """The source's first video stream, from ffprobe -show_streams."""
+
+    codec: str
+    profile: str
+    level: int
+    pix_fmt: str
+    width: int
+    height: int
+    time_base: Fraction
+    field_order: str | None = None
+    rotation: float = 0.0
+    is_avc: bool = True
+    nal_length_size: int | None = 4
+    color_range: str | None = None
+    color_space: str | None = None
+    color_transfer: str | None = None
+    color_primaries: str | None = None
+
+
+@dataclass(frozen=True)
+class GopStructure:
+    """The source's frames on its grid: how many, where the keyframes are, the reorder delay,
+    and the clean ends: each frame e where the packets of e's GOP decoded so far show exactly
+    the frames [its keyframe, e) (every frame without B-frames; the frame after each P-frame
+    with them). A copy may stop there in the middle of a GOP; the end of every GOP is one."""
+
+    frames: int
+    keyframes: tuple[int, ...]
+    delay: int
+    clean_ends: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Piece:
+    kind: Literal["copy", "encode"]
+    start: int
+    end: int
+
+    @property
+    def frames(self) -> int:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class SmartPlan:
+    pieces: tuple[Piece, ...]
+    structure: GopStructure
+    # Keyframes where the copied source is split (segment muxer's -segment_frames).
+    boundaries: tuple[int, ...]
+    facts: VideoFacts
+
+    @property
+    def copied_frames(self) -> int:
+        return sum(p.frames for p in self.pieces if p.kind == "copy")
+
+    @property
+    def encoded_frames(self) -> int:
+        return sum(p.frames for p in self.pieces if p.kind == "encode")
+
+    @property
+    def total_frames(self) -> int:
+        return self.copied_frames + self.encoded_frames
+
+    def segments(self, piece: Piece) -> list[tuple[int, int, bool]]:
+        """The segment files (index in split order) holding a copied piece: (index, frames
+        used, whether the piece stops inside it). A piece starts where a segment does."""
+        edges = (0, *self.boundaries, self.structure.frames)
+        index = edges.index(piece.start)
+        used: list[tuple[int, int, bool]] = []
+        while edges[index] < piece.end:
+            stop = min(edges[index + 1], piece.end)
+            used.append((index, stop - edges[index], stop < edges[index + 1]))
+            index += 1
+        return used
+
+
+@dataclass(frozen=True)
+class RenderRoute:
+    """Which render ran and why: recorded with the final render in the manifest."""
+
+    path: RenderPath
+    reason: str
+    copied_frames: int = 0
+    encoded_frames: int = 0
+
+
+# --- is the picture untouched? ----------------------------------------------------------------
+
+
+def picture_changes(
+    timeline: Timeline,
+    *,
+    logo: bool = False,
+    subtitles: bool = False,
+    intro: bool = False,
+    outro: bool = False,
+    preview: bool = False,
+) -> str | None:
+    """Why the edit needs every frame decoded and encoded, or None when it changes no pixel."""
+    effects = [
+        (any(c.transition_in_sec > 0 for c in timeline.clips), "crossfades"),
+        (logo, "a logo"),
+        (subtitles, "burned-in subtitles"),
+        (intro, "an intro"),
+        (outro, "an outro"),
+        (preview, "a preview (scaled from the encoded frames)"),
+    ]
+    found = [name for present, name in effects if present]
+    if not found:
+        return None
+    return "the edit changes the picture: " + ", ".join(found)
+
+
+# --- the source -------------------------------------------------------------------------------
+
+
+def check_source(facts: VideoFacts, timeline: Timeline) -> None:
+    """Raises Ineligible when x264 cannot continue this stream (codec, format, layout)."""
+    if facts.codec != "h264":
+        raise Ineligible(f"the source's video is {facts.codec or 'unknown'}, not H.264")
+    if facts.profile not in _PROFILES:
+        raise Ineligible(f"H.264 profile {facts.profile or 'unknown'} is not smart-rendered")
+    if not 9 <= facts.level <= 62:
+        raise Ineligible(f"H.264 level {facts.level} is unknown")
+    if facts.pix_fmt not in _PIX_FMTS:
+        raise Ineligible(f"pixel format {facts.pix_fmt} is not 8-bit 4:2:0")
+    if facts.field_order not in _PROGRESSIVE:
+        raise Ineligible(f"the source is interlaced ({facts.field_order})")
+    if facts.rotation % 360:
+        raise Ineligible("the source is rotated by metadata")
+    if not facts.is_avc or facts.nal_length_size != 4:
+        raise Ineligible("the source's H.264 is not stored as avcC with 4-byte NAL lengths")
+    if (facts.width, facts.height) != (timeline.width, timeline.height):
+        raise Ineligible("the timeline's frame size differs from the source's")
+    if facts.time_base.numerator != 1 or facts.time_base <= 0:
+        raise Ineligible(f"time base {facts.time_base} is not 1/N")
+
+
+def frame_ticks(time_base: Fraction, fps: Fraction) -> int:
+    """One frame's duration in ticks of `time_base`; Ineligible unless whole."""
+    ticks = 1 / (fps * time_base)
+    if ticks.denominator != 1 or ticks <= 0:
+        raise Ineligible(f"a frame at {fps} fps is not a whole number of ticks of {time_base}")
+    return ticks.numerator
+
+
+def _delay(packets: Sequence[Packet], ticks: int) -> int:
+    """The constant number of frames the decode timestamps run behind their order."""
+    first = -packets[0].dts
+    if first % ticks or not 0 <= first // ticks <= 2:
+        raise Ineligible("the decode timestamps are not 0, 1 or 2 frames behind")
+    delay = first // ticks
+    for index, packet in enumerate(packets):
+        if packet.dts != (index - delay) * ticks:
+            raise Ineligible(f"decode timestamps are irregular at packet {index}")
+    return delay
+
+
+def _on_grid(packets: Sequence[Packet], ticks: int) -> None:
+    """Shown in order, frame n has pts n * ticks: constant frame rate from time 0."""
+    for frame, pts in enumerate(sorted(p.pts for p in packets)):
+        if pts != frame * ticks:
+            raise Ineligible(
+                f"frame {frame} is not on the frame grid (variable frame rate or a late start)"
+            )
+
+
+def _keyframes(packets: Sequence[Packet], ticks: int) -> tuple[int, ...]:
+    """Keyframes as frame numbers; Ineligible on open GOPs."""
+    if not packets[0].key:
+        raise Ineligible("the video does not start with a keyframe")
+    keyframes: list[int] = []
+    for index, packet in enumerate(packets):
+        frame = packet.pts // ticks
+        if packet.key:
+            if frame != index:
+                raise Ineligible(
+                    f"open GOP: keyframe {frame} is not at its own place in decode order"
+                )
+            keyframes.append(frame)
+        elif frame < keyframes[-1]:
+            raise Ineligible(f"open GOP: frame {frame} is decoded after keyframe {keyframes[-1]}")
+    return tuple(keyframes)
+
+
+def gop_structure(packets: Sequence[Packet], time_base: Fraction, fps: Fraction) -> GopStructure:
+    """Frames, keyframes and reorder delay of a packet list (decode order); Ineligible when the
+    stream is not constant frame rate on its grid with closed GOPs and regular decode times."""
+    if not packets:
+        raise Ineligible("the source has no video packets")
+    ticks = frame_ticks(time_base, fps)
+    _on_grid(packets, ticks)
+    keyframes = _keyframes(packets, ticks)
+    delay = _delay(packets, ticks)
+    return GopStructure(len(packets), keyframes, delay, _clean_ends(packets, ticks))
+
+
+def _clean_ends(packets: Sequence[Packet], ticks: int) -> tuple[int, ...]:
+    """Frames e where the GOP's packets so far (decode order) show exactly [keyframe, e)."""
+    ends: list[int] = []
+    start = highest = count = 0
+    for packet in packets:
+        frame = packet.pts // ticks
+        if packet.key:
+            start, highest, count = frame, frame, 0
+        count += 1
+        highest = max(highest, frame)
+        if highest == start + count - 1:
+            ends.append(start + count)
+    return tuple(ends)
+
+
+# --- the pieces -------------------------------------------------------------------------------
+
+
+def _copy_end(end: int, structure: GopStructure) -> int:
+    """The furthest frame <= `end` a copy can stop at: a clean end, at least delay + 1 frames
+    into its GOP (the join cuts the GOP's file after that many packets, by decode time)."""
+    ends = structure.clean_ends
+    found = bisect.bisect_right(ends, end) - 1
+    if found < 0:
+        return 0
+    stop = ends[found]
+    keyframe = structure.keyframes[bisect.bisect_right(structure.keyframes, stop) - 1]
+    if stop != keyframe and stop - keyframe <= structure.delay:
+        return keyframe
+    return stop
+
+
+def _range_pieces(start: int, end: int, structure: GopStructure) -> list[Piece]:
+    """[start, end) as a re-encoded head (up to a keyframe), copied GOPs (up to a clean end)
+    and a re-encoded tail."""
+    keyframes = structure.keyframes
+    first = bisect.bisect_left(keyframes, start)
+    copy_start = keyframes[first] if first < len(keyframes) else None
+    copy_end = _copy_end(end, structure)
+    if copy_start is None or copy_start >= copy_end:
+        return [Piece("encode", start, end)]
+    pieces = [Piece("copy", copy_start, copy_end)]
+    if start < copy_start:
+        pieces.insert(0, Piece("encode", start, copy_start))
+    if copy_end < end:
+        pieces.append(Piece("encode", copy_end, end))
+    return pieces
+
+
+def _coalesced(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Ranges that continue each other in the source become one (its GOPs can be copied)."""
+    out: list[tuple[int, int]] = []
+    for start, end in ranges:
+        if not 0 <= start < end:
+            raise Ineligible(f"kept range [{start}, {end}) is empty")
+        if out and out[-1][1] == start:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+def plan_pieces(ranges: Sequence[tuple[int, int]], structure: GopStructure) -> tuple[Piece, ...]:
+    """The pieces rendering the kept frame `ranges` [start, end), in timeline order."""
+    pieces: list[Piece] = []
+    for start, end in _coalesced(ranges):
+        if end > structure.frames:
+            raise Ineligible("the timeline runs past the source's last frame")
+        pieces += _range_pieces(start, end, structure)
+    return tuple(pieces)
+
+
+def plan_smart(
+    timeline: Timeline, facts: VideoFacts, packets: Sequence[Packet], effects: str | None
+) -> SmartPlan:
+    """The smart render's plan for this edit of this source; Ineligible with the reason when it
+    takes the full encode."""
+    if effects is not None:
+        raise Ineligible(effects)
+    check_source(facts, timeline)
+    fps = fps_of(timeline)
+    structure = gop_structure(packets, facts.time_base, fps)
+    if structure.delay and facts.profile in ("Baseline", "Constrained Baseline"):
+        raise Ineligible("a Baseline stream with reordered frames")
+    spans = clip_spans(timeline)  # FiltergraphError: not renderable at all
+    for before, after in itertools.pairwise(spans):
+        if after.start_frame < before.end_frame:
+            raise Ineligible("a clip shows source frames again (the edges must go forwards)")
+    pieces = plan_pieces([(s.start_frame, s.end_frame) for s in spans], structure)
+    copies = [p for p in pieces if p.kind == "copy"]
+    if not copies:
+        raise Ineligible("no kept range holds a whole GOP to copy")
+    # Split where copies start, and where they stop on a keyframe (else inside a GOP: the join
+    # cuts that segment short).
+    stops = {p.end for p in copies} & set(structure.keyframes)
+    cuts = ({p.start for p in copies} | stops) - {0, structure.frames}
+    return SmartPlan(pieces, structure, tuple(sorted(cuts)), facts)
+
+
+# --- commands' arguments ------------------------------------------------------------------------
+
+
+def edge_crf(options: RenderOptions) -> int:
+    return max(EDGE_CRF_MIN, options.crf - EDGE_CRF_OFFSET)
+
+
+def _level(level: int) -> str:
+    return f"{level // 10}.{level % 10}"
+
+
+def _colour_args(facts: VideoFacts) -> list[str]:
+    args: list[str] = []
+    for option, value in (
+        ("-color_range", facts.color_range),
+        ("-colorspace", facts.color_space),
+        ("-color_trc", facts.color_transfer),
+        ("-color_primaries", facts.color_primaries),
+    ):
+        if value and value != "unknown":
+            args += [option, value]
+    return args
+
+
+def encoder_args(
+    facts: VideoFacts, delay: int, options: RenderOptions, parameter_set_id: int
+) -> list[str]:
+    """x264 continuing the source's stream: its profile, level, pixel format, colour signalling,
+    reorder delay and time base, with SPS/PPS under an id the source does not use."""
+    if delay not in _BFRAMES:
+        raise Ineligible(f"a reorder delay of {delay} frames")
+    return [
+        "-c:v", "libx264",
+        "-preset", options.preset,
+        "-crf", str(edge_crf(options)),
+        "-profile:v", _PROFILES[facts.profile],
+        "-level:v", _level(facts.level),
+        "-pix_fmt", facts.pix_fmt,
+        *_colour_args(facts),
+        "-x264-params", f"sps-id={parameter_set_id}:{_BFRAMES[delay]}",
+        "-video_track_timescale", str(facts.time_base.denominator),
+    ]  # fmt: skip
+
+
+def joined_dts(plan: SmartPlan, fps: Fraction) -> str:
+    """The join's bitstream filter: decode timestamps in one rhythm, the n-th packet `delay`
+    frames before frame n. Each piece already has it but the shortest: x264 starts a piece too
+    short for its B-frames without the delay."""
+    ticks = frame_ticks(plan.facts.time_base, fps)
+    return f"setts=pts=PTS:dts=(N-{plan.structure.delay})*{ticks}"
+
+
+def _microseconds(frames: Fraction | int, fps: Fraction) -> int:
+    return round(Fraction(frames) / fps * 1_000_000)
+
+
+def concat_list(files: Sequence[tuple[str, int, bool]], fps: Fraction, delay: int = 0) -> str:
+    """An ffconcat list of (file name, frames used, cut short). Durations in whole microseconds
+    (what the demuxer parses) that add up to each file's exact start, rounded: no drift over
+    many files. A file cut short ends before the decode time of its first unused packet (its
+    timestamps start at 0 with decode times `delay` frames earlier); half a frame of margin."""
+    lines = ["ffconcat version 1.0"]
+    frames_before = 0
+    for name, frames, cut in files:
+        if "'" in name or "/" in name or "\\" in name:
+            raise ValueError(f"unexpected piece name {name!r}")
+        start = _microseconds(frames_before, fps)
+        frames_before += frames
+        lines += [f"file '{name}'", f"duration {_microseconds(frames_before, fps) - start}us"]
+        if cut:
+            if frames <= delay:
+                raise ValueError(f"{name}: cut after {frames} frames, within the decode delay")
+            stop = _microseconds(Fraction(2 * (frames - delay) - 1, 2), fps)
+            lines.append(f"outpoint {stop}us")
+    return "\n".join(lines) + "\n"
+
+
+def build_sound(
+    timeline: Timeline,
+    source: Path,
+    output: Path,
+    options: RenderOptions,
+    *,
+    source_has_audio: bool,
+    loudness: Loudnorm | None = None,
+    threads: int | None = None,
+) -> RenderPlan:
+    """ffmpeg arguments making the edit's sound exactly as the full render makes it (the
+    audio_edit pieces on stdin, loudnorm, the same AAC settings), alone in an MP4 `output`."""
+    fps = fps_of(timeline)
+    spans = clip_spans(timeline)
+    frames = timeline_frames(spans)
+    total = f"{float(Fraction(frames) / fps):.6f}"
+    graph, inputs = _Graph(), _Inputs()
+    edited: EditedAudio | None = None
+    audio = graph.label("amain")
+    if source_has_audio:
+        edited, pcm = _edited_audio_input(inputs, source, spans, fps)
+        graph.chain([pcm], ["asetpts=N/SR/TB", AUDIO_FORMAT], [audio])
+        if loudness is not None:
+            audio = _normalise_loudness(graph, audio, loudness)
+    else:
+        graph.chain(
+            [], [f"anullsrc=r={AUDIO_RATE}:cl=stereo", f"atrim=end={total}", AUDIO_FORMAT], [audio]
+        )
+    final = graph.label("aout")
+    graph.chain([audio], ["anull"], [final])
+    text = graph.text()
+    args = [
+        *(["-filter_complex_threads", str(threads)] if threads else []),
+        *inputs.args,
+        "-filter_complex", text,
+        "-map", f"[{final}]",
+        "-c:a", "aac",
+        "-b:a", f"{options.audio_bitrate_kbps}k",
+        "-ar", str(AUDIO_RATE),
+        "-ac", "2",
+        "-f", "mp4",
+        str(output),
+    ]  # fmt: skip
+    return RenderPlan(
+        args=args,
+        filtergraph=text,
+        expected_duration=float(Fraction(frames) / fps),
+        outputs=(output,),
+        audio=edited,
+    )
+
+
+def edge_frames(plan: SmartPlan) -> list[tuple[int, int]]:
+    """The re-encoded pieces' frame ranges, in timeline order."""
+    return [(p.start, p.end) for p in plan.pieces if p.kind == "encode"]
+
+
+def edge_starts(plan: SmartPlan) -> list[int]:
+    """Where each re-encoded piece starts among all re-encoded frames (the first at 0)."""
+    starts, cursor = [], 0
+    for start, end in edge_frames(plan):
+        starts.append(cursor)
+        cursor += end - start
+    return starts
+
+
+def edge_encode_args(
+    plan: SmartPlan,
+    source: Path,
+    fps: Fraction,
+    encoder: Sequence[str],
+    pattern: Path,
+    threads: int | None = None,
+) -> list[str]:
+    """One ffmpeg run re-encoding every edge: the source decoded once, the edge frames picked
+    as the full render picks frames (fps grid, trim/select on the frame index), one x264 stream
+    with an IDR at each piece's first frame, split there into one MP4 per piece (`pattern`,
+    e.g. edge%05d.mp4, numbered in timeline order)."""
+    starts = edge_starts(plan)
+    # A quarter frame early: the frame at the start is the first at or after the time.
+    forced = ",".join(f"{float((Fraction(n) - Fraction(1, 4)) / fps):.6f}" for n in starts[1:])
+    rate = f"{fps.numerator}/{fps.denominator}"
+    return [
+        *input_args(source),
+        "-map", "0:v:0",
+        "-an", "-sn", "-dn",
+        "-vf", ",".join([f"fps=fps={rate}:start_time=0", *select_frames(edge_frames(plan))]),
+        *(["-threads", str(threads)] if threads else []),
+        *encoder,
+        *(["-force_key_frames", forced, "-forced-idr", "1"] if forced else []),
+        "-f", "segment",
+        "-segment_format", "mp4",
+        # Split at each piece's first frame; one piece: never (a segment time past its end).
+        *(
+            ["-segment_frames", ",".join(str(n) for n in starts[1:])]
+            if forced
+            else ["-segment_time", "1000000000"]
+        ),
+        "-reset_timestamps", "1",
+        str(pattern),
+    ]  # fmt: skip
+
+
+def remux_args(video: Path, sound: Path, output: Path) -> list[str]:
+    """The joined video and the sound, both ours, copied into the final MP4 (+faststart)."""
+    return [
+        *input_args(video, demuxers=MP4_DEMUXERS),
+        *input_args(sound, demuxers=MP4_DEMUXERS),
+        "-map", "0:v:0",
+        "-map", "1:a:0",
+        "-c", "copy",
+        "-map_chapters", "-1",
+        "-movflags", "+faststart",
+        "-f", "mp4",
+        str(output),
+    ]  # fmt: skip

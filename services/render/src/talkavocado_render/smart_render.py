@@ -1,0 +1,388 @@
+"""The smart render's imperative shell (core/smart.py holds the decisions).
+
+    ffprobe   the source's video stream and every packet's pts/dts/key flag -> the plan
+    ffmpeg    the source's video stream-copied and split at the copied GOPs' keyframes
+              (segment muxer: one pass, MP4 pieces)
+    ffmpeg    every partial GOP at a cut: the source decoded once, the edge frames picked as
+              the full render picks frames, one x264 stream with the source's parameters (its
+              SPS/PPS under an id the source does not use), an IDR at each piece's first
+              frame, split there into one MP4 per piece
+    ffmpeg    the pieces joined by the concat demuxer (our own list of our own files) into one
+              MP4 track, decode timestamps set to one rhythm; its avcC then rewritten to hold
+              every piece's parameter sets
+    ffprobe   the joined track checked: every frame on the grid, one DTS rhythm, all frames
+    ffmpeg    meanwhile, the edit's sound exactly as the full render makes it (audio_feed.py:
+              audio_edit pieces on stdin, loudnorm, AAC) into an MP4 of its own
+    ffmpeg    video and sound copied into the final MP4, +faststart
+
+Every run on the user's media (the probe, the split, the edge encode, the sound) is confined by
+the allowlist (talkavocado_common.media); the concat demuxer is allowed only for the list
+written here, and the files it names are only our pieces. Each process has a time limit and
+dies with the awaiting task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from talkavocado_common.media import RECORDING_DEMUXERS, input_args, restrict, run_ffmpeg
+from talkavocado_common.media.probe import FFPROBE, probe_failure
+from talkavocado_common.media.process import stop_process
+from talkavocado_common.models import RenderOptions, Timeline
+
+from .audio_feed import run_render
+from .core import mp4
+from .core.filtergraph import fps_of
+from .core.loudness import Loudnorm
+from .core.smart import (
+    CONCAT_DEMUXERS,
+    MP4_DEMUXERS,
+    Ineligible,
+    Packet,
+    Piece,
+    SmartPlan,
+    VideoFacts,
+    build_sound,
+    concat_list,
+    edge_encode_args,
+    edge_starts,
+    encoder_args,
+    gop_structure,
+    joined_dts,
+    plan_smart,
+    remux_args,
+)
+
+_STREAM_ENTRIES = (
+    "codec_name,profile,level,pix_fmt,width,height,time_base,field_order,is_avc,"
+    "nal_length_size,color_range,color_space,color_transfer,color_primaries"
+)
+_PROBE_LIMIT_FLOOR, _PROBE_LIMIT_PER_SEC = 60.0, 0.5
+
+
+class SmartRenderError(RuntimeError):
+    """A step of the smart render failed; the full encode is the way out."""
+
+
+async def _ffprobe(args: Sequence[str], time_limit: float) -> dict[str, Any]:
+    """ffprobe's JSON for `args` (which end with the allowlisted input)."""
+    if shutil.which(FFPROBE) is None:
+        raise SmartRenderError(f"{FFPROBE} is not installed or not on PATH")
+    proc = await asyncio.create_subprocess_exec(
+        FFPROBE, "-v", "error", "-of", "json", *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(time_limit):
+            out, err = await proc.communicate()
+    except TimeoutError:
+        raise SmartRenderError(f"ffprobe took longer than {time_limit:g} s") from None
+    finally:
+        await stop_process(proc)
+    if proc.returncode != 0:
+        raise SmartRenderError(str(probe_failure(err.decode(errors="replace"), proc.returncode)))
+    try:
+        document = json.loads(out or b"{}")
+    except json.JSONDecodeError as exc:
+        raise SmartRenderError(f"unreadable ffprobe output: {exc}") from None
+    if not isinstance(document, dict):
+        raise SmartRenderError("unreadable ffprobe output")
+    return document
+
+
+def _text(raw: dict[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    return None if value is None else str(value)
+
+
+def parse_facts(stream: dict[str, Any]) -> VideoFacts:
+    """ffprobe's description of a video stream as VideoFacts."""
+    rotation = next(
+        (float(s.get("rotation", 0)) for s in stream.get("side_data_list", []) if "rotation" in s),
+        0.0,
+    )
+    nal_length = _text(stream, "nal_length_size")
+    return VideoFacts(
+        codec=str(stream.get("codec_name", "")),
+        profile=str(stream.get("profile", "")),
+        level=int(stream.get("level", 0) or 0),
+        pix_fmt=str(stream.get("pix_fmt", "")),
+        width=int(stream.get("width", 0) or 0),
+        height=int(stream.get("height", 0) or 0),
+        time_base=Fraction(str(stream.get("time_base", "0/1"))),
+        field_order=_text(stream, "field_order"),
+        rotation=rotation,
+        is_avc=_text(stream, "is_avc") == "true",
+        nal_length_size=int(nal_length) if nal_length and nal_length.isdigit() else None,
+        color_range=_text(stream, "color_range"),
+        color_space=_text(stream, "color_space"),
+        color_transfer=_text(stream, "color_transfer"),
+        color_primaries=_text(stream, "color_primaries"),
+    )
+
+
+def parse_packets(document: dict[str, Any]) -> list[Packet]:
+    packets: list[Packet] = []
+    for raw in document.get("packets", []):
+        if "pts" not in raw or "dts" not in raw:
+            raise Ineligible("a video packet has no timestamp")
+        packets.append(Packet(int(raw["pts"]), int(raw["dts"]), "K" in str(raw.get("flags", ""))))
+    return packets
+
+
+async def probe_video(
+    path: Path, demuxers: Sequence[str], time_limit: float
+) -> tuple[VideoFacts, list[Packet]]:
+    """The first video stream's facts and its packets in decode order."""
+    document = await _ffprobe(
+        [
+            *restrict(demuxers),
+            "-select_streams", "v:0",
+            "-show_entries", f"stream={_STREAM_ENTRIES}:stream_side_data=rotation"
+            ":packet=pts,dts,flags",
+            str(path),
+        ],
+        time_limit,
+    )  # fmt: skip
+    streams = document.get("streams") or []
+    if not streams:
+        raise Ineligible("the source has no video stream")
+    try:
+        return parse_facts(streams[0]), parse_packets(document)
+    except (TypeError, ValueError, ZeroDivisionError) as exc:
+        raise Ineligible(f"ffprobe's description of the video is unusable: {exc}") from None
+
+
+async def plan_for(
+    timeline: Timeline, source: Path, effects: str | None, duration: float | None
+) -> SmartPlan:
+    """The smart plan for this edit; Ineligible (with the reason) when the full encode runs."""
+    if effects is not None:
+        raise Ineligible(effects)
+    limit = max(_PROBE_LIMIT_FLOOR, _PROBE_LIMIT_PER_SEC * (duration or 0.0))
+    try:
+        facts, packets = await probe_video(source, RECORDING_DEMUXERS, limit)
+    except SmartRenderError as exc:
+        raise Ineligible(f"the source's packets could not be read: {exc}") from None
+    return plan_smart(timeline, facts, packets, None)
+
+
+def _segment_name(index: int) -> str:
+    return f"seg{index:05d}.mp4"
+
+
+async def _split(source: Path, plan: SmartPlan, work: Path, limit: float) -> None:
+    """The source's video stream-copied into segments starting at the plan's boundaries."""
+    common = [*input_args(source), "-map", "0:v:0", "-c", "copy", "-an", "-sn", "-dn"]
+    if not plan.boundaries:
+        await run_ffmpeg([*common, "-f", "mp4", str(work / _segment_name(0))], time_limit=limit)
+        return
+    await run_ffmpeg(
+        [
+            *common,
+            "-f", "segment",
+            "-segment_format", "mp4",
+            # Counted in decode order; each boundary is a keyframe at its own decode position.
+            "-segment_frames", ",".join(str(b) for b in plan.boundaries),
+            "-reset_timestamps", "1",
+            str(work / "seg%05d.mp4"),
+        ],
+        time_limit=limit,
+    )  # fmt: skip
+
+
+def _edge_name(index: int) -> str:
+    return f"edge{index:05d}.mp4"
+
+
+async def _encode_edges(
+    source: Path,
+    plan: SmartPlan,
+    fps: Fraction,
+    work: Path,
+    options: RenderOptions,
+    threads: int | None,
+    limit: float,
+    progress: Callable[[float], None],
+) -> list[Path]:
+    """Every partial GOP re-encoded in one x264 stream, one MP4 per piece; their paths."""
+    if not edge_starts(plan):
+        return []  # every cut on a keyframe or a clean end
+    source_config = _config(work / _segment_name(plan.segments(_first_copy(plan))[0][0]))
+    encoder = encoder_args(
+        plan.facts, plan.structure.delay, options, mp4.free_parameter_set_id(source_config)
+    )
+    await run_ffmpeg(
+        edge_encode_args(plan, source, fps, encoder, work / "edge%05d.mp4", threads),
+        expected_duration=float(plan.encoded_frames / fps),
+        on_progress=progress,
+        time_limit=limit,
+    )
+    edges = [work / _edge_name(i) for i in range(len(edge_starts(plan)))]
+    # x264 placed an IDR at each piece's first frame, so the split made one file per piece.
+    if not all(edge.is_file() for edge in edges) or (work / _edge_name(len(edges))).exists():
+        raise SmartRenderError("the re-encoded edges were not split one file per piece")
+    return edges
+
+
+def _first_copy(plan: SmartPlan) -> Piece:
+    return next(p for p in plan.pieces if p.kind == "copy")
+
+
+def _files(plan: SmartPlan) -> list[tuple[str, int, bool]]:
+    """The pieces' files in timeline order, with their frame counts."""
+    files: list[tuple[str, int, bool]] = []
+    edges = 0
+    for piece in plan.pieces:
+        if piece.kind == "encode":
+            files.append((_edge_name(edges), piece.frames, False))
+            edges += 1
+        else:
+            files += [(_segment_name(i), used, cut) for i, used, cut in plan.segments(piece)]
+    return files
+
+
+async def _join(plan: SmartPlan, fps: Fraction, work: Path, joined: Path, limit: float) -> None:
+    listing = work / "pieces.ffconcat"
+    listing.write_text(concat_list(_files(plan), fps, plan.structure.delay), encoding="utf-8")
+    await run_ffmpeg(
+        [
+            # Our list naming our pieces: the concat demuxer for it, MP4 for what it opens (it
+            # hands its whitelists down), local files only, names relative to the list.
+            *input_args(
+                listing,
+                "-f", "concat", "-safe", "1", "-auto_convert", "0",
+                demuxers=(*CONCAT_DEMUXERS, *MP4_DEMUXERS),
+                protocols=("file",),
+            ),
+            "-map", "0:v:0",
+            "-c", "copy",
+            "-bsf:v", joined_dts(plan, fps),
+            "-video_track_timescale", str(plan.facts.time_base.denominator),
+            "-f", "mp4",
+            str(joined),
+        ],
+        time_limit=limit,
+    )  # fmt: skip
+
+
+def _moov(path: Path) -> tuple[int, bytes]:
+    """Where the file's last top-level box starts, and that box (moov, for ffmpeg's MP4 muxer
+    without +faststart)."""
+    size_of = path.stat().st_size
+    with path.open("rb") as handle:
+        position, last = 0, 0
+        while position + 8 <= size_of:
+            handle.seek(position)
+            header = handle.read(16)
+            size = int.from_bytes(header[:4], "big")
+            if size == 1:
+                size = int.from_bytes(header[8:16], "big")
+            elif size == 0:
+                size = size_of - position
+            if size < 8:
+                raise mp4.Mp4Error(f"{path.name}: malformed box")
+            last, position = position, position + size
+        handle.seek(last)
+        return last, handle.read()
+
+
+def _set_avcc(path: Path, config: mp4.AvcConfig) -> None:
+    start, moov = _moov(path)
+    rewritten = mp4.with_avcc(moov, config)
+    with path.open("r+b") as handle:
+        handle.truncate(start)
+        handle.seek(start)
+        handle.write(rewritten)
+
+
+def _config(path: Path) -> mp4.AvcConfig:
+    return mp4.read_avcc(_moov(path)[1])
+
+
+async def _check_joined(joined: Path, plan: SmartPlan, fps: Fraction, limit: float) -> None:
+    """The joined track is what the plan promised: every frame on the grid, one DTS rhythm."""
+    facts, packets = await probe_video(joined, MP4_DEMUXERS, limit)
+    try:
+        structure = gop_structure(packets, facts.time_base, fps)
+    except Ineligible as exc:
+        raise SmartRenderError(f"the joined video is not regular: {exc.reason}") from None
+    if structure.frames != plan.total_frames or structure.delay != plan.structure.delay:
+        raise SmartRenderError(
+            f"the joined video has {structure.frames} frames (delay {structure.delay}), "
+            f"the plan {plan.total_frames} (delay {plan.structure.delay})"
+        )
+
+
+async def _video(
+    plan: SmartPlan,
+    source: Path,
+    work: Path,
+    fps: Fraction,
+    options: RenderOptions,
+    threads: int | None,
+    limit: float,
+    progress: Callable[[float], None],
+) -> Path:
+    """The edit's video as one H.264 track: copied GOPs and re-encoded edges, joined."""
+    await _split(source, plan, work, limit)
+    progress(0.05)
+    edges = await _encode_edges(
+        source, plan, fps, work, options, threads, limit, lambda f: progress(0.05 + 0.85 * f)
+    )
+    joined = work / "joined.mp4"
+    await _join(plan, fps, work, joined, limit)
+    source_config = _config(work / _segment_name(plan.segments(_first_copy(plan))[0][0]))
+    _set_avcc(joined, mp4.merged(source_config, [_config(e) for e in edges]))
+    await _check_joined(joined, plan, fps, limit)
+    progress(1.0)
+    return joined
+
+
+async def smart_render(
+    plan: SmartPlan,
+    timeline: Timeline,
+    source: Path,
+    output: Path,
+    work: Path,
+    options: RenderOptions,
+    *,
+    source_has_audio: bool,
+    loudness: Loudnorm | None,
+    threads: int | None,
+    on_progress: Callable[[float], None] | None = None,
+    time_limit: float | None = None,
+) -> str:
+    """Render `plan` to `output`; the sound's ffmpeg log (loudnorm's summary is in it).
+    Raises SmartRenderError, mp4.Mp4Error or FfmpegError (the caller falls back to the full
+    encode) and AudioFeedError. The sound is made while the video is cut and joined."""
+    await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True)
+    fps = fps_of(timeline)
+    limit = time_limit or 3600.0
+    report = on_progress or (lambda _: None)
+    sound = build_sound(
+        timeline,
+        source,
+        work / "sound.m4a",
+        options,
+        source_has_audio=source_has_audio,
+        loudness=loudness,
+        threads=threads,
+    )
+    async with asyncio.TaskGroup() as group:
+        # Progress follows the video: the longer part.
+        video = group.create_task(
+            _video(plan, source, work, fps, options, threads, limit, lambda f: report(0.95 * f))
+        )
+        sound_log = group.create_task(run_render(sound, time_limit=limit))
+    await run_ffmpeg(remux_args(video.result(), work / "sound.m4a", output), time_limit=limit)
+    report(1.0)
+    return sound_log.result()
