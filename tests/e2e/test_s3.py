@@ -174,7 +174,9 @@ def assert_one_trace_in_json_logs(lines: list[str], job_id: str) -> None:
     assert set(records) == {"api", "orchestrator", "audio", "transcribe", "render"}, set(records)
     for service, found in records.items():
         assert all(r["service"] == service for r in found)
-        assert all(r["tenantId"] == TENANT for r in found), [r for r in found if r["tenantId"] != TENANT][:3]
+        assert all(r["tenantId"] == TENANT for r in found), [
+            r for r in found if r["tenantId"] != TENANT
+        ][:3]
     for service in ("audio", "transcribe", "render"):
         assert all(r["step"] for r in records[service]), records[service]
     # One trace from the upload that submitted the job through every step (the API's other
