@@ -20,7 +20,7 @@ import anyio
 
 from talkavocado_common.asl import AslError, StateMachine, TaskState, planned_path
 from talkavocado_common.events import JobSubmitted, StepFailed, StepRequested, StepSucceeded
-from talkavocado_common.events.models import StepError as StepErrorModel
+from talkavocado_common.events.step_results import failed, succeeded
 from talkavocado_common.manifest_changes import SetStatus
 from talkavocado_common.manifest_store import ManifestStore, utcnow
 from talkavocado_common.models import JobOptions, Manifest
@@ -187,29 +187,10 @@ class LocalPipeline:
 
 
 def result_event(requested: StepRequested, outcome: StepOutcome) -> StepSucceeded | StepFailed:
-    """The result event a step service's worker produces for this outcome (its
-    `worker.core.succeeded`/`failed`, built here because importing the worker package brings in
-    Kafka, the metrics server and tracing; a test checks the two agree)."""
-    seconds = round(max(0.0, outcome.seconds), 3)
+    """The result event a step service's worker produces for this outcome."""
     if outcome.error is None:
-        return StepSucceeded(
-            job_id=requested.job_id,
-            tenant_id=requested.tenant_id,
-            env=requested.env,
-            step_run_id=requested.step_run_id,
-            state=requested.state,
-            result=dict(outcome.result or {}),
-            duration_sec=seconds,
-        )
-    return StepFailed(
-        job_id=requested.job_id,
-        tenant_id=requested.tenant_id,
-        env=requested.env,
-        step_run_id=requested.step_run_id,
-        state=requested.state,
-        error=StepErrorModel(code=outcome.error.code, message=outcome.error.message),
-        duration_sec=seconds,
-    )
+        return succeeded(requested, dict(outcome.result or {}), outcome.seconds)
+    return failed(requested, outcome.error.code, outcome.error.message, outcome.seconds)
 
 
 def _reason(event: Event, row: JobRow) -> str:

@@ -18,7 +18,8 @@ from ..events import (
     StepSucceeded,
     new_event,
 )
-from ..events.models import StepError as StepErrorModel
+from ..events.step_results import failed as failed
+from ..events.step_results import succeeded as succeeded
 from ..kafka.headers import child_traceparent
 from ..manifest_changes import CLOSED_STATUSES
 from ..models import ErrorCode, JobOptions, Manifest
@@ -162,27 +163,3 @@ def substep_key(requested: StepRequested, name: str) -> bytes:
     """The sub-step's Kafka key: not the job's (which would put every sub-step on the one
     partition the step's own worker is busy on) but one per sub-step, spread by the hash."""
     return f"{requested.job_id}/{requested.step_run_id}/{name}".encode()
-
-
-def succeeded(requested: StepRequested, result: dict[str, Any], seconds: float) -> StepSucceeded:
-    return StepSucceeded(
-        job_id=requested.job_id,
-        tenant_id=requested.tenant_id,
-        env=requested.env,
-        step_run_id=requested.step_run_id,
-        state=requested.state,
-        result=result,
-        duration_sec=round(max(0.0, seconds), 3),
-    )
-
-
-def failed(requested: StepRequested, code: ErrorCode, message: str, seconds: float) -> StepFailed:
-    return StepFailed(
-        job_id=requested.job_id,
-        tenant_id=requested.tenant_id,
-        env=requested.env,
-        step_run_id=requested.step_run_id,
-        state=requested.state,
-        error=StepErrorModel(code=code, message=message),
-        duration_sec=round(max(0.0, seconds), 3),
-    )
