@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 KEEP ?=
-# Three pytest workers, one test module each at a time: most e2e and integration time is spent
-# waiting on brokers, stacks and subprocesses, so three modules overlap well on two cores.
+# Three pytest workers, one test module each at a time, the slow modules first (tests/conftest.py
+# orders them): much e2e and integration time is spent waiting on brokers, stacks and
+# subprocesses, so three modules overlap well on two cores.
 PYTEST_WORKERS ?= 3
 
 .PHONY: setup demo test lint typecheck unit integration e2e bench contracts env-table clean
@@ -17,7 +18,7 @@ demo: setup  # KEEP=1 keeps the stack up after the demo, for the review app's li
 	@KEEP=$(KEEP) $(BIN)/python scripts/demo.py
 
 test: setup lint typecheck
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint:
 	$(BIN)/ruff check .

@@ -165,7 +165,8 @@ def report(result: dict[str, object]) -> str:
             f"{result['editedSec']} s edit, {result['cuts']} cuts ==",
             f"full render   {result['fullRenderSec']:>8} s",
             f"smart render  {result['smartRenderSec']:>8} s  ({result['pieces']} pieces, "
-            f"{100 * copied / (copied + encoded):.0f} % of frames copied)",
+            f"{100 * copied / (copied + encoded):.0f} % of frames copied, "
+            f"{100 * encoded / (copied + encoded):.0f} % re-encoded)",
             f"full / smart  {result['ratioFullToSmart']:>8}x  (goal >= 5 for 5 min)",
             f"CPU s (user+sys, all processes): full {result['fullRenderCpuSec']}, smart "
             f"{result['smartRenderCpuSec']}, ratio {result['cpuRatioFullToSmart']}x",

@@ -75,7 +75,9 @@ def to_timeline(timeline: Timeline, t: float) -> tuple[int, float]:
     raise AssertionError(f"source time {t:.3f} s was cut")
 
 
-@pytest.fixture(scope="session")
+# One stack per module, not per session: a stack left up idles on (its consumers' fetches and
+# the orchestrator's timer) while the worker's other modules run.
+@pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack")
     running = Stack(port=free_port(), storage=root / "storage", dev_key=KEY, cwd=root).start()

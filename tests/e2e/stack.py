@@ -1,7 +1,7 @@
-"""The stack end to end, shared by the e2e tests: `avocado up` as a child process (one per session,
-shared by every test that can share it), a client with the dev key, and helpers to submit a
-job, wait for a step or the end, read the job's status events from the stack's broker and check
-the edit's sound."""
+"""The stack end to end, shared by the e2e tests: `avocado up` as a child process (one per test
+module, shared by every test of it that can share it), a client with the dev key, and helpers to
+submit a job, wait for a step or the end, read the job's status events from the stack's broker
+and check the edit's sound."""
 
 from __future__ import annotations
 

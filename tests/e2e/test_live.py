@@ -28,7 +28,6 @@ from tests.e2e.stack import (
     submit,
     upload_input,
     wait_for_end,
-    wait_for_step,
 )
 from tests.mediagen import Recording
 
@@ -229,17 +228,38 @@ def tight_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         running.stop()
 
 
+def heard_running(arrival: Arrival) -> bool:
+    """A status event of audio-extraction sent on the step's heartbeat, not on its request: the
+    orchestrator has started the step's heartbeat clock."""
+    message = str(arrival.data.get("message"))
+    return arrival.data.get("state") == "audio-extraction" and "requested" not in message
+
+
+def freeze_audio_mid_step(stack: Stack, recording: Recording) -> tuple[str, EventStream, int]:
+    """A job whose audio worker (with its ffmpeg) is SIGSTOPped after the orchestrator heard the
+    step's first heartbeat and before the step ended. Frozen earlier, the first heartbeat may
+    not be out yet, and without one only TimeoutSeconds runs; so a job whose step ends first is
+    left behind and another one tried."""
+    for _ in range(3):
+        job_id, upload_url = create_job(stack, recording)
+        stream = EventStream(stack, job_id).start()
+        upload_input(stack, upload_url, recording)
+        stream.wait_for(heard_running, within=90)
+        worker = stack.pid_of("audio")
+        os.killpg(worker, signal.SIGSTOP)  # the worker and its ffmpeg freeze: no more heartbeats
+        step = read_manifest(stack, job_id)["steps"].get("audio-extraction", {})
+        if step.get("status") == "running":
+            return job_id, stream, worker
+        os.killpg(worker, signal.SIGCONT)
+        stream.close()
+    raise AssertionError("audio-extraction ended each time before its worker could be frozen")
+
+
 def test_a_frozen_step_is_noticed_by_the_orchestrators_timer(
     tight_stack: Stack, demo_recording: Recording
 ) -> None:
     stack = tight_stack
-    job_id, upload_url = create_job(stack, demo_recording)
-    stream = EventStream(stack, job_id).start()
-    upload_input(stack, upload_url, demo_recording)
-    wait_for_step(stack, job_id, "audio-extraction")
-    worker = stack.pid_of("audio")
-    stream.wait_for(lambda a: a.data.get("state") == "audio-extraction", within=60)
-    os.killpg(worker, signal.SIGSTOP)  # the worker and its ffmpeg freeze: no more heartbeats
+    job_id, stream, worker = freeze_audio_mid_step(stack, demo_recording)
     frozen_at = time.monotonic()
     try:
         silence = stream.wait_for(

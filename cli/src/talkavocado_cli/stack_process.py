@@ -60,8 +60,13 @@ class StackProcess:
         self._reader: threading.Thread | None = None
 
     def start(self, within: float = 120) -> Self:
-        # The stack brings its own broker: an inherited KAFKA_* would point it elsewhere.
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "PYTEST"))}
+        # The stack brings its own broker: an inherited KAFKA_* would point it elsewhere (the
+        # fetch wait, a knob of the consumers rather than of the broker, is passed on).
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("KAFKA_", "PYTEST")) or k == "KAFKA_FETCH_MAX_WAIT_MS"
+        }
         env.update(self._env)
         self._process = subprocess.Popen(
             self._argv,

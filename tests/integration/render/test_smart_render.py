@@ -9,6 +9,7 @@ timeline, shows the same source frame at every position. The sound is the full r
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import subprocess
@@ -20,6 +21,7 @@ import numpy.typing as npt
 import pytest
 
 from talkavocado_common.models import BrandingOptions, JobOptions, LogoOptions, Timeline
+from talkavocado_render import smart_render
 from talkavocado_render.core import mp4
 
 from .conftest import (
@@ -201,6 +203,29 @@ def test_duration_and_sound_are_the_full_renders(edited: dict) -> None:
     ours, theirs = audio_samples(edited["smart"]), audio_samples(edited["full"])
     assert len(ours) == len(theirs)
     assert np.max(np.abs(ours - theirs)) < 1e-4
+
+
+def test_edges_encoded_in_several_runs(
+    edited: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One input per run: each GOP with edge frames read and encoded by an ffmpeg of its own.
+    The same frames; every run's x264 writes the same parameter sets, so the joined track
+    still holds one configuration besides the source's."""
+    runs = functools.partial(smart_render.edge_runs, max_inputs=1)
+    monkeypatch.setattr(smart_render, "edge_runs", runs)
+    job, result = render(tmp_path, edited["source"], edited["timeline"], JobOptions())
+    assert result["renderPath"] == "smart"
+    out = job.path_of(job.keys.final_render)
+    ours, full = yuv_frames(out), yuv_frames(edited["full"])
+    source = yuv_frames(edited["source"])
+    assert len(ours) == len(full) == len(kept(RANGES))
+    for index, frame in enumerate(kept(RANGES)):
+        assert psnr(ours[index], source[frame]) >= MIN_PSNR, (index, frame)
+        around = [f for f in (frame - 1, frame, frame + 1) if 0 <= f < FRAMES]
+        assert max(around, key=lambda f: psnr(ours[index], source[f])) == frame, (index, frame)
+    assert decode_errors(out) == ""
+    assert len(mp4.read_avcc(out.read_bytes()).sps) == 2
+    assert len(frame_configs(out)) == 1
 
 
 def test_sync_through_the_smart_path(tmp_path: Path, sync_source: Path) -> None:

@@ -16,7 +16,7 @@ from talkavocado_transcribe.core import resolve_model
 from talkavocado_transcribe.core.windows import WindowPolicy, plan_windows
 from tests.mediagen import Piece, long_script, make_audio
 
-# Small windows, so that three minutes hold boundaries of both kinds.
+# Small windows, so that two minutes hold boundaries of both kinds.
 SMALL = WindowPolicy(min_sec=30, target_sec=45, max_sec=60, overlap_sec=10)
 # Cut points are offered only before this time; after it every cut is hard, through speech.
 SILENCES_UNTIL_SEC = 80.0
@@ -61,7 +61,7 @@ class Talk:
 def talk(tmp_path_factory: pytest.TempPathFactory) -> Talk:
     tmp = tmp_path_factory.mktemp("windowed")
     raw = tmp / "talk.wav"
-    duration, pieces = make_audio(long_script(180), raw)
+    duration, pieces = make_audio(long_script(120), raw)
     wav = tmp / "talk-16k.wav"
     subprocess.run(
         [

@@ -14,6 +14,8 @@ from talkavocado_render.core import mp4
 from talkavocado_render.core.loudness import Loudnorm
 from talkavocado_render.core.smart import (
     CONCAT_DEMUXERS,
+    EdgeRead,
+    EdgeRun,
     GopStructure,
     Ineligible,
     Packet,
@@ -25,6 +27,10 @@ from talkavocado_render.core.smart import (
     concat_list,
     edge_crf,
     edge_encode_args,
+    edge_frames,
+    edge_inputs_per_run,
+    edge_reads,
+    edge_runs,
     edge_starts,
     encoder_args,
     gop_structure,
@@ -366,34 +372,131 @@ def test_encoder_matches_the_source() -> None:
         encoder_args(facts(), 3, RenderOptions(), 1)
 
 
+def test_edges_are_read_from_their_keyframes() -> None:
+    plan = plan_smart(
+        timeline([(37, 120), (130, 140), (150, 200)]), facts(), packets(200, 50), None
+    )
+    assert edge_frames(plan) == [(37, 50), (117, 120), (130, 140)]
+    assert edge_starts(edge_frames(plan)) == [0, 13, 16]
+    # 117..120 and 130..140 share GOP 100: one read decodes it once
+    assert edge_reads(plan) == [EdgeRead(0, ((37, 50),)), EdgeRead(100, ((117, 120), (130, 140)))]
+
+
+def test_a_read_takes_the_next_piece_only_when_its_gop_is_not_past_the_reads_end() -> None:
+    # the tail 117..120 and the head 140..150: GOP 100 holds both
+    plan = plan_smart(timeline([(50, 120), (140, 200)]), facts(), packets(250, 50), None)
+    assert edge_reads(plan) == [EdgeRead(100, ((117, 120), (140, 150)))]
+    # the head 190..200 is in GOP 150, after the tail's read ends at 120: its own read
+    plan = plan_smart(timeline([(50, 120), (190, 250)]), facts(), packets(250, 50), None)
+    assert edge_reads(plan) == [EdgeRead(100, ((117, 120),)), EdgeRead(150, ((190, 200),))]
+    # pieces running on to (or across) the next keyframe: the next GOP's piece continues
+    plan = plan_smart(timeline([(40, 53), (58, 100), (110, 250)]), facts(), packets(250, 50), None)
+    assert edge_frames(plan) == [(40, 53), (58, 100), (110, 150)]
+    assert edge_reads(plan) == [EdgeRead(0, ((40, 53), (58, 100), (110, 150)))]
+
+
+def test_reads_are_shared_out_in_even_runs() -> None:
+    ranges = [(10 + 50 * n, 40 + 50 * n) for n in range(7)] + [(350, 400)]
+    plan = plan_smart(timeline(ranges), facts(), packets(400, 50), None)
+    assert len(edge_reads(plan)) == 7
+    runs = edge_runs(plan, max_inputs=3)
+    assert [len(r.reads) for r in runs] == [2, 2, 3]
+    assert [r.first for r in runs] == [0, 2, 4]
+    assert [r.reads for r in runs] == [
+        tuple(edge_reads(plan)[0:2]),
+        tuple(edge_reads(plan)[2:4]),
+        tuple(edge_reads(plan)[4:7]),
+    ]
+    assert sum(r.frames for r in runs) == plan.encoded_frames
+    assert edge_runs(plan) == [EdgeRun(0, tuple(edge_reads(plan)))]
+    only_copies = plan_smart(timeline([(50, 100)]), facts(), packets(200, 50), None)
+    assert edge_runs(only_copies) == []
+
+
+def test_fewer_inputs_a_run_on_larger_frames() -> None:
+    assert edge_inputs_per_run(facts()) == 16  # 1280x720
+    assert edge_inputs_per_run(facts(width=1920, height=1080)) == 13
+    assert edge_inputs_per_run(facts(width=3840, height=2160)) == 3
+    assert edge_inputs_per_run(facts(width=16384, height=16384)) == 1
+    ranges = [(10 + 50 * n, 40 + 50 * n) for n in range(7)] + [(350, 400)]
+    plan = plan_smart(timeline(ranges), facts(), packets(400, 50), None)
+    uhd = SmartPlan(plan.pieces, plan.structure, plan.boundaries, facts(width=3840, height=2160))
+    assert [len(r.reads) for r in edge_runs(uhd)] == [2, 2, 3]
+
+
 def test_edges_are_one_x264_stream_split_at_each_piece(tmp_path: Path) -> None:
     plan = plan_smart(
         timeline([(37, 120), (130, 140), (150, 200)]), facts(), packets(200, 50), None
     )
-    assert edge_starts(plan) == [0, 13, 16]  # 37..50, 117..120, 130..140
     encoder = encoder_args(plan.facts, plan.structure.delay, RenderOptions(), 1)
-    args = edge_encode_args(plan, tmp_path / "s.mp4", FPS, encoder, tmp_path / "e%05d.mp4", 2)
-    assert args[:4] == restrict(RECORDING_DEMUXERS)
-    # the full render's own selection of frames: the fps grid, then trim/select on the index
-    vf = args[args.index("-vf") + 1]
-    assert vf.startswith("fps=fps=25/1:start_time=0,trim=start_pts=37:end_pts=140,select=")
-    assert "between(pts,117,119)" in vf
-    assert vf.endswith("setpts=N")
+    (run,) = edge_runs(plan)
+    source = tmp_path / "s.mp4"
+    args = edge_encode_args(run, source, FPS, encoder, tmp_path / "e%05d.mp4", 2)
+    # the source's own timestamps; each input confined by the allowlist, decoded on 2 threads,
+    # seeked half a frame past its keyframe (the demuxer lands on it), no accurate-seek trim
+    assert args[0] == "-copyts"
+    inputs = [i for i, arg in enumerate(args) if arg == "-i"]
+    assert len(inputs) == 2
+    for i, seek in zip(inputs, ("0.020000", "4.020000"), strict=True):
+        assert args[i - 9 : i + 2] == [
+            *restrict(RECORDING_DEMUXERS),
+            "-threads", "2", "-noaccurate_seek", "-ss", seek,
+            "-i", str(source),
+        ]  # fmt: skip
+    # each read's frames picked as the full render picks them, on the source's frame index
+    graph = args[args.index("-filter_complex") + 1].split(";")
+    assert graph[0] == "[0:v:0]fps=fps=25/1,trim=start_pts=37:end_pts=50,setpts=N[r0]"
+    assert graph[1].startswith("[1:v:0]fps=fps=25/1,trim=start_pts=117:end_pts=140,select=")
+    assert "between(pts,117,119)" in graph[1]
+    assert "between(pts,130,139)" in graph[1]
+    assert graph[1].endswith(",setpts=N[r1]")
+    assert graph[2] == "[r0][r1]concat=n=2:v=1:a=0,settb=expr=1/25,setpts=N[edges]"
+    assert args[args.index("-map") + 1] == "[edges]"
     assert args[args.index("-force_key_frames") + 1] == "0.510000,0.630000"
     assert args[args.index("-forced-idr") + 1] == "1"
     assert args[args.index("-segment_frames") + 1] == "13,16"
+    assert args[args.index("-segment_start_number") + 1] == "0"
     assert "-segment_time" not in args
-    assert args[args.index("-threads") + 1] == "2"
+    # the encoder's threads: after the map, before the encoder's options
+    encoder_at = args.index("libx264") - 1
+    assert args[encoder_at - 2 : encoder_at] == ["-threads", "2"]
     assert args[-1] == str(tmp_path / "e%05d.mp4")
+
+
+def test_later_runs_number_their_pieces_on(tmp_path: Path) -> None:
+    ranges = [(10 + 50 * n, 40 + 50 * n) for n in range(3)] + [(150, 200)]
+    plan = plan_smart(timeline(ranges), facts(), packets(200, 50), None)
+    encoder = encoder_args(plan.facts, plan.structure.delay, RenderOptions(), 1)
+    runs = edge_runs(plan, max_inputs=2)
+    args = edge_encode_args(runs[1], tmp_path / "s.mp4", FPS, encoder, tmp_path / "e%05d.mp4")
+    assert runs[1].first == 1
+    assert args[args.index("-segment_start_number") + 1] == "1"
+    assert args.count("-i") == 2
+    assert [args[i + 1] for i, a in enumerate(args) if a == "-ss"] == ["2.020000", "4.020000"]
 
 
 def test_one_edge_is_never_split(tmp_path: Path) -> None:
     plan = plan_smart(timeline([(37, 100)]), facts(), packets(200, 50), None)
     encoder = encoder_args(plan.facts, plan.structure.delay, RenderOptions(), 1)
-    args = edge_encode_args(plan, tmp_path / "s.mp4", FPS, encoder, tmp_path / "e%05d.mp4")
+    (run,) = edge_runs(plan)
+    args = edge_encode_args(run, tmp_path / "s.mp4", FPS, encoder, tmp_path / "e%05d.mp4")
+    assert args[args.index("-filter_complex") + 1] == (
+        "[0:v:0]fps=fps=25/1,trim=start_pts=37:end_pts=50,setpts=N[edges]"
+    )
     assert "-force_key_frames" not in args
     assert "-segment_frames" not in args
     assert "-segment_time" in args
+
+
+def test_ntsc_edges_are_seeked_and_numbered_on_their_own_grid(tmp_path: Path) -> None:
+    ntsc = Fraction(30000, 1001)
+    reads = (EdgeRead(0, ((10, 20),)), EdgeRead(60, ((70, 80),)))
+    args = edge_encode_args(EdgeRun(0, reads), tmp_path / "s.mp4", ntsc, [], tmp_path / "e.mp4")
+    # 60.5 frames of 1001/30000 s: 2.0186833 s
+    assert [args[i + 1] for i, a in enumerate(args) if a == "-ss"] == ["0.016683", "2.018683"]
+    graph = args[args.index("-filter_complex") + 1]
+    assert "fps=fps=30000/1001" in graph
+    assert graph.endswith("settb=expr=1001/30000,setpts=N[edges]")
 
 
 def test_clips_going_back_in_the_source_are_refused() -> None:

@@ -3,10 +3,11 @@
     ffprobe   the source's video stream and every packet's pts/dts/key flag -> the plan
     ffmpeg    the source's video stream-copied and split at the copied GOPs' keyframes
               (segment muxer: one pass, MP4 pieces)
-    ffmpeg    every partial GOP at a cut: the source decoded once, the edge frames picked as
+    ffmpeg    every partial GOP at a cut: only the GOPs holding edge frames decoded (one input
+              per stretch of adjacent ones, seeked to its keyframe), the edge frames picked as
               the full render picks frames, one x264 stream with the source's parameters (its
-              SPS/PPS under an id the source does not use), an IDR at each piece's first
-              frame, split there into one MP4 per piece
+              SPS/PPS under an id the source does not use), an IDR at each piece's first frame,
+              split there into one MP4 per piece (several such runs when there are many inputs)
     ffmpeg    the pieces joined by the concat demuxer (our own list of our own files) into one
               MP4 track, decode timestamps set to one rhythm; its avcC then rewritten to hold
               every piece's parameter sets
@@ -51,7 +52,7 @@ from .core.smart import (
     build_sound,
     concat_list,
     edge_encode_args,
-    edge_starts,
+    edge_runs,
     encoder_args,
     gop_structure,
     joined_dts,
@@ -213,24 +214,38 @@ async def _encode_edges(
     limit: float,
     progress: Callable[[float], None],
 ) -> list[Path]:
-    """Every partial GOP re-encoded in one x264 stream, one MP4 per piece; their paths."""
-    if not edge_starts(plan):
+    """Every partial GOP re-encoded, one MP4 per piece; their paths. Only the GOPs holding
+    edge frames are read (one input per stretch of adjacent ones), in ffmpeg runs of a bounded
+    number of inputs: one x264 stream per run, with the same parameters (the same SPS/PPS)."""
+    runs = edge_runs(plan)
+    if not runs:
         return []  # every cut on a keyframe or a clean end
     source_config = _config(work / _segment_name(plan.segments(_first_copy(plan))[0][0]))
     encoder = encoder_args(
         plan.facts, plan.structure.delay, options, mp4.free_parameter_set_id(source_config)
     )
-    await run_ffmpeg(
-        edge_encode_args(plan, source, fps, encoder, work / "edge%05d.mp4", threads),
-        expected_duration=float(plan.encoded_frames / fps),
-        on_progress=progress,
-        time_limit=limit,
-    )
-    edges = [work / _edge_name(i) for i in range(len(edge_starts(plan)))]
+    total, done = plan.encoded_frames, 0
+    for run in runs:
+        await run_ffmpeg(
+            edge_encode_args(run, source, fps, encoder, work / "edge%05d.mp4", threads),
+            expected_duration=float(run.frames / fps),
+            on_progress=_share(progress, done / total, run.frames / total),
+            time_limit=limit,
+        )
+        done += run.frames
+    pieces = runs[-1].first + len(runs[-1].pieces)
+    edges = [work / _edge_name(i) for i in range(pieces)]
     # x264 placed an IDR at each piece's first frame, so the split made one file per piece.
     if not all(edge.is_file() for edge in edges) or (work / _edge_name(len(edges))).exists():
         raise SmartRenderError("the re-encoded edges were not split one file per piece")
     return edges
+
+
+def _share(
+    progress: Callable[[float], None], before: float, part: float
+) -> Callable[[float], None]:
+    """Progress of one step reported as its `part` of the whole, after `before` of it."""
+    return lambda fraction: progress(before + part * fraction)
 
 
 def _first_copy(plan: SmartPlan) -> Piece:

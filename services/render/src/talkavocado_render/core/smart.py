@@ -64,6 +64,15 @@ CONCAT_DEMUXERS = ("concat",)
 # The re-encoded edges: this much under the render's CRF (better than the edit's own encode
 # would be: they sit between copied source frames), never below this.
 EDGE_CRF_OFFSET, EDGE_CRF_MIN = 8, 10
+# The edge encode's inputs: every one is the source opened again, with a decoder of its own
+# whose frames stay allocated until its ffmpeg run ends (measured on 720p with 2 decoder
+# threads: ~18 MB, some 13 frames, an input; one thread saves a third of that but decodes on
+# ffmpeg's main thread, and the run took 1.5x as long). Runs of at most 16 inputs, fewer on
+# large frames: their decoders hold at most about 512 MiB.
+EDGE_INPUTS_PER_RUN = 16
+EDGE_DECODER_THREADS = 2
+EDGE_FRAMES_PER_INPUT = 13
+EDGE_DECODER_BUDGET = 512 * 2**20
 _PROFILES = {
     "Constrained Baseline": "baseline",
     "Baseline": "baseline",
@@ -527,41 +536,144 @@ def edge_frames(plan: SmartPlan) -> list[tuple[int, int]]:
     return [(p.start, p.end) for p in plan.pieces if p.kind == "encode"]
 
 
-def edge_starts(plan: SmartPlan) -> list[int]:
-    """Where each re-encoded piece starts among all re-encoded frames (the first at 0)."""
+def edge_starts(pieces: Sequence[tuple[int, int]]) -> list[int]:
+    """Where each re-encoded piece starts among these re-encoded frames (the first at 0)."""
     starts, cursor = [], 0
-    for start, end in edge_frames(plan):
+    for start, end in pieces:
         starts.append(cursor)
         cursor += end - start
     return starts
 
 
+@dataclass(frozen=True)
+class EdgeRead:
+    """One input of the edge encode: the source read from `keyframe` (input seeking: nothing
+    before it is demuxed or decoded) up to the end of the last of its re-encoded `pieces`."""
+
+    keyframe: int
+    pieces: tuple[tuple[int, int], ...]
+
+    @property
+    def end(self) -> int:
+        return self.pieces[-1][1]
+
+
+@dataclass(frozen=True)
+class EdgeRun:
+    """One ffmpeg run of the edge encode: its reads, one x264 stream, one MP4 per piece
+    numbered from `first` (the index of its first piece among all re-encoded pieces)."""
+
+    first: int
+    reads: tuple[EdgeRead, ...]
+
+    @property
+    def pieces(self) -> list[tuple[int, int]]:
+        return [piece for read in self.reads for piece in read.pieces]
+
+    @property
+    def frames(self) -> int:
+        return sum(end - start for start, end in self.pieces)
+
+
+def edge_reads(plan: SmartPlan) -> list[EdgeRead]:
+    """The reads of the source the re-encoded pieces need: each from the keyframe at or before
+    its first frame (closed GOPs: nothing earlier is needed). A piece whose keyframe is not past
+    the previous read's end (the tail of one range and the head of the next in one GOP, or in
+    adjacent ones) joins that read: those frames are decoded once."""
+    keyframes = plan.structure.keyframes
+    reads: list[EdgeRead] = []
+    for start, end in edge_frames(plan):
+        keyframe = keyframes[bisect.bisect_right(keyframes, start) - 1]
+        if reads and keyframe <= reads[-1].end:
+            reads[-1] = EdgeRead(reads[-1].keyframe, (*reads[-1].pieces, (start, end)))
+        else:
+            reads.append(EdgeRead(keyframe, ((start, end),)))
+    return reads
+
+
+def edge_inputs_per_run(facts: VideoFacts) -> int:
+    """How many inputs one edge-encode run may have for frames of this size."""
+    frame = facts.width * facts.height * 3 // 2  # 8-bit 4:2:0
+    fits = EDGE_DECODER_BUDGET // (EDGE_FRAMES_PER_INPUT * max(frame, 1))
+    return max(1, min(EDGE_INPUTS_PER_RUN, fits))
+
+
+def edge_runs(plan: SmartPlan, max_inputs: int | None = None) -> list[EdgeRun]:
+    """The reads in runs of at most `max_inputs` inputs (default: what fits the frame size),
+    as even as can be, in timeline order."""
+    max_inputs = max_inputs or edge_inputs_per_run(plan.facts)
+    reads = edge_reads(plan)
+    count = -(-len(reads) // max_inputs)
+    runs: list[EdgeRun] = []
+    first = 0
+    for index in range(count):
+        batch = tuple(reads[len(reads) * index // count : len(reads) * (index + 1) // count])
+        runs.append(EdgeRun(first, batch))
+        first += sum(len(read.pieces) for read in batch)
+    return runs
+
+
+def _seconds(frames: Fraction, fps: Fraction) -> str:
+    microseconds = _microseconds(frames, fps)
+    return f"{microseconds // 1_000_000}.{microseconds % 1_000_000:06d}"
+
+
+def _edge_graph(reads: Sequence[EdgeRead], fps: Fraction) -> str:
+    """Each read's frames picked as the full render picks frames (fps grid on the source's own
+    timestamps, trim/select on the frame index), the reads concatenated and numbered 0, 1, 2, ...
+    on the 1/fps time base (the concat filter's own timestamps are microseconds, and a one-frame
+    read has no duration to it)."""
+    rate = f"{fps.numerator}/{fps.denominator}"
+    branches = [
+        f"[{index}:v:0]" + ",".join([f"fps=fps={rate}", *select_frames(read.pieces)])
+        for index, read in enumerate(reads)
+    ]
+    if len(branches) == 1:
+        return f"{branches[0]}[edges]"
+    labels = "".join(f"[r{index}]" for index in range(len(branches)))
+    joined = (
+        f"{labels}concat=n={len(branches)}:v=1:a=0,"
+        f"settb=expr={fps.denominator}/{fps.numerator},setpts=N[edges]"
+    )
+    return ";".join([*(f"{b}[r{i}]" for i, b in enumerate(branches)), joined])
+
+
+def _edge_input(read: EdgeRead, source: Path, fps: Fraction) -> list[str]:
+    """The source as one read's input: allowlisted, seeked half a frame past its keyframe."""
+    seek = _seconds(Fraction(2 * read.keyframe + 1, 2), fps)
+    options = ["-threads", str(EDGE_DECODER_THREADS), "-noaccurate_seek", "-ss", seek]
+    return input_args(source, *options)
+
+
 def edge_encode_args(
-    plan: SmartPlan,
+    run: EdgeRun,
     source: Path,
     fps: Fraction,
     encoder: Sequence[str],
     pattern: Path,
     threads: int | None = None,
 ) -> list[str]:
-    """One ffmpeg run re-encoding every edge: the source decoded once, the edge frames picked
-    as the full render picks frames (fps grid, trim/select on the frame index), one x264 stream
-    with an IDR at each piece's first frame, split there into one MP4 per piece (`pattern`,
-    e.g. edge%05d.mp4, numbered in timeline order)."""
-    starts = edge_starts(plan)
+    """One ffmpeg run re-encoding the pieces of `run`: one input per read, the source seeked to
+    half a frame past its keyframe (the demuxer lands on the keyframe at or before that time;
+    no accurate-seek trim: the source's own timestamps are kept, -copyts, and the fps filter
+    places each frame on its grid by them), the edge frames picked as the full render picks
+    frames, one x264 stream with an IDR at each piece's first frame, split there into one MP4
+    per piece (`pattern`, e.g. edge%05d.mp4, numbered in timeline order from `run.first`)."""
+    starts = edge_starts(run.pieces)
     # A quarter frame early: the frame at the start is the first at or after the time.
     forced = ",".join(f"{float((Fraction(n) - Fraction(1, 4)) / fps):.6f}" for n in starts[1:])
-    rate = f"{fps.numerator}/{fps.denominator}"
+    inputs = [arg for read in run.reads for arg in _edge_input(read, source, fps)]
     return [
-        *input_args(source),
-        "-map", "0:v:0",
-        "-an", "-sn", "-dn",
-        "-vf", ",".join([f"fps=fps={rate}:start_time=0", *select_frames(edge_frames(plan))]),
+        "-copyts",
+        *inputs,
+        "-filter_complex", _edge_graph(run.reads, fps),
+        "-map", "[edges]",
         *(["-threads", str(threads)] if threads else []),
         *encoder,
         *(["-force_key_frames", forced, "-forced-idr", "1"] if forced else []),
         "-f", "segment",
         "-segment_format", "mp4",
+        "-segment_start_number", str(run.first),
         # Split at each piece's first frame; one piece: never (a segment time past its end).
         *(
             ["-segment_frames", ",".join(str(n) for n in starts[1:])]
