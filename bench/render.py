@@ -28,6 +28,7 @@ from talkavocado_common.models import FrameRate, RenderOptions, Timeline, Timeli
 from talkavocado_render.audio_feed import run_render
 from talkavocado_render.core.filtergraph import build_render
 from talkavocado_render.core.loudness import Loudnorm
+from talkavocado_render.core.timeline import layout
 from talkavocado_render.smart_render import plan_for, smart_render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,35 +62,39 @@ def make_source(out: Path, seconds: float, size: str) -> None:
     )  # fmt: skip
 
 
-def talk_timeline(seconds: float, size: str, seed: int = 11) -> Timeline:
-    """Kept stretches of 2.5-7 s with 0.3-1.8 s pauses cut between them, on the frame grid."""
+def talk_timeline(seconds: float, size: str, seed: int = 11, fade_frames: int = 0) -> Timeline:
+    """Kept stretches of 2.5-7 s with 0.3-1.8 s pauses cut between them, on the frame grid; with
+    `fade_frames`, a crossfade of that many frames at every join (bench/render_fleet.py)."""
     width, height = (int(v) for v in size.split("x"))
     rng = random.Random(seed)
     total = int(seconds * FPS)
     clips: list[TimelineClip] = []
-    start, cursor = round(rng.uniform(0.2, 0.6) * FPS), 0
+    start = round(rng.uniform(0.2, 0.6) * FPS)
     while start < total - FPS:
         end = min(total, start + round(rng.uniform(2.5, 7.0) * FPS))
+        fade = fade_frames if clips else 0
         clips.append(
             TimelineClip(
                 source_start_frame=start,
                 source_end_frame=end,
-                source_start=start / FPS,
-                source_end=end / FPS,
-                timeline_start=cursor / FPS,
+                source_start=0.0,
+                source_end=0.0,
+                timeline_start=0.0,
+                transition_in_sec=fade / FPS,
             )
         )
-        cursor += end - start
         start = end + round(rng.uniform(0.3, 1.8) * FPS)
+    rate = FrameRate(num=FPS, den=1)
+    placed, duration = layout(clips, rate)  # the render's own placement of clips
     return Timeline(
         source_key="bench/source.mp4",
-        frame_rate=FrameRate(num=FPS, den=1),
+        frame_rate=rate,
         width=width,
         height=height,
         has_audio=True,
         source_duration_sec=seconds,
-        clips=clips,
-        duration_sec=cursor / FPS,
+        clips=placed,
+        duration_sec=duration,
     )
 
 

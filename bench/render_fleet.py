@@ -25,24 +25,23 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from bench.render import talk_timeline
 from talkavocado_common.cpus import effective_cpus
 from talkavocado_common.events import StepSucceeded, Topics
 from talkavocado_common.kafka import EmbeddedBroker
 from talkavocado_common.manifest_store import ManifestStore
-from talkavocado_common.models import FrameRate, JobOptions, Timeline, TimelineClip
+from talkavocado_common.models import JobOptions, Timeline
 from talkavocado_common.steps import StepEnv, StepRequest
 from talkavocado_common.storage import JobKeys, LocalStorage
 from talkavocado_common.topology import load_handlers
 from talkavocado_common.worker import StepWorker, WorkerSettings
 from talkavocado_render.branding import branding_layer
-from talkavocado_render.core.timeline import layout
 from tests.support.broker import settings_for
 from tests.support.jobs import create_job
 from tests.support.kafka import TopicReader, publish, step_requested
@@ -64,41 +63,6 @@ def make_source(out: Path, seconds: float, size: str) -> None:
         ],
         check=True,
     )  # fmt: skip
-
-
-def talk_timeline(seconds: float, size: str, seed: int = 11) -> Timeline:
-    """Kept stretches of 2.5-7 s, 0.3-1.8 s pauses cut, a crossfade at every join."""
-    width, height = (int(v) for v in size.split("x"))
-    rng = random.Random(seed)
-    total = int(seconds * FPS)
-    clips: list[TimelineClip] = []
-    start = round(rng.uniform(0.2, 0.6) * FPS)
-    while start < total - FPS:
-        end = min(total, start + round(rng.uniform(2.5, 7.0) * FPS))
-        fade = FADE_FRAMES if clips else 0
-        clips.append(
-            TimelineClip(
-                source_start_frame=start,
-                source_end_frame=end,
-                source_start=0.0,
-                source_end=0.0,
-                timeline_start=0.0,
-                transition_in_sec=fade / FPS,
-            )
-        )
-        start = end + round(rng.uniform(0.3, 1.8) * FPS)
-    rate = FrameRate(num=FPS, den=1)
-    placed, duration = layout(clips, rate)
-    return Timeline(
-        source_key="bench",
-        frame_rate=rate,
-        width=width,
-        height=height,
-        has_audio=True,
-        source_duration_sec=seconds,
-        clips=placed,
-        duration_sec=duration,
-    )
 
 
 def render_facts(path: Path) -> dict[str, Any]:
@@ -191,7 +155,7 @@ def bench(seconds: float, size: str, segment: float, workdir: Path) -> dict[str,
     began = time.perf_counter()
     make_source(recording, seconds, size)
     generated = time.perf_counter() - began
-    timeline = talk_timeline(seconds, size)
+    timeline = talk_timeline(seconds, size, fade_frames=FADE_FRAMES)
     os.environ["RENDER_SEGMENT_SECONDS"] = str(segment)
     os.environ["RENDER_SEGMENT_MIN_TIMELINE_SECONDS"] = "120"
     os.environ.pop("RENDER_SEGMENT_POLL_SECONDS", None)
