@@ -10,7 +10,6 @@ asserted: these machines are shared and noisy.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -18,10 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.runs import lengths_of, lengths_parser, save
 from talkavocado_cli.samplegen import long_script, make_recording
 from talkavocado_common.models import RenderOptions
 
-ROOT = Path(__file__).resolve().parents[1]
 AVOCADO = Path(sys.executable).with_name("avocado")
 
 
@@ -116,24 +115,14 @@ def report(result: dict[str, object]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--lengths", default="60,300", help="recording lengths in seconds (default 60,300)"
-    )
-    parser.add_argument("--size", default="1280x720", help="video size (default 1280x720)")
-    args = parser.parse_args(argv)
+    args = lengths_parser(__doc__, "60,300").parse_args(argv)
     results = []
-    for length in (float(x) for x in args.lengths.split(",")):
+    for length in lengths_of(args.lengths):
         with tempfile.TemporaryDirectory(prefix="avocado-bench-") as tmp:
             result = bench_one(length, args.size, Path(tmp))
         print(report(result), flush=True)
         results.append(result)
-    out = ROOT / "bench" / "out"
-    out.mkdir(exist_ok=True)
-    (out / "pipeline.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nsaved {out / 'pipeline.json'}")
+    save("pipeline", results)
     return 0
 
 

@@ -13,9 +13,7 @@ machines are shared and noisy.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import random
 import resource
 import subprocess
@@ -23,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.runs import lengths_of, lengths_parser, save
 from talkavocado_common.cpus import effective_cpus
 from talkavocado_common.models import FrameRate, RenderOptions, Timeline, TimelineClip
 from talkavocado_render.audio_feed import run_render
@@ -31,7 +30,6 @@ from talkavocado_render.core.loudness import Loudnorm
 from talkavocado_render.core.timeline import layout
 from talkavocado_render.smart_render import plan_for, smart_render
 
-ROOT = Path(__file__).resolve().parents[1]
 FPS = 25
 GOP_SECONDS = 2
 # As the audio step would have measured a speech recording: one loudnorm pass, as in a job.
@@ -180,24 +178,14 @@ def report(result: dict[str, object]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--lengths", default="60,300", help="recording lengths in seconds (default 60,300)"
-    )
-    parser.add_argument("--size", default="1280x720", help="video size (default 1280x720)")
-    args = parser.parse_args(argv)
+    args = lengths_parser(__doc__, "60,300").parse_args(argv)
     results = []
-    for length in (float(x) for x in args.lengths.split(",")):
+    for length in lengths_of(args.lengths):
         with tempfile.TemporaryDirectory(prefix="avocado-bench-render-") as tmp:
             result = bench_one(length, args.size, Path(tmp))
         print(report(result), flush=True)
         results.append(result)
-    out = ROOT / "bench" / "out"
-    out.mkdir(exist_ok=True)
-    (out / "render.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nsaved {out / 'render.json'}")
+    save("render", results)
     return 0
 
 

@@ -19,8 +19,6 @@ Printed as a table with ratios (issue 11's goals: ours / auto-editor ≤ 1.0 at 
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -29,6 +27,7 @@ import time
 from pathlib import Path
 
 from bench.pipeline import plain_reencode, process
+from bench.runs import lengths_of, lengths_parser, save
 from talkavocado_cli.samplegen import long_script, make_recording
 from talkavocado_common.models import RenderOptions
 
@@ -141,25 +140,16 @@ def report(results: list[dict[str, object]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--lengths", default="20,60", help="recording lengths in seconds (default 20,60)"
-    )
-    parser.add_argument("--size", default="1280x720", help="video size (default 1280x720)")
+    parser = lengths_parser(__doc__, "20,60")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each tool (default 1)")
     args = parser.parse_args(argv)
     command = auto_editor()
     results = []
-    for length in (float(x) for x in args.lengths.split(",")):
+    for length in lengths_of(args.lengths):
         with tempfile.TemporaryDirectory(prefix="avocado-versus-") as tmp:
             results.append(bench_one(length, args.size, max(1, args.repeat), command, Path(tmp)))
     print(report(results), flush=True)
-    out = ROOT / "bench" / "out"
-    out.mkdir(exist_ok=True)
-    (out / "versus.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nsaved {out / 'versus.json'}")
+    save("versus", results)
     return 0
 
 
