@@ -106,9 +106,10 @@ def start_gate(upstream: str, timeout: float = 30.0) -> tuple[str, subprocess.Po
 
 def start_s3_server(timeout: float = 30.0) -> S3Server:
     port = _free_port()
-    moto = Path(sys.executable).with_name("moto_server")
+    # moto_server with writes to one key made atomic (tests/support/moto_s3_server.py).
     process = subprocess.Popen(
-        [str(moto), "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "tests.support.moto_s3_server", "127.0.0.1", str(port)],
+        cwd=Path(__file__).resolve().parents[2],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

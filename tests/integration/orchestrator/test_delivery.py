@@ -192,7 +192,13 @@ async def test_stopped_mid_retry_the_event_is_delivered_again_and_recovered_rows
         restarted = datetime.now(UTC)
         with orchestrator(kafka, tmp_path / "storage", tmp_path, env=env, module=module) as second:
             wanted = {("job-ticked", 1), ("job-ticked", 2), ("job-stuck", 1)}
-            await audio.wait_for(lambda seen: wanted <= runs(seen), within=30)
+            # A new faust worker joins the group, restores its table and waits out a 3 s step
+            # deadline: under a loaded CI machine that has taken more than 30 s.
+            try:
+                await audio.wait_for(lambda seen: wanted <= runs(seen), within=90)
+            except AssertionError as missing:
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+                raise AssertionError(f"{missing}\norchestrator log:\n{tail}") from None
             assert second.poll() is None
     (retried,) = [
         r.event
