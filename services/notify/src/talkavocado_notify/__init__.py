@@ -1,0 +1,1 @@
+"""Webhooks: signed deliveries of job status events to the URLs tenants register."""
