@@ -1,14 +1,17 @@
 """Benchmark: the smart render (copied GOPs, re-encoded edges) against the full encode.
 
 For each length, a generated talk-like recording (testsrc2 at 25 fps, H.264 veryfast with a
-keyframe every 2 s as OBS and most streaming tools write it, a tone for sound) is cut the way a
+keyframe every 2 s as OBS and most streaming tools write it, or every --gop seconds, a tone for
+sound) is cut the way a
 talk is: kept stretches of 2.5-7 s, pauses of 0.3-1.8 s removed (a fixed seed). The same
 timeline is rendered both ways with the render's default options and loudness normalisation,
 one after the other in this run: wall and CPU times, the ratios full / smart, and how much of
-the smart render was copied (CPU time says more than wall time on a shared machine). Figures are printed (and saved under bench/out/), never asserted: these
+the smart render was copied (CPU time says more than wall time on a shared machine). The edit's
+sound (loudnorm + AAC, the same work in both renders) is then made once more alone: the part of
+either render no copying can save. Figures are printed (and saved under bench/out/), never asserted: these
 machines are shared and noisy.
 
-    .venv/bin/python -m bench.render [--lengths 60,300] [--size 1280x720]
+    .venv/bin/python -m bench.render [--lengths 60,300] [--size 1280x720] [--gop 2]
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from talkavocado_common.models import FrameRate, RenderOptions, Timeline, Timeli
 from talkavocado_render.audio_feed import run_render
 from talkavocado_render.core.filtergraph import build_render
 from talkavocado_render.core.loudness import Loudnorm
+from talkavocado_render.core.smart import build_sound
 from talkavocado_render.core.timeline import layout
 from talkavocado_render.smart_render import plan_for, smart_render
 
@@ -45,14 +49,14 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def make_source(out: Path, seconds: float, size: str) -> None:
+def make_source(out: Path, seconds: float, size: str, gop_seconds: float = GOP_SECONDS) -> None:
     subprocess.run(
         [
             "ffmpeg", "-nostdin", "-loglevel", "error", "-y",
             "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={FPS}:duration={seconds}",
             "-f", "lavfi", "-i", f"sine=f=220:r=48000:d={seconds}",
             "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
-            "-g", str(FPS * GOP_SECONDS),
+            "-g", str(round(FPS * gop_seconds)),
             "-c:a", "aac", "-b:a", "128k",
             str(out),
         ],
@@ -135,18 +139,36 @@ async def smart(timeline: Timeline, source: Path, out: Path) -> tuple[float, dic
     return time.perf_counter() - began, pieces
 
 
-def bench_one(seconds: float, size: str, workdir: Path) -> dict[str, object]:
+async def sound_alone(timeline: Timeline, source: Path, out: Path) -> None:
+    """The edit's sound as both renders make it (smart: build_sound; full: the same graph)."""
+    plan = build_sound(
+        timeline,
+        source,
+        out,
+        RenderOptions(),
+        source_has_audio=True,
+        loudness=LOUDNESS,
+        threads=effective_cpus(),
+    )
+    await run_render(plan)
+
+
+def bench_one(seconds: float, size: str, workdir: Path, gop: float) -> dict[str, object]:
     source = workdir / f"talk-{int(seconds)}s.mp4"
-    make_source(source, seconds, size)
+    make_source(source, seconds, size, gop)
     timeline = talk_timeline(seconds, size)
     began = cpu_seconds()
     smart_sec, pieces = asyncio.run(smart(timeline, source, workdir / "smart.mp4"))
     smart_cpu = cpu_seconds() - began
     full_sec = asyncio.run(full(timeline, source, workdir / "full.mp4"))
     full_cpu = cpu_seconds() - began - smart_cpu
+    sound_began = cpu_seconds()
+    asyncio.run(sound_alone(timeline, source, workdir / "sound.m4a"))
+    sound_cpu = cpu_seconds() - sound_began
     return {
         "recordingSec": seconds,
         "size": size,
+        "gopSec": gop,
         "editedSec": round(timeline.duration_sec, 2),
         "cuts": len(timeline.clips) - 1,
         **pieces,
@@ -156,6 +178,7 @@ def bench_one(seconds: float, size: str, workdir: Path) -> dict[str, object]:
         "fullRenderCpuSec": round(full_cpu, 1),
         "smartRenderCpuSec": round(smart_cpu, 1),
         "cpuRatioFullToSmart": round(full_cpu / smart_cpu, 2),
+        "soundCpuSec": round(sound_cpu, 1),
     }
 
 
@@ -164,7 +187,8 @@ def report(result: dict[str, object]) -> str:
     encoded = int(result["encodedFrames"])  # type: ignore[call-overload]
     return "\n".join(
         [
-            f"\n== {result['recordingSec']} s recording at {result['size']} -> "
+            f"\n== {result['recordingSec']} s recording at {result['size']}, a keyframe every "
+            f"{result['gopSec']} s -> "
             f"{result['editedSec']} s edit, {result['cuts']} cuts ==",
             f"full render   {result['fullRenderSec']:>8} s",
             f"smart render  {result['smartRenderSec']:>8} s  ({result['pieces']} pieces, "
@@ -173,16 +197,21 @@ def report(result: dict[str, object]) -> str:
             f"full / smart  {result['ratioFullToSmart']:>8}x  (goal >= 5 for 5 min)",
             f"CPU s (user+sys, all processes): full {result['fullRenderCpuSec']}, smart "
             f"{result['smartRenderCpuSec']}, ratio {result['cpuRatioFullToSmart']}x",
+            f"the sound alone (loudnorm + AAC, in both): {result['soundCpuSec']} CPU s",
         ]
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = lengths_parser(__doc__, "60,300").parse_args(argv)
+    parser = lengths_parser(__doc__, "60,300")
+    parser.add_argument(
+        "--gop", type=float, default=GOP_SECONDS, help="seconds between the source's keyframes"
+    )
+    args = parser.parse_args(argv)
     results = []
     for length in lengths_of(args.lengths):
         with tempfile.TemporaryDirectory(prefix="avocado-bench-render-") as tmp:
-            result = bench_one(length, args.size, Path(tmp))
+            result = bench_one(length, args.size, Path(tmp), args.gop)
         print(report(result), flush=True)
         results.append(result)
     save("render", results)
