@@ -1,6 +1,6 @@
 # check=skip=InvalidDefaultArgInFrom
-# The images of the five TalkAvocado services, all from this one file: the build argument SERVICE
-# names the service (api, orchestrator, audio, transcribe or render).
+# The images of the six TalkAvocado services, all from this one file: the build argument SERVICE
+# names the service (api, orchestrator, audio, transcribe, render or notify).
 #
 # Build with the repository root as the context:
 #   docker build --build-arg SERVICE=render -t talkavocado/render .
@@ -15,7 +15,7 @@
 #                 library and SERVICE itself, into the virtualenv /app/.venv
 #   runtime       the non-root user, the environment and the health check every image shares
 #   ffmpeg        runtime + ffmpeg, one layer the api, audio and render images share
-#   api, orchestrator, audio, transcribe, render
+#   api, orchestrator, audio, transcribe, render, notify
 #                 what one service's image adds: system packages, files, port, command
 #   (the last)    the stage SERVICE names + SERVICE's virtualenv, run as user 10001
 # Build SERVICE's image with the argument, not with --target <service>: those stages lack the
@@ -57,6 +57,7 @@ COPY services/transcribe/pyproject.toml services/transcribe/
 COPY services/render/pyproject.toml services/render/
 COPY services/orchestrator/pyproject.toml services/orchestrator/
 COPY services/api/pyproject.toml services/api/
+COPY services/notify/pyproject.toml services/notify/
 COPY cli/pyproject.toml cli/
 # Declared here, after the layers every service shares.
 ARG SERVICE
@@ -158,6 +159,15 @@ ENV METRICS_PORT=9100 \
     HEALTHCHECK_PORT_VARIABLE=METRICS_PORT
 EXPOSE 9100
 CMD ["python", "-m", "talkavocado_render"]
+
+
+# talkavocado-notify: signed webhook deliveries of job events (no media, no ffmpeg).
+FROM runtime AS notify
+ENV METRICS_PORT=9100 \
+    HEALTHCHECK_PORT_VARIABLE=METRICS_PORT
+# /healthz, /readyz and /metrics
+EXPOSE 9100
+CMD ["python", "-m", "talkavocado_notify"]
 
 
 # The image: SERVICE's stage above, SERVICE's virtualenv, and no root from here on.

@@ -40,6 +40,7 @@ PIPELINE_ORDER = [
     "smart-cut-planner",
     "video-cuts",
     "subtitles-post-edit",
+    "timeline-export",
     "branding-layer",
 ]
 

@@ -19,7 +19,12 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def plain_run(demo_recording: Recording, tmp_path_factory: pytest.TempPathFactory) -> Run:
     run = avocado(
-        demo_recording.path, "--tenant", "acme", storage=tmp_path_factory.mktemp("storage")
+        demo_recording.path,
+        "--tenant",
+        "acme",
+        "--export",
+        "fcpxml,edl",
+        storage=tmp_path_factory.mktemp("storage"),
     )
     assert run.returncode == 0, run.stderr
     return run
@@ -29,7 +34,9 @@ def load_model(run: Run, key: str, model: type[Any]) -> Any:
     return model.model_validate_json(run.path(key).read_bytes())
 
 
-def test_manifest_says_completed_with_the_artifacts(plain_run: Run) -> None:
+def test_manifest_says_completed_with_the_artifacts(
+    plain_run: Run, demo_recording: Recording
+) -> None:
     manifest = plain_run.manifest
     assert manifest["status"] == "completed"
     assert manifest["error"] is None
@@ -46,10 +53,19 @@ def test_manifest_says_completed_with_the_artifacts(plain_run: Run) -> None:
         "smart-cut-planner",
         "video-cuts",
         "subtitles-post-edit",
+        "timeline-export",
         "branding-layer",
     }
     assert all(s["status"] == "succeeded" for s in manifest["steps"].values())
     assert "edited video" in plain_run.stderr
+    # The timeline exports: in the manifest, and with --export beside the recording.
+    assert [(e["format"], e["key"]) for e in manifest["exports"]] == [
+        (fmt, f"{prefix}exports/timeline.{fmt}") for fmt in ("otio", "fcpxml", "xml", "edl")
+    ]
+    beside = demo_recording.path.parent / "talk-edit.fcpxml"
+    assert 'src="talk.mp4"' in beside.read_text()
+    assert (demo_recording.path.parent / "talk-edit.edl").read_text().startswith("TITLE:")
+    assert not (demo_recording.path.parent / "talk-edit.xml").exists()
     # Nothing is written outside the job's prefix (and the tenant's assets).
     written = [
         p.relative_to(plain_run.storage).as_posix()

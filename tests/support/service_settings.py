@@ -8,6 +8,7 @@ from pydantic_settings import BaseSettings
 from talkavocado_api.settings import ApiSettings
 from talkavocado_audio.settings import AudioSettings
 from talkavocado_common.config import EnvVar, env_vars
+from talkavocado_notify.settings import NotifySettings
 from talkavocado_orchestrator.settings import OrchestratorSettings
 from talkavocado_render.settings import RenderSettings
 from talkavocado_transcribe.settings import TranscribeSettings
@@ -18,6 +19,7 @@ SERVICE_SETTINGS: dict[str, type[BaseSettings]] = {
     "audio": AudioSettings,
     "transcribe": TranscribeSettings,
     "render": RenderSettings,
+    "notify": NotifySettings,
 }
 STEP_SERVICES = ("audio", "transcribe", "render")
 

@@ -2,6 +2,7 @@
 
 `avocado process INPUT` runs the whole pipeline in this process and prints the final manifest as
 JSON on stdout; progress goes to stderr. Exit status: 0 completed, 1 the job failed, 2 bad usage.
+`avocado export JOB --format F` copies a processed job's timeline export out of the same storage.
 """
 
 from __future__ import annotations
@@ -47,6 +48,16 @@ from talkavocado_common.storage.keys import safe_filename
 from talkavocado_common.topology import load_handlers
 from talkavocado_transcribe.preload import preloaded
 
+from .exports import (
+    DESCRIPTIONS,
+    FORMATS,
+    ExportFailed,
+    ExportFormat,
+    export_bytes,
+    parse_formats,
+    save_exports,
+    write_output,
+)
 from .local_runner import LocalPipeline
 from .progress import TerminalProgress
 
@@ -92,10 +103,17 @@ def _parser() -> argparse.ArgumentParser:
     process.add_argument(
         "--pipeline", type=Path, help="ASL state machine (default: contracts/pipeline.asl.json)"
     )
+    process.add_argument(
+        "--export",
+        metavar="FORMATS",
+        help="also write the edit as timelines beside the recording (INPUT-edit.FORMAT), "
+        f"comma-separated: {', '.join(FORMATS)}",
+    )
     process.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     process.add_argument(
         "-v", "--verbose", action="store_true", help="log details (and tracebacks) to stderr"
     )
+    _export_parser(commands)
     sample = commands.add_parser(
         "sample",
         help="generate a sample talking-head recording with known pauses and fillers",
@@ -180,6 +198,69 @@ def _parser() -> argparse.ArgumentParser:
     )
     submit.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     return parser
+
+
+def _export_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = commands.add_parser(
+        "export",
+        help="copy a processed job's edit as a timeline for an editing program",
+        description="Write the timeline export of a job run by `avocado process` (same "
+        "--storage, --tenant and --env): "
+        + "; ".join(f"{f}: {DESCRIPTIONS[f]}" for f in FORMATS)
+        + ". The export names the recording by its file name: put it beside the recording.",
+    )
+    export.add_argument("job", help="the job id (`jobId` in the manifest `process` printed)")
+    export.add_argument(
+        "--format", required=True, metavar="FORMAT", help=f"one of {', '.join(FORMATS)}"
+    )
+    export.add_argument(
+        "-o", "--output", type=Path, help="file to write ('-': stdout; default: JOB.FORMAT)"
+    )
+    export.add_argument("--revision", type=int, help="a review revision's edit (default: 1)")
+    export.add_argument(
+        "--storage",
+        default="storage",
+        help="storage directory or s3://bucket/prefix (default: ./storage)",
+    )
+    export.add_argument("--tenant", default="demo-tenant", help="tenant id (default: demo-tenant)")
+    export.add_argument(
+        "--env", default="local", help="environment part of storage keys (default: local)"
+    )
+
+
+def export(args: argparse.Namespace) -> int:
+    """`avocado export`: one export of a job in local (or S3) storage to a file."""
+    try:
+        (fmt,) = parse_formats(args.format)
+    except ValueError:
+        raise UsageError(
+            f"--format must be one of {', '.join(FORMATS)}, not {args.format!r}"
+        ) from None
+    try:
+        keys = JobKeys(args.env, args.tenant, args.job)
+        storage = _open_storage(args.storage)
+    except (InvalidKey, ValueError, OSError) as exc:
+        raise UsageError(str(exc)) from exc
+    target: Path = args.output or Path(f"{args.job}.{fmt}")
+    if str(target) != "-" and not target.parent.is_dir():
+        raise UsageError(f"folder {target.parent} does not exist")
+    if args.revision is not None and args.revision < 1:
+        raise UsageError("--revision counts from 1")
+
+    async def fetch() -> bytes:
+        try:
+            return await export_bytes(storage, keys, fmt, args.revision)
+        finally:
+            await storage.aclose()
+
+    try:
+        where = write_output(asyncio.run(fetch()), target)
+    except ExportFailed as exc:
+        sys.stderr.write(f"avocado: error: {exc}\n")
+        return 1
+    if where != "stdout":
+        sys.stderr.write(f"avocado: {fmt} timeline: {where}\n")
+    return 0
 
 
 def up(args: argparse.Namespace) -> int:
@@ -312,6 +393,7 @@ class ProcessJob:
     storage: Storage
     assets: tuple[Path, ...]
     quiet: bool
+    exports: tuple[ExportFormat, ...] = ()
 
 
 def prepare(args: argparse.Namespace) -> ProcessJob:
@@ -323,12 +405,18 @@ def prepare(args: argparse.Namespace) -> ProcessJob:
             raise UsageError(f"asset {asset} does not exist or is not a file")
     options = _load_options(args.options)
     try:
+        exports = parse_formats(args.export) if args.export is not None else ()
+    except ValueError as exc:
+        raise UsageError(f"--export: {exc}") from None
+    try:
         machine = load_file(args.pipeline or default_pipeline_path())
         keys = JobKeys(args.env, args.tenant, args.job_id or new_job_id())
         storage = _open_storage(args.storage)
     except (AslError, InvalidKey, ValueError, OSError) as exc:
         raise UsageError(str(exc)) from exc
-    return ProcessJob(source, options, machine, keys, storage, tuple(args.asset), args.quiet)
+    return ProcessJob(
+        source, options, machine, keys, storage, tuple(args.asset), args.quiet, exports
+    )
 
 
 def model_to_preload(job: ProcessJob) -> str | None:
@@ -387,11 +475,26 @@ async def process(job: ProcessJob, pipeline: LocalPipeline) -> int:
         final = next((r.key for r in manifest.renders if r.kind == "final"), None)
         if not job.quiet and final:
             sys.stderr.write(f"avocado: edited video: {final}{where}\n")
-        return 0
+        return await _save_exports(job)
     error = manifest.error
     reason = f"{error.code}: {error.message}" if error else f"job ended {manifest.status}"
     sys.stderr.write(f"avocado: error: {reason} (manifest: {keys.manifest}{where})\n")
     return 1
+
+
+async def _save_exports(job: ProcessJob) -> int:
+    """`--export`: the job's timelines beside the recording."""
+    if not job.exports:
+        return 0
+    try:
+        paths = await save_exports(job.storage, job.keys, job.source, job.exports)
+    except ExportFailed as exc:
+        sys.stderr.write(f"avocado: error: {exc}\n")
+        return 1
+    if not job.quiet:
+        for path in paths:
+            sys.stderr.write(f"avocado: timeline: {path}\n")
+    return 0
 
 
 def leave_busy_threads(code: int, within: float = 1.0) -> None:
@@ -424,6 +527,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return up(args)
         if args.command == "keys":
             return keys(args)
+        if args.command == "export":
+            return export(args)
         if args.command == "submit":
             from .submit import submit
 

@@ -1,7 +1,8 @@
 """`avocado up`: the whole stack on one machine (docs/architecture.md §9).
 
 A Kafka-compatible broker (the embedded Tansu, unless KAFKA_BOOTSTRAP_SERVERS names a cluster),
-the topics, and the five services as separate processes under a supervisor. Prints the API URL
+the topics, and the six services (notify, the webhooks, among them) as separate processes under a
+supervisor. Prints the API URL
 and a dev key for tenant `demo-tenant`; Ctrl-C / SIGTERM stops everything.
 """
 
@@ -102,6 +103,24 @@ def service_specs(kafka: KafkaSettings, config: StackConfig, dev_key: str) -> li
         )
         for service in STEP_SERVICES
     ]
+    specs.append(
+        ServiceSpec(
+            "notify",
+            [python, "-m", "talkavocado_notify"],
+            {
+                **common,
+                "METRICS_PORT": str(free_port()),
+                "API_PUBLIC_URL": f"http://127.0.0.1:{config.port}",
+                "SHUTDOWN_GRACE_SECONDS": os.environ.get(
+                    "SHUTDOWN_GRACE_SECONDS", STEP_SHUTDOWN_GRACE_SECONDS
+                ),
+                # Webhooks to this machine's own receivers need NOTIFY_ALLOW_PRIVATE_DESTINATIONS=true.
+                "NOTIFY_ALLOW_PRIVATE_DESTINATIONS": os.environ.get(
+                    "NOTIFY_ALLOW_PRIVATE_DESTINATIONS", "false"
+                ),
+            },
+        )
+    )
     return specs
 
 

@@ -6,7 +6,9 @@ What this holds the API to: a request the document calls valid is accepted (2xx,
 4xx; every answer's status, content type, headers and body are declared; a 405 names every
 method of its path; a job that was created can be read. Upload bodies are bytes the schema
 cannot judge against the job's declared size or as a recording, so there a 400 or 413 (not the
-size declared at creation) and a 422 (not a recording) count as answers to valid requests too.
+size declared at creation) and a 422 (not a recording) count as answers to valid requests too;
+so do a 422 for a webhook URL whose host or port cannot be used, and a 409 once the tenant has
+as many webhooks as it may.
 
 Bounded: a fixed seed, `MAX_EXAMPLES` per operation and a 40 s budget (about 45 s in all).
 """
@@ -57,6 +59,12 @@ checks.positive_data_acceptance.expected-statuses = [
   "2xx", "400", "401", "403", "404", "409", "413", "422", "429"
 ]
 
+# A webhook URL the schema accepts may still name no usable host or port (422), and a tenant
+# has at most 20 webhooks (409).
+[[operations]]
+include-operation-id = "createWebhook"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
+
 # Server-Sent Events of a live job end only when the job does: schemathesis may read a few
 # events, then it must stop (stateful links never lead here; see openapi.py).
 [[operations]]
@@ -80,6 +88,9 @@ async def test_the_running_api_keeps_its_openapi_contract(tmp_path: Path) -> Non
         # The fuzzer's volume, not a client's: admission limits would only answer 429.
         create_rate_per_minute=1_000_000,
         create_burst=100_000,
+        # Its authentication checks send a wrong key once per operation: more than the ten a
+        # client may send per minute, after which every request would be a 429.
+        auth_failure_limit=1_000_000,
     )
     app = create_app(
         settings, storage=storage, publisher=InMemoryPublisher(), status_feed=InMemoryStatusFeed()

@@ -1,6 +1,7 @@
 """Every service stops within its deadline on SIGTERM even when the broker is gone: the API,
-the orchestrator (faust's own shutdown waits on the gone broker for a minute) and a step worker,
-each started as `avocado up` starts it, against a broker that is then killed."""
+the orchestrator (faust's own shutdown waits on the gone broker for a minute), a step worker and
+the notify service, each started as `avocado up` starts it, against a broker that is then
+killed."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from talkavocado_common.events import Topics
 from talkavocado_common.kafka import EmbeddedBroker, ensure_topics, free_port
 from talkavocado_common.storage import LocalStorage
 from talkavocado_common.worker.main import STOP_MARGIN_SECONDS
+from talkavocado_notify.__main__ import STOP_MARGIN_SECONDS as NOTIFY_STOP_MARGIN_SECONDS
 from talkavocado_orchestrator.__main__ import SHUTDOWN_DEADLINE_SECONDS
 from tests.support.jobs import create_job
 from tests.support.kafka import TopicReader, count, of_type, publish, step_requested
@@ -36,7 +38,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[3]
 
-SERVICES = ("api", "orchestrator", "audio")
+SERVICES = ("api", "orchestrator", "audio", "notify")
 STEP_GRACE_SECONDS = 3.0
 SLACK_SECONDS = 3.0  # interpreter exit, a loaded machine
 
@@ -114,6 +116,7 @@ def test_every_service_stops_in_time_when_the_broker_is_gone(
             "api": STOP_DEADLINE_SECONDS,
             "orchestrator": SHUTDOWN_DEADLINE_SECONDS,
             "audio": STEP_GRACE_SECONDS + STOP_MARGIN_SECONDS,
+            "notify": STEP_GRACE_SECONDS + NOTIFY_STOP_MARGIN_SECONDS,
         }
         took: dict[str, float] = {}
         while len(took) < len(processes):

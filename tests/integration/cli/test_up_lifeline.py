@@ -18,7 +18,7 @@ from talkavocado_common.kafka import free_port
 pytestmark = pytest.mark.slow
 
 KEY = secrets.token_urlsafe(24)
-SERVICES = ("api", "orchestrator", "audio", "transcribe", "render")
+SERVICES = ("api", "orchestrator", "audio", "transcribe", "render", "notify")
 
 
 def children_of(pid: int) -> list[int]:

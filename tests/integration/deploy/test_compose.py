@@ -30,7 +30,7 @@ from tests.integration.deploy.test_dockerfiles import (
 
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-SERVICES = ("api", "orchestrator", "audio", "transcribe", "render")
+SERVICES = ("api", "orchestrator", "audio", "transcribe", "render", "notify")
 STEP_SERVICES = ("audio", "transcribe", "render")
 PORT_VARIABLE = {
     "api": "API_PORT",
@@ -38,11 +38,17 @@ PORT_VARIABLE = {
     "audio": "METRICS_PORT",
     "transcribe": "METRICS_PORT",
     "render": "METRICS_PORT",
+    "notify": "METRICS_PORT",
 }
 RESTARTS = ("always", "unless-stopped", "on-failure")
 ESSENTIAL = ("KAFKA_BOOTSTRAP_SERVERS", "STORAGE_URL", "AWS_ENDPOINT_URL")
 # Variables of the shell that would change the interpolated file; the test reads the defaults.
-OVERRIDES = ("TALKAVOCADO_API_KEYS", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD")
+OVERRIDES = (
+    "TALKAVOCADO_API_KEYS",
+    "MINIO_ROOT_USER",
+    "MINIO_ROOT_PASSWORD",
+    "NOTIFY_ALLOW_PRIVATE_DESTINATIONS",
+)
 # The API keys have no default: Compose refuses to start without them. The tests set this one.
 TEST_KEYS = f"{DEFAULT_TENANT}:j9Wpksf_PSSp3rgp_p-nHuUEkUq4ntcsg9b-Z4fZlfE"
 
@@ -320,7 +326,7 @@ def test_api_is_published_and_configured_for_clients(compose: dict[str, Any]) ->
     assert tenant == DEFAULT_TENANT
     assert check_key(key) == key
     assert int(env["MAX_UPLOAD_BYTES"]) > 0
-    for name in ("orchestrator", *STEP_SERVICES):
+    for name in ("orchestrator", *STEP_SERVICES, "notify"):
         assert not published_ports(services(compose)[name]), f"{name} publishes a port"
 
 
@@ -351,3 +357,13 @@ def test_compose_refuses_to_start_without_api_keys() -> None:
     assert result.returncode != 0
     assert "TALKAVOCADO_API_KEYS" in result.stderr
     assert "avocado keys new" in result.stderr
+
+
+def test_notify_may_finish_its_calls_and_refuses_private_destinations(
+    compose: dict[str, Any],
+) -> None:
+    notify = services(compose)["notify"]
+    env = environment(notify)
+    assert seconds(notify["stop_grace_period"]) > float(env["SHUTDOWN_GRACE_SECONDS"])
+    assert env["NOTIFY_ALLOW_PRIVATE_DESTINATIONS"] == "false"
+    assert env["API_PUBLIC_URL"] == environment(services(compose)["api"])["API_PUBLIC_URL"]

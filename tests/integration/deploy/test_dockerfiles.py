@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[3]
 DOCKERFILE = ROOT / "Dockerfile"
 # The build argument that names the service (docker build --build-arg SERVICE=<service>).
 SERVICE_ARG = "SERVICE"
-SERVICES = ("api", "orchestrator", "audio", "transcribe", "render")
+SERVICES = ("api", "orchestrator", "audio", "transcribe", "render", "notify")
 # The services that run ffmpeg or ffprobe: audio extraction, the render steps, the API's upload
 # check. transcribe decodes with PyAV (its own libraries), the orchestrator runs no media.
 NEEDS_FFMPEG = frozenset({"audio", "render", "api"})
@@ -42,6 +42,7 @@ PORTS = {
     "audio": ("METRICS_PORT", "9100"),
     "transcribe": ("METRICS_PORT", "9100"),
     "render": ("METRICS_PORT", "9100"),
+    "notify": ("METRICS_PORT", "9100"),
 }
 PIPELINE = "contracts/pipeline.asl.json"
 USER_ID = "10001"

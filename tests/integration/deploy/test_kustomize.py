@@ -31,7 +31,7 @@ K8S = REPO / "deploy" / "k8s"
 
 OVERLAYS = ("dev", "prod")
 NAMESPACES = {"dev": "talkavocado-dev", "prod": "talkavocado"}
-SERVICES = ("api", "orchestrator", "audio", "transcribe", "render")
+SERVICES = ("api", "orchestrator", "audio", "transcribe", "render", "notify")
 STEP_SERVICES = ("audio", "transcribe", "render")
 STARTUP_PROBED = ("transcribe", "render")
 # The port each service's HTTP endpoints listen on, by container port name and the setting.
@@ -41,6 +41,7 @@ SERVICE_PORTS = {
     "audio": ("metrics", "METRICS_PORT"),
     "transcribe": ("metrics", "METRICS_PORT"),
     "render": ("metrics", "METRICS_PORT"),
+    "notify": ("metrics", "METRICS_PORT"),
 }
 # Writable directories a service's settings point at (read-only root filesystem).
 WRITABLE_DIR_SETTINGS = {
@@ -636,11 +637,13 @@ def test_prod_ingress_exposes_only_the_job_api() -> None:
         "/",  # the review app's page, its files, who the key belongs to
         "/ui/app.js",
         "/session",
+        "/webhooks",
+        "/webhooks/wh_x/deliveries",
     ):
         assert _exposed(paths, public), f"{public} is not routed"
     for private in ("/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"):
         assert not _exposed(paths, private), f"{private} is public on the prod ingress"
-    for internal in ("/healthz", "/readyz", "/jobsx", "/uix", "/sessions"):
+    for internal in ("/healthz", "/readyz", "/jobsx", "/uix", "/sessions", "/webhooksx"):
         assert not _exposed(paths, internal), f"{internal} is public on the prod ingress"
 
 

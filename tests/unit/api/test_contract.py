@@ -93,8 +93,10 @@ async def test_the_document_declares_patterns_limits_and_no_unsent_422(api: Api)
             if "path" in params:
                 assert params["path"]["pattern"] == ARTIFACT_PATH_PATTERN
             responses = operation["responses"]
-            if operation["operationId"] != "uploadJobInput":
-                assert "422" not in responses, (method, path)  # validation answers 400
+            # Validation answers 400; 422 is an upload that is not a recording, or a webhook
+            # URL of the right shape that cannot be used.
+            if operation["operationId"] not in ("uploadJobInput", "createWebhook"):
+                assert "422" not in responses, (method, path)
             if params:
                 assert "400" in responses, (method, path)
     schemas = document["components"]["schemas"]

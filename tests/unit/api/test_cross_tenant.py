@@ -1,5 +1,5 @@
-"""A key of tenant B never reaches tenant A's jobs: 404 exactly as for a job that does not exist,
-on every route, and nothing of A's is read or changed."""
+"""A key of tenant B never reaches tenant A's jobs or webhooks: 404 exactly as for a job (or
+webhook) that does not exist, on every route, and nothing of A's is read or changed."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from talkavocado_common.models import ErrorCode, ErrorInfo, JobStatus, Manifest
 from .support import TENANT_A, TENANT_B, Api, build_api, client_for, media
 
 UNKNOWN_JOB = "0190000000000-feedfacefeedface"
+UNKNOWN_WEBHOOK = "wh_feedfacefeedfacefeedface"
 ARTIFACT = "renders/final.mp4"  # tenant A's job has it
 
 
@@ -31,8 +32,16 @@ class Operation:
     def on_a_job(self) -> bool:
         return "{jobId}" in self.path
 
-    def url(self, job_id: str) -> str:
-        return self.path.replace("{jobId}", job_id).replace("{path}", ARTIFACT)
+    @property
+    def on_a_webhook(self) -> bool:
+        return "{webhookId}" in self.path
+
+    def url(self, job_id: str, webhook_id: str = UNKNOWN_WEBHOOK) -> str:
+        return (
+            self.path.replace("{jobId}", job_id)
+            .replace("{path}", ARTIFACT)
+            .replace("{webhookId}", webhook_id)
+        )
 
     def extra(self) -> dict[str, Any]:
         content = self.operation.get("requestBody", {}).get("content", {})
@@ -41,6 +50,8 @@ class Operation:
         if "application/json" in content:  # job creation, the plan's edits, a cancel's reason
             if self.path.endswith("/plan"):
                 return {"json": {"edits": [{"start": 0, "end": 1, "action": "cut"}]}}
+            if self.path == "/webhooks":
+                return {"json": WEBHOOK}
             return {"json": BODY if self.path == "/jobs" else {"reason": "r"}}
         return {}
 
@@ -49,6 +60,9 @@ BODY = {
     "tenantId": TENANT_A,
     "input": {"originalFilename": "a.mp4", "bytes": 10, "mimeType": "video/mp4"},
 }
+
+
+WEBHOOK = {"url": "https://hooks.example.com/a", "events": ["job.completed"]}
 
 
 def operations() -> list[Operation]:
@@ -64,6 +78,7 @@ def operations() -> list[Operation]:
 
 OPERATIONS = operations()
 JOB_OPERATIONS = [op for op in OPERATIONS if op.on_a_job]
+WEBHOOK_OPERATIONS = [op for op in OPERATIONS if op.on_a_webhook]
 SECURED = [op for op in OPERATIONS if op.operation.get("security")]
 
 
@@ -76,6 +91,11 @@ def test_the_route_lists_come_from_the_whole_document() -> None:
     assert {op.path for op in SECURED} >= paths | {"/jobs"}
     public = {op.path for op in OPERATIONS} - {op.path for op in SECURED}
     assert public == {"/healthz", "/readyz", "/metrics"}
+    assert {f"{op.method} {op.path}" for op in WEBHOOK_OPERATIONS} == {
+        "DELETE /webhooks/{webhookId}",
+        "GET /webhooks/{webhookId}/deliveries",
+    }
+    assert {op.path for op in SECURED} >= {"/webhooks"}
 
 
 def without_correlation(response: httpx.Response) -> dict[str, Any]:
@@ -125,15 +145,46 @@ async def test_other_tenants_job_is_404_like_a_missing_job(
     assert api.feed.subscriber_count(job_id) == 0
 
 
-async def test_other_tenants_listing_is_404(api: Api) -> None:
-    await a_job_of_tenant_a(api)
+async def a_webhook_of_tenant_a(api: Api) -> tuple[str, list[str]]:
+    response = await api.client.post("/webhooks", params={"tenantId": TENANT_A}, json=WEBHOOK)
+    assert response.status_code == 201, response.text
+    webhook_id: str = response.json()["id"]
+    return webhook_id, await api.storage.list(f"test/{TENANT_A}/")
+
+
+@pytest.mark.parametrize("op", WEBHOOK_OPERATIONS, ids=lambda op: f"{op.method} {op.path}")
+@pytest.mark.parametrize("claimed_tenant", [TENANT_A, TENANT_B])
+async def test_other_tenants_webhook_is_404_like_a_missing_webhook(
+    api: Api, op: Operation, claimed_tenant: str
+) -> None:
+    webhook_id, files_before = await a_webhook_of_tenant_a(api)
     async with api.as_tenant_b() as client_b:
-        response = await client_b.get("/jobs", params={"tenantId": TENANT_A})
-        own = await client_b.get("/jobs", params={"tenantId": TENANT_B})
+        response = await client_b.request(
+            op.method, op.url(UNKNOWN_JOB, webhook_id), params={"tenantId": claimed_tenant}
+        )
+        missing = await client_b.request(
+            op.method, op.url(UNKNOWN_JOB, UNKNOWN_WEBHOOK), params={"tenantId": TENANT_B}
+        )
+    assert response.status_code == 404
+    assert missing.status_code == 404
+    expected = without_correlation(missing)
+    expected["detail"] = expected["detail"].replace(UNKNOWN_WEBHOOK, webhook_id)
+    assert without_correlation(response) == expected
+    assert response.headers["content-type"] == "application/json"
+    assert await api.storage.list(f"test/{TENANT_A}/") == files_before
+
+
+@pytest.mark.parametrize("path", ["/jobs", "/webhooks"])
+async def test_other_tenants_listing_is_404(api: Api, path: str) -> None:
+    await a_job_of_tenant_a(api)
+    await a_webhook_of_tenant_a(api)
+    async with api.as_tenant_b() as client_b:
+        response = await client_b.get(path, params={"tenantId": TENANT_A})
+        own = await client_b.get(path, params={"tenantId": TENANT_B})
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
     assert own.status_code == 200
-    assert own.json()["jobs"] == []
+    assert own.json()[path.strip("/")] == []
 
 
 @pytest.mark.parametrize("op", SECURED, ids=lambda op: f"{op.method} {op.path}")

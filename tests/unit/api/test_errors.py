@@ -16,6 +16,15 @@ from .support import TENANT_A, Api
 CASES: list[tuple[domain.UseCaseError, int, str, str, dict[str, Any], dict[str, str]]] = [
     (domain.JobNotFound("j1"), 404, "not_found", "job 'j1' not found", {}, {}),
     (
+        domain.WebhookNotFound("wh_1"),
+        404,
+        "not_found",
+        "webhook 'wh_1' not found",
+        {},
+        {},
+    ),
+    (domain.InvalidDestination("url: no host"), 422, "input_invalid", "url: no host", {}, {}),
+    (
         domain.ArtifactNotFound("renders/x.mp4"),
         404,
         "not_found",

@@ -36,6 +36,7 @@ STEPS = [
     "video-cuts",
     "video-transitions",
     "subtitles-post-edit",
+    "timeline-export",
     "branding-layer",
 ]
 
@@ -130,7 +131,7 @@ async def test_runs_steps_in_document_order_and_completes(
     assert last["results"]["audio_extraction"] == {"did": "audio-extraction"}
     assert last["options"]["transitions"]["enabled"] is False
     starts = [e[1] for e in recorder.events if e[0] == "start"]
-    assert starts[0] == (1, 6, "audio-extraction", 1)
+    assert starts[0] == (1, 7, "audio-extraction", 1)
     assert ("progress", 0.5) in recorder.events
 
 

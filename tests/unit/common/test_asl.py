@@ -74,6 +74,7 @@ def test_pipeline_order_follows_the_transitions_choice() -> None:
         "smart-cut-planner",
         "video-cuts",
         "subtitles-post-edit",
+        "timeline-export",
         "branding-layer",
         "mark-complete",
     ]

@@ -13,6 +13,7 @@ from talkavocado_common.manifest_changes import (
     ManifestChange,
     RecordAudio,
     RecordCutPlan,
+    RecordExports,
     RecordRenders,
     RecordStep,
     RecordSubtitles,
@@ -25,6 +26,7 @@ from talkavocado_common.models import (
     AudioArtifacts,
     ErrorCode,
     ErrorInfo,
+    ExportArtifact,
     InputInfo,
     JobStatus,
     Manifest,
@@ -60,6 +62,7 @@ def full_manifest() -> Manifest:
             )
         ],
         subtitles=[SubtitleArtifact(key=K + "s.srt", format="srt", kind="source")],
+        exports=[ExportArtifact(key=K + "exports/old.edl", format="edl")],
         steps={"x": StepRecord(status=StepStatus.SUCCEEDED, attempts=1, started_at=T0)},
         revisions=[
             Revision(
@@ -106,6 +109,10 @@ CHANGES: list[ManifestChange] = [
     RecordTimeline(K + "plan/timeline.json"),
     RecordTimeline(K + "plan/timeline.json", "video-transitions"),
     RecordSubtitles((SubtitleArtifact(key=K + "f.srt", format="srt", kind="final"),)),
+    RecordExports((ExportArtifact(key=K + "exports/timeline.otio", format="otio"),)),
+    RecordExports(
+        (ExportArtifact(key=K + "revisions/2/exports/timeline.xml", format="xml"),), revision=2
+    ),
     RecordRenders(
         (RenderArtifact(key=K + "r.mp4", kind="final", duration_sec=2, width=4, height=4, bytes=9),)
     ),

@@ -47,6 +47,7 @@ STEPS = [
     "smart-cut-planner",
     "video-cuts",
     "subtitles-post-edit",
+    "timeline-export",
     "branding-layer",
 ]
 STEPS_WITH_TRANSITIONS = [*STEPS[:4], "video-transitions", *STEPS[4:]]

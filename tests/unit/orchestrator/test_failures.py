@@ -69,7 +69,7 @@ def test_progress_is_kept_when_a_job_fails() -> None:
     d.succeed()
     d.succeed()
     before = d.job.progress
-    assert before == pytest.approx(2 / 6)
+    assert before == pytest.approx(2 / 7)
     commands = d.fail(ErrorCode.INTERNAL)
     assert status_event(commands).event.progress == before
 

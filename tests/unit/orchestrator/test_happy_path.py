@@ -122,6 +122,7 @@ def test_each_step_sees_the_results_of_the_earlier_ones() -> None:
         "video_cuts",
         "video_transitions",
         "subtitles_post_edit",
+        "timeline_export",
     }
     assert inputs["branding-layer"]["options"]["transitions"]["enabled"] is True
     assert d.job.context["results"]["branding_layer"] == {"out": "branding-layer.json"}
@@ -143,6 +144,7 @@ def test_services_and_topics_follow_the_resources() -> None:
         "video-cuts": "render",
         "video-transitions": "render",
         "subtitles-post-edit": "render",
+        "timeline-export": "render",
         "branding-layer": "render",
     }
 

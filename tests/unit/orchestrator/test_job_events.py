@@ -127,7 +127,7 @@ def test_heartbeat_reports_progress_and_message() -> None:
         1,
         "decoding",
     )
-    assert status.progress == pytest.approx(1.5 / 6)
+    assert status.progress == pytest.approx(1.5 / 7)
     assert d.pending.heartbeat_deadline == d.now + timedelta(seconds=30)
 
 
@@ -135,7 +135,7 @@ def test_heartbeat_progress_never_goes_back() -> None:
     d = Driver()
     d.submit()
     figures = [status_event(d.heartbeat(p)).event.progress for p in (0.6, 0.2, 0.7, 0.0)]
-    assert figures == pytest.approx([0.1, 0.1, 0.7 / 6, 0.7 / 6])
+    assert figures == pytest.approx([0.6 / 7, 0.6 / 7, 0.7 / 7, 0.7 / 7])
     assert d.pending.progress == 0.7
 
 
@@ -165,7 +165,7 @@ def test_cancel_a_running_job() -> None:
         "transcription",
         "cancelled: changed my mind",
     )
-    assert status.progress == pytest.approx(1 / 6)
+    assert status.progress == pytest.approx(1 / 7)
     assert d.job.ended
     assert d.job.pending is None
 

@@ -302,7 +302,7 @@ def test_every_random_pipeline_run_that_completes_ran_the_planned_steps_in_order
         transitions = d.job.context["options"]["transitions"]["enabled"]
         order = ["audio-extraction", "transcription", "smart-cut-planner", "video-cuts"]
         order += ["video-transitions"] if transitions else []
-        order += ["subtitles-post-edit", "branding-layer"]
+        order += ["subtitles-post-edit", "timeline-export", "branding-layer"]
         succeeded = [e.state for e, commands in d.log if commands and isinstance(e, StepSucceeded)]
         assert succeeded == order  # each once, in order, whatever failed and was retried
         assert set(d.job.context["results"]) == {s.replace("-", "_") for s in order}

@@ -17,7 +17,7 @@ from .helpers import (
     status_event,
 )
 
-REVISION_STEPS = STEPS[3:]  # video-cuts, subtitles-post-edit, branding-layer
+REVISION_STEPS = STEPS[3:]  # video-cuts, subtitles-post-edit, timeline-export, branding-layer
 
 
 def render_requested(revision: int = 2, *, transitions: bool = False) -> JobRenderRequested:

@@ -23,6 +23,7 @@ from typing import Literal
 from .models import (
     AudioArtifacts,
     ErrorInfo,
+    ExportArtifact,
     JobStatus,
     LogEntry,
     Manifest,
@@ -50,6 +51,7 @@ WRITES: Mapping[str, frozenset[str]] = {
     "video-cuts": frozenset({"plan.timeline", "revisions.timeline"}),
     "video-transitions": frozenset({"plan.timeline", "revisions.timeline"}),
     "subtitles-post-edit": frozenset({"subtitles", "revisions.subtitles"}),
+    "timeline-export": frozenset({"exports", "revisions.exports"}),
     "branding-layer": frozenset({"renders", "revisions.renders"}),
 }
 # Writers that act for a step run: their changes are refused once the job has ended (a
@@ -212,6 +214,35 @@ class RecordSubtitles:
     __call__ = apply
 
 
+def _replace_exports(
+    current: Sequence[ExportArtifact], ours: Sequence[ExportArtifact]
+) -> list[ExportArtifact]:
+    keys = {e.key for e in ours}
+    return [e for e in current if e.key not in keys] + list(ours)
+
+
+@dataclass(frozen=True)
+class RecordExports:
+    """The timeline exports; with `revision`, that review revision's."""
+
+    exports: tuple[ExportArtifact, ...]
+    writer: str = "timeline-export"
+    revision: int | None = None
+
+    def apply(self, m: Manifest) -> Manifest:
+        if self.revision is not None:
+            return _in_revision(
+                m,
+                self.revision,
+                lambda r: r.model_copy(
+                    update={"exports": _replace_exports(r.exports, self.exports)}
+                ),
+            )
+        return m.model_copy(update={"exports": _replace_exports(m.exports, self.exports)})
+
+    __call__ = apply
+
+
 def _replace_renders(
     current: Sequence[RenderArtifact], ours: Sequence[RenderArtifact]
 ) -> list[RenderArtifact]:
@@ -262,6 +293,7 @@ StepChange = (
     | RecordCutPlan
     | RecordTimeline
     | RecordSubtitles
+    | RecordExports
     | RecordRenders
 )
 ManifestChange = SetStatus | RecordStep | RequestRevision | StepChange

@@ -35,6 +35,7 @@ STEPS: tuple[Step, ...] = (
     Step("video-cuts", "render", "talkavocado_render.edit_steps:video_cuts"),
     Step("video-transitions", "render", "talkavocado_render.edit_steps:video_transitions"),
     Step("subtitles-post-edit", "render", "talkavocado_render.edit_steps:subtitles_post_edit"),
+    Step("timeline-export", "render", "talkavocado_render.export_step:timeline_export"),
     Step("branding-layer", "render", "talkavocado_render.branding:branding_layer"),
 )
 

@@ -20,7 +20,7 @@ from .metrics import ApiMetrics
 from .middleware import RequestMiddleware
 from .openapi import install_openapi
 from .ports import EventPublisher, ReadinessCheck, StatusFeed, storage_check
-from .routes import jobs, ops, review
+from .routes import jobs, ops, review, webhooks
 from .settings import ApiSettings
 from .signed_links import LinkSigner
 from .usecases import Prober, build_use_cases
@@ -77,6 +77,10 @@ def create_app(
         openapi_tags=[
             {"name": "jobs", "description": "Jobs of the caller's tenant."},
             {"name": "review", "description": "Review the cut, adjust it, render a revision."},
+            {
+                "name": "webhooks",
+                "description": "Signed calls to the tenant's URLs when its jobs end.",
+            },
             {"name": "operations", "description": "Health, readiness and metrics."},
         ],
     )
@@ -101,6 +105,7 @@ def create_app(
     app.include_router(jobs.router)
     app.include_router(review.router)
     app.include_router(review.session_router)
+    app.include_router(webhooks.router)
     app.include_router(ops.router)
     app.add_middleware(
         RequestMiddleware, metrics=metrics, max_json_body_bytes=settings.max_json_body_bytes

@@ -24,13 +24,16 @@ from .usecases.artifacts import ArtifactDownloads
 from .usecases.common import RequestContext
 from .usecases.control import JobControl
 from .usecases.create import CreateJob
-from .usecases.errors import JobNotFound
+from .usecases.errors import JobNotFound, WebhookNotFound
 from .usecases.read import ReadJobs
 from .usecases.review import Review
 from .usecases.stream import StatusStream
 from .usecases.upload import UploadInput
+from .usecases.webhooks import Webhooks
+from .webhook_schemas import WEBHOOK_ID_MAX, WEBHOOK_ID_PATTERN
 
 _JOB_ID_RE = re.compile(JOB_ID_PATTERN)
+_WEBHOOK_ID_RE = re.compile(WEBHOOK_ID_PATTERN)
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -113,6 +116,10 @@ async def get_review(request: Request) -> Review:
     return _use_cases(request).review
 
 
+async def get_webhooks(request: Request) -> Webhooks:
+    return _use_cases(request).webhooks
+
+
 async def get_link_signer(request: Request) -> LinkSigner:
     signer: LinkSigner = request.app.state.link_signer
     return signer
@@ -140,6 +147,7 @@ ArtifactDownloadsDep = Annotated[ArtifactDownloads, Depends(get_artifact_downloa
 JobControlDep = Annotated[JobControl, Depends(get_job_control)]
 StatusStreamDep = Annotated[StatusStream, Depends(get_status_stream)]
 ReviewDep = Annotated[Review, Depends(get_review)]
+WebhooksDep = Annotated[Webhooks, Depends(get_webhooks)]
 LinkSignerDep = Annotated[LinkSigner, Depends(get_link_signer)]
 MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -164,6 +172,12 @@ def check_job_id_format(job_id: str) -> str:
     if len(job_id) > JOB_ID_MAX or not _JOB_ID_RE.fullmatch(job_id):
         raise InvalidRequest(f"jobId: {job_id!r} is not a job id")
     return job_id
+
+
+def check_webhook_id_format(webhook_id: str) -> str:
+    if len(webhook_id) > WEBHOOK_ID_MAX or not _WEBHOOK_ID_RE.fullmatch(webhook_id):
+        raise InvalidRequest(f"webhookId: {webhook_id!r} is not a webhook id")
+    return webhook_id
 
 
 async def get_tenant_context(
@@ -192,9 +206,14 @@ def _scoped(request: Request, principal: Principal, tenant_id: str) -> RequestCo
     if job_id is not None:
         check_job_id_format(job_id)  # before the tenant: malformed is 400 whoever asks
         job_id_var.set(job_id)
+    webhook_id = request.path_params.get("webhookId")
+    if webhook_id is not None:
+        check_webhook_id_format(webhook_id)
     if tenant_id != principal.tenant_id:
         if job_id is not None:
             raise JobNotFound(job_id)
+        if webhook_id is not None:
+            raise WebhookNotFound(webhook_id)
         raise NotFound(f"tenant {tenant_id!r} not found")
     return context_for(principal)
 

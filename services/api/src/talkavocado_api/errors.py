@@ -146,6 +146,16 @@ def _job_not_found(error: domain.JobNotFound) -> ApiError:
 
 
 @http_error.register
+def _webhook_not_found(error: domain.WebhookNotFound) -> ApiError:
+    return NotFound(error.message)
+
+
+@http_error.register
+def _invalid_destination(error: domain.InvalidDestination) -> ApiError:
+    return InputInvalid(error.message)
+
+
+@http_error.register
 def _artifact_not_found(error: domain.ArtifactNotFound) -> ApiError:
     return NotFound(error.message)
 
@@ -226,6 +236,8 @@ _SHAPE_MESSAGES = {
     ("query", "tenantId"): "invalid tenant id {value!r}: use 1-64 lowercase letters, digits, '-' "
     "or '_', starting and ending with a letter or digit",
     ("path", "jobId"): "{value!r} is not a job id",
+    ("path", "webhookId"): "{value!r} is not a webhook id",
+    ("body", "url"): "not an http or https URL with a host (and no user:password@)",
     ("path", "path"): "invalid artifact path {value!r}",
     ("query", "cursor"): "not a cursor returned by this API",
     ("header", "Idempotency-Key"): "1-255 printable ASCII characters expected",

@@ -77,7 +77,11 @@ _TYPES = {
     ".srt": "application/x-subrip; charset=utf-8",
     ".vtt": "text/vtt; charset=utf-8",
     ".txt": "text/plain; charset=utf-8",
+    # Timeline exports (talkavocado_render.core.exports).
     ".otio": "application/json",
+    ".fcpxml": "application/xml",
+    ".xml": "application/xml",
+    ".edl": "text/plain; charset=utf-8",
 }
 
 

@@ -158,6 +158,12 @@ class Artifacts(ApiModel):
     plan: str | None = None
     renders: list[str] = Field(default_factory=list)
     subtitles: list[str] = Field(default_factory=list)
+    exports: list[str] = Field(
+        default_factory=list,
+        description="The edit as timelines for editing programs: exports/timeline.otio "
+        "(OpenTimelineIO), .fcpxml (Final Cut Pro X, Resolve), .xml (FCP7 XML: Premiere, "
+        "Resolve, Kdenlive), .edl (CMX 3600).",
+    )
 
 
 class InputView(ApiModel):
@@ -174,6 +180,9 @@ class RevisionView(ApiModel):
     render: str | None = Field(description="The final video's key, once rendered.")
     duration_sec: float | None = None
     subtitles: list[str] = Field(default_factory=list)
+    exports: list[str] = Field(
+        default_factory=list, description="This render's timeline exports (see Artifacts)."
+    )
     requested_at: datetime | None = None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Literal
 
 from talkavocado_common.artifacts import M, local_file, read_artifact
-from talkavocado_common.captions import format_srt, format_vtt
+from talkavocado_common.captions import Cue, format_srt, format_vtt
 from talkavocado_common.manifest_changes import RecordSubtitles, RecordTimeline
 from talkavocado_common.media import FormatRefused, probe
 from talkavocado_common.models import (
@@ -94,14 +94,24 @@ async def video_transitions(req: StepRequest, env: StepEnv) -> StepResult:
     return {"timeline": req.keys.timeline, "crossfades": joins, "durationSec": faded.duration_sec}
 
 
-async def subtitles_post_edit(req: StepRequest, env: StepEnv) -> StepResult:
+async def load_timeline(req: StepRequest, env: StepEnv) -> Timeline:
+    return await _load(env, req.keys.timeline, Timeline, "timeline")
+
+
+async def final_cues(req: StepRequest, env: StepEnv, timeline: Timeline) -> list[Cue]:
+    """The subtitles re-timed onto the edit (what subtitles-post-edit writes as SRT/VTT)."""
     plan = await _load(env, req.keys.cut_plan, CutPlan, "cut plan")
-    timeline = await _load(env, req.keys.timeline, Timeline, "timeline")
     # The plan's words follow the sound they were kept or cut with; older plans have none.
     cues = plan_cues(plan, timeline, req.options.subtitles)
     if cues is None:
         transcript = await _load(env, req.keys.transcript_json, Transcript, "transcript")
         cues = retime_cues(transcript.words(), timeline, req.options.subtitles)
+    return cues
+
+
+async def subtitles_post_edit(req: StepRequest, env: StepEnv) -> StepResult:
+    timeline = await load_timeline(req, env)
+    cues = await final_cues(req, env, timeline)
     formats: list[Literal["srt", "vtt"]] = ["srt", "vtt"]
     written: list[SubtitleArtifact] = []
     for fmt in formats:

@@ -11,8 +11,8 @@ from .segment_settings import SegmentedRenderSettings
 
 
 class RenderSettings(StepServiceSettings):
-    """Runs smart-cut-planner, video-cuts, video-transitions, subtitles-post-edit and branding-layer
-    (and its render-segment sub-steps). SegmentedRenderSettings are read by the handlers
+    """Runs smart-cut-planner, video-cuts, video-transitions, subtitles-post-edit, timeline-export
+    and branding-layer (and its render-segment sub-steps). SegmentedRenderSettings are read by the handlers
     themselves (they run in `avocado process` too); they are one group here, so the service's
     one settings class lists every variable it reads."""
 

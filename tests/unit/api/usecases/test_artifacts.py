@@ -12,8 +12,10 @@ from talkavocado_api.usecases.errors import (
     JobNotFound,
     RangeNotSatisfiable,
 )
+from talkavocado_common.manifest_changes import RecordExports
+from talkavocado_common.models import ExportArtifact
 
-from ..support import CTX, TENANT_A, Api
+from ..support import CTX, TENANT_A, TENANT_B, Api
 
 DATA = bytes(range(256)) * 40  # 10240 bytes, every offset distinguishable
 
@@ -170,3 +172,42 @@ async def test_without_presigned_urls_the_link_is_the_apis_own(api: Api) -> None
     job_id, _ = await artifact_job(api)
     link = await api.use_cases.artifacts.link(CTX, job_id, "renders/final.mp4", api_url="/own")
     assert (link.url, link.direct, link.expires_at, link.bytes) == ("/own", False, None, len(DATA))
+
+
+# --- timeline exports (the timeline-export step) ----------------------------------------------
+
+EXPORT_TYPES = {
+    "otio": "application/json",
+    "fcpxml": "application/xml",
+    "xml": "application/xml",
+    "edl": "text/plain; charset=utf-8",
+}
+
+
+async def test_timeline_exports_are_listed_and_downloadable_by_their_tenant_only(api: Api) -> None:
+    job_id, _ = await artifact_job(api)
+    keys = api.keys(job_id)
+    written = []
+    for fmt in EXPORT_TYPES:
+        key = keys.timeline_export(fmt)  # type: ignore[arg-type]
+        await api.storage.write_bytes(key, f"<{fmt}/>".encode())
+        written.append(ExportArtifact(key=key, format=fmt))  # type: ignore[arg-type]
+    await api.manifests.update(keys, RecordExports(tuple(written)))
+    view = (await api.client.get(f"/jobs/{job_id}", params={"tenantId": TENANT_A})).json()
+    assert view["artifacts"]["exports"] == [e.key for e in written]
+    params = {"tenantId": TENANT_A}
+    for fmt, content_type in EXPORT_TYPES.items():
+        path = f"exports/timeline.{fmt}"
+        response = await api.client.get(f"/jobs/{job_id}/artifacts/{path}", params=params)
+        assert response.status_code == 200, response.text
+        assert response.content == f"<{fmt}/>".encode()
+        assert response.headers["content-type"] == content_type
+        link = await api.client.get(f"/jobs/{job_id}/links/{path}", params=params)
+        assert link.status_code == 200
+        assert link.json()["bytes"] == len(f"<{fmt}/>")
+    async with api.as_tenant_b() as other:
+        for route in ("artifacts", "links"):
+            refused = await other.get(
+                f"/jobs/{job_id}/{route}/exports/timeline.fcpxml", params={"tenantId": TENANT_B}
+            )
+            assert refused.status_code == 404

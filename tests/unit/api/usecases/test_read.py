@@ -9,6 +9,7 @@ from talkavocado_api.usecases.errors import InvalidInput, JobNotFound
 from talkavocado_api.usecases.read import decode_cursor, encode_cursor
 from talkavocado_common.models import (
     AudioArtifacts,
+    ExportArtifact,
     JobStatus,
     Manifest,
     PlanArtifacts,
@@ -31,6 +32,7 @@ async def test_get_job_shows_status_and_artifact_keys(api: Api) -> None:
         "plan": None,
         "renders": [],
         "subtitles": [],
+        "exports": [],
     }
 
     def complete(m: Manifest) -> Manifest:
@@ -59,6 +61,7 @@ async def test_get_job_shows_status_and_artifact_keys(api: Api) -> None:
                 "subtitles": [
                     SubtitleArtifact(key=keys.final_subtitles("srt"), format="srt", kind="final")
                 ],
+                "exports": [ExportArtifact(key=keys.timeline_export("edl"), format="edl")],
             }
         )
 
@@ -76,6 +79,7 @@ async def test_get_job_shows_status_and_artifact_keys(api: Api) -> None:
         "plan": keys.cut_plan,
         "renders": [keys.final_render],
         "subtitles": [keys.final_subtitles("srt")],
+        "exports": [keys.timeline_export("edl")],
     }
     assert view["updatedAt"].startswith(updated.updated_at.isoformat()[:19])
 

@@ -82,6 +82,16 @@ class SubtitleArtifact(ContractModel):
     kind: Literal["source", "final"]
 
 
+class ExportArtifact(ContractModel):
+    """An editable timeline of the edit (the timeline-export step), for an editing program."""
+
+    key: str
+    format: Literal["otio", "fcpxml", "xml", "edl"] = Field(
+        description="otio: OpenTimelineIO; fcpxml: Final Cut Pro X / DaVinci Resolve; xml: "
+        "Final Cut Pro 7 XML (Premiere Pro, Resolve, Kdenlive); edl: CMX 3600."
+    )
+
+
 class StepRecord(ContractModel):
     status: StepStatus
     attempts: int = Field(ge=1)
@@ -120,6 +130,7 @@ class Revision(ContractModel):
     timeline: str | None = None
     renders: list[RenderArtifact] = Field(default_factory=list)
     subtitles: list[SubtitleArtifact] = Field(default_factory=list)
+    exports: list[ExportArtifact] = Field(default_factory=list)
 
 
 class Manifest(ContractModel):
@@ -135,6 +146,9 @@ class Manifest(ContractModel):
     plan: PlanArtifacts = Field(default_factory=PlanArtifacts)
     renders: list[RenderArtifact] = Field(default_factory=list)
     subtitles: list[SubtitleArtifact] = Field(default_factory=list)
+    exports: list[ExportArtifact] = Field(
+        default_factory=list, description="The edit as timelines for editing programs."
+    )
     revisions: list[Revision] = Field(
         default_factory=list, description="Review revisions, oldest first (revision 2 on)."
     )

@@ -63,7 +63,7 @@ class JobKeys:
     """All keys of one job. Construction validates; every property stays under `prefix`.
 
     With a `revision` (a review's re-render, 2 and up), the edit's outputs — cut plan, timeline,
-    final subtitles, renders — are that revision's, under `revisions/<n>/`; the recording, its
+    final subtitles, timeline exports, renders — are that revision's, under `revisions/<n>/`; the recording, its
     audio, transcript and the manifest are the job's own."""
 
     env: str
@@ -144,6 +144,10 @@ class JobKeys:
 
     def final_subtitles(self, fmt: Literal["srt", "vtt"]) -> str:
         return self._edit(f"subtitles/final.{fmt}")
+
+    def timeline_export(self, fmt: Literal["otio", "fcpxml", "xml", "edl"]) -> str:
+        """The edit as a timeline for an editing program (the timeline-export step)."""
+        return self._edit(f"exports/timeline.{fmt}")
 
     @property
     def plan_edits(self) -> str:

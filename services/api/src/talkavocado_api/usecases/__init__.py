@@ -10,6 +10,7 @@ command publisher and the status feed.
 | `control` | cancel or retry a job |
 | `review` | the plan to review, a person's edits over it, a render of them as a revision |
 | `stream` | follow a job's status |
+| `webhooks` | register, list and remove webhooks; read a webhook's delivery log |
 
 Use cases take the caller's `RequestContext`, return typed results and raise `UseCaseError`s
 (`errors`); they know nothing of HTTP. The routes call them, and `talkavocado_api.errors` turns
@@ -37,6 +38,7 @@ from .read import ReadJobs
 from .review import Review
 from .stream import StatusStream
 from .upload import UploadInput
+from .webhooks import Webhooks
 
 __all__ = ["Prober", "RequestContext", "UseCases", "build_use_cases"]
 
@@ -50,6 +52,7 @@ class UseCases:
     control: JobControl
     stream: StatusStream
     review: Review
+    webhooks: Webhooks
 
 
 def build_use_cases(
@@ -82,4 +85,5 @@ def build_use_cases(
         control=JobControl(jobs=jobs, commands=commands),
         stream=StatusStream(settings, jobs=jobs, feed=status_feed),
         review=Review(jobs=jobs, commands=commands, storage=storage),
+        webhooks=Webhooks(storage=storage, env=settings.env),
     )

@@ -26,6 +26,14 @@ class JobNotFound(UseCaseError):
         self.job_id = job_id
 
 
+class WebhookNotFound(UseCaseError):
+    """Unknown webhook, or another tenant's webhook: the same answer, byte for byte."""
+
+    def __init__(self, webhook_id: str) -> None:
+        super().__init__(f"webhook {webhook_id!r} not found")
+        self.webhook_id = webhook_id
+
+
 class ArtifactNotFound(UseCaseError):
     def __init__(self, path: str) -> None:
         super().__init__(f"no artifact {path!r} in this job")
@@ -38,6 +46,11 @@ class InvalidInput(UseCaseError):
     def __init__(self, field: str | None, message: str) -> None:
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
+
+
+class InvalidDestination(UseCaseError):
+    """A webhook URL of the right shape that still cannot be delivered to (no host, a bad
+    port, credentials in it)."""
 
 
 class Conflict(UseCaseError):

@@ -31,6 +31,7 @@ def revision_views(manifest: Manifest) -> list[RevisionView]:
                 render=final[0].key if final else None,
                 duration_sec=final[0].duration_sec if final else None,
                 subtitles=[s.key for s in manifest.subtitles if s.kind == "final"],
+                exports=[e.key for e in manifest.exports],
                 requested_at=manifest.created_at,
             )
         )
@@ -43,6 +44,7 @@ def revision_views(manifest: Manifest) -> list[RevisionView]:
                 render=rendered[0].key if rendered else None,
                 duration_sec=rendered[0].duration_sec if rendered else None,
                 subtitles=[s.key for s in revision.subtitles if s.kind == "final"],
+                exports=[e.key for e in revision.exports],
                 requested_at=revision.requested_at,
             )
         )
@@ -71,6 +73,7 @@ def job_view(manifest: Manifest, keys: JobKeys) -> JobView:
             plan=manifest.plan.cut_plan,
             renders=[r.key for r in manifest.renders],
             subtitles=[s.key for s in manifest.subtitles],
+            exports=[e.key for e in manifest.exports],
         ),
         manifest_key=keys.manifest,
         updated_at=manifest.updated_at,
