@@ -80,7 +80,11 @@ def to_timeline(timeline: Timeline, t: float) -> tuple[int, float]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack")
-    running = Stack(port=free_port(), storage=root / "storage", dev_key=KEY, cwd=root).start()
+    # Webhook receivers in the tests listen on loopback, which notify refuses by default.
+    env = {"NOTIFY_ALLOW_PRIVATE_DESTINATIONS": "true"}
+    running = Stack(
+        port=free_port(), storage=root / "storage", dev_key=KEY, cwd=root, env=env
+    ).start()
     try:
         yield running
     finally:
