@@ -46,6 +46,7 @@ STEPS = [
     "smart-cut-planner",
     "video-cuts",
     "subtitles-post-edit",
+    "timeline-export",
     "branding-layer",
 ]
 

@@ -25,23 +25,15 @@ from talkavocado_common.models import ErrorCode, JobOptions, JobStatus
 from talkavocado_common.settings import KafkaSettings
 from talkavocado_common.steps import StepEnv, StepError, StepHandler, StepRequest, StepResult
 from talkavocado_common.storage import JobKeys, LocalStorage
+from talkavocado_common.topology import step_services, steps_of
 from talkavocado_common.worker import StepWorker, WorkerSettings
 from tests.support.jobs import create_job
 from tests.support.kafka import TopicReader, publish, publish_raw
 
 pytestmark = pytest.mark.slow
 
-SERVICES = {
-    "audio": ["audio-extraction"],
-    "transcribe": ["transcription"],
-    "render": [
-        "smart-cut-planner",
-        "video-cuts",
-        "video-transitions",
-        "subtitles-post-edit",
-        "branding-layer",
-    ],
-}
+# Every step of the topology, so a new step is run here too (as a recorded no-op).
+SERVICES = {service: list(steps_of(service)) for service in step_services()}
 
 
 def fast_pipeline(tmp: Path) -> Path:
@@ -215,6 +207,7 @@ async def test_jobs_run_to_completion_and_failure(kafka: KafkaSettings, tmp_path
         "video-cuts",
         "video-transitions",
         "subtitles-post-edit",
+        "timeline-export",
         "branding-layer",
     ]
     progress = [r.payload.progress for r in status.seen if r.payload.job_id == "job-ok"]
