@@ -18,8 +18,9 @@ from typing import Any
 import opentimelineio as otio
 import pytest
 
-from talkavocado_common.models import Timeline
+from talkavocado_common.models import FrameRate, Timeline, TimelineClip
 from talkavocado_render.core.exports import exact_rate, otio_rate
+from talkavocado_render.core.timeline import layout
 
 
 def kept_frames(timeline: Timeline) -> list[tuple[int, int]]:
@@ -166,3 +167,39 @@ def fcpxml_frames(text: str) -> tuple[ET.Element, Fraction]:
     fmt = root.find("resources/format")
     assert fmt is not None
     return root, fcpx_seconds(fmt.get("frameDuration", ""))
+
+
+def edit_timeline(
+    rate: FrameRate,
+    ranges: list[tuple[int, int, int]],
+    *,
+    source_key: str,
+    size: tuple[int, int],
+    source_duration_sec: float,
+    has_audio: bool = True,
+) -> Timeline:
+    """A timeline keeping `ranges` (start frame, end frame, crossfade frames in), placed by the
+    render's own layout."""
+    fps = Fraction(rate.num, rate.den)
+    clips = [
+        TimelineClip(
+            source_start_frame=start,
+            source_end_frame=end,
+            source_start=0,
+            source_end=0,
+            timeline_start=0,
+            transition_in_sec=float(fade / fps),
+        )
+        for start, end, fade in ranges
+    ]
+    placed, duration = layout(clips, rate)
+    return Timeline(
+        source_key=source_key,
+        frame_rate=rate,
+        width=size[0],
+        height=size[1],
+        has_audio=has_audio,
+        source_duration_sec=source_duration_sec,
+        clips=placed,
+        duration_sec=duration,
+    )

@@ -21,7 +21,6 @@ from talkavocado_common.models import (
     Revision,
     Segment,
     Timeline,
-    TimelineClip,
     Transcript,
     TransitionOptions,
     Word,
@@ -29,10 +28,9 @@ from talkavocado_common.models import (
 from talkavocado_common.steps import StepEnv, StepRequest
 from talkavocado_common.topology import load_handlers
 from talkavocado_render.core.exports import EXPORT_FORMATS
-from talkavocado_render.core.timeline import layout
 from tests.integration.render.conftest import Job
 from tests.integration.render.test_edit_steps import SPEECH, prepared, transcript
-from tests.support.timeline_exports import check_ranges, fcpxml_frames
+from tests.support.timeline_exports import check_ranges, edit_timeline, fcpxml_frames
 
 __all__ = ["prepared"]  # the fixture, shared with the describing steps' tests
 
@@ -102,29 +100,9 @@ async def test_the_edit_of_a_real_recording_exports_to_the_frame(prepared: Job) 
 
 
 def ntsc_timeline(source_key: str) -> Timeline:
-    fps = Fraction(NTSC.num, NTSC.den)
     ranges = [(9, 57, 0), (96, 150, 5), (181, 235, 2)]  # ~0.3-1.9 s, 3.2-5.0 s, 6.0-7.8 s
-    clips = [
-        TimelineClip(
-            source_start_frame=start,
-            source_end_frame=end,
-            source_start=0,
-            source_end=0,
-            timeline_start=0,
-            transition_in_sec=float(fade / fps),
-        )
-        for start, end, fade in ranges
-    ]
-    placed, duration = layout(clips, NTSC)
-    return Timeline(
-        source_key=source_key,
-        frame_rate=NTSC,
-        width=320,
-        height=240,
-        has_audio=True,
-        source_duration_sec=8.0,
-        clips=placed,
-        duration_sec=duration,
+    return edit_timeline(
+        NTSC, ranges, source_key=source_key, size=(320, 240), source_duration_sec=8.0
     )
 
 

@@ -11,7 +11,7 @@ import opentimelineio as otio
 import pytest
 
 from talkavocado_common.captions import Cue
-from talkavocado_common.models import FrameRate, Timeline, TimelineClip
+from talkavocado_common.models import FrameRate, Timeline
 from talkavocado_render.core.exports import (
     EXPORT_FORMATS,
     build_otio,
@@ -22,9 +22,9 @@ from talkavocado_render.core.exports import (
     visible_frames,
     write_exports,
 )
-from talkavocado_render.core.timeline import layout
 from tests.support.timeline_exports import (
     check_ranges,
+    edit_timeline,
     fcpx_seconds,
     fcpxml_frames,
     kept_frames,
@@ -46,28 +46,13 @@ CUES = [
 def timeline_at(
     rate: FrameRate, ranges: list[tuple[int, int, int]] = RANGES, *, has_audio: bool = True
 ) -> Timeline:
-    fps = Fraction(rate.num, rate.den)
-    clips = [
-        TimelineClip(
-            source_start_frame=start,
-            source_end_frame=end,
-            source_start=0,
-            source_end=0,
-            timeline_start=0,
-            transition_in_sec=float(fade / fps),
-        )
-        for start, end, fade in ranges
-    ]
-    placed, duration = layout(clips, rate)
-    return Timeline(
+    return edit_timeline(
+        rate,
+        ranges,
         source_key="test/acme/job-1/input/My_Talk.mp4",
-        frame_rate=rate,
-        width=1920,
-        height=1080,
+        size=(1920, 1080),
+        source_duration_sec=float(Fraction(1300) / Fraction(rate.num, rate.den)),
         has_audio=has_audio,
-        source_duration_sec=float(1300 / fps),
-        clips=placed,
-        duration_sec=duration,
     )
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
 from .models import (
     AudioArtifacts,
@@ -129,12 +129,18 @@ class RecordAudio:
     __call__ = apply
 
 
-def _replace_subtitles(
-    current: Sequence[SubtitleArtifact], ours: Sequence[SubtitleArtifact]
-) -> list[SubtitleArtifact]:
-    # Replace rather than append: a rerun must not list the same file twice.
+class _Keyed(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
+_K = TypeVar("_K", bound=_Keyed)
+
+
+def _replace_by_key(current: Sequence[_K], ours: Sequence[_K]) -> list[_K]:
+    """`ours` in place of the entries with the same keys: a rerun must not list a file twice."""
     mine = {a.key for a in ours}
-    return [s for s in current if s.key not in mine] + list(ours)
+    return [a for a in current if a.key not in mine] + list(ours)
 
 
 @dataclass(frozen=True)
@@ -147,7 +153,7 @@ class RecordTranscript:
         return m.model_copy(
             update={
                 "transcript": self.transcript,
-                "subtitles": _replace_subtitles(m.subtitles, self.captions),
+                "subtitles": _replace_by_key(m.subtitles, self.captions),
             }
         )
 
@@ -206,19 +212,12 @@ class RecordSubtitles:
                 m,
                 self.revision,
                 lambda r: r.model_copy(
-                    update={"subtitles": _replace_subtitles(r.subtitles, self.subtitles)}
+                    update={"subtitles": _replace_by_key(r.subtitles, self.subtitles)}
                 ),
             )
-        return m.model_copy(update={"subtitles": _replace_subtitles(m.subtitles, self.subtitles)})
+        return m.model_copy(update={"subtitles": _replace_by_key(m.subtitles, self.subtitles)})
 
     __call__ = apply
-
-
-def _replace_exports(
-    current: Sequence[ExportArtifact], ours: Sequence[ExportArtifact]
-) -> list[ExportArtifact]:
-    keys = {e.key for e in ours}
-    return [e for e in current if e.key not in keys] + list(ours)
 
 
 @dataclass(frozen=True)
@@ -235,19 +234,12 @@ class RecordExports:
                 m,
                 self.revision,
                 lambda r: r.model_copy(
-                    update={"exports": _replace_exports(r.exports, self.exports)}
+                    update={"exports": _replace_by_key(r.exports, self.exports)}
                 ),
             )
-        return m.model_copy(update={"exports": _replace_exports(m.exports, self.exports)})
+        return m.model_copy(update={"exports": _replace_by_key(m.exports, self.exports)})
 
     __call__ = apply
-
-
-def _replace_renders(
-    current: Sequence[RenderArtifact], ours: Sequence[RenderArtifact]
-) -> list[RenderArtifact]:
-    keys = {r.key for r in ours}
-    return [r for r in current if r.key not in keys] + list(ours)
 
 
 @dataclass(frozen=True)
@@ -264,10 +256,10 @@ class RecordRenders:
                 m,
                 self.revision,
                 lambda r: r.model_copy(
-                    update={"renders": _replace_renders(r.renders, self.renders)}
+                    update={"renders": _replace_by_key(r.renders, self.renders)}
                 ),
             )
-        return m.model_copy(update={"renders": _replace_renders(m.renders, self.renders)})
+        return m.model_copy(update={"renders": _replace_by_key(m.renders, self.renders)})
 
     __call__ = apply
 

@@ -273,7 +273,7 @@ def _edl(built: Any, timeline: Timeline) -> str:
     """The EDL writer (cmx_3600), with `rate` given (it would take the track's), then:
     - it writes only the video track's events with channel `V`: with sound, each event is `B`
       (video and audio 1), which its reader maps back to a V and an A1 track;
-    - it has no FCM line (a TODO in the adapter) though 29.97/59.94 timecodes come out
+    - it writes no FCM line (the adapter leaves it out) though 29.97/59.94 timecodes come out
       drop-frame (`;`): the header says which it is.
     - the reel name it derives from the file name keeps spaces (which split an event line) and
       the extension when it has a digit (`.mp4`): each clip gets a reel of up to 8 letters and
