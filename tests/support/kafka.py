@@ -34,6 +34,11 @@ class Received:
     def type(self) -> str | None:
         return None if self.event is None else self.event.type
 
+    def summary(self) -> str:
+        """type, key (the job id) and partition@offset, for a failure message."""
+        key = self.key.decode(errors="replace") if self.key is not None else None
+        return f"{self.type} {key} {self.partition}@{self.offset}"
+
 
 class TopicReader:
     """Reads a topic from the beginning (no group, nothing committed), keeps what it saw."""
@@ -102,7 +107,7 @@ class TopicReader:
         while not predicate(self.seen):
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"timed out on {self.topic}; seen: {[(r.type, r.offset) for r in self.seen]}"
+                    f"timed out on {self.topic}; seen: {[r.summary() for r in self.seen]}"
                 )
             await self.read()
         return self.seen

@@ -12,6 +12,8 @@ from typing import Any, NoReturn
 import aiokafka
 import faust
 import pytest
+from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as driver
 from faust.types.tuples import TP
@@ -57,10 +59,16 @@ async def app() -> AsyncIterator[OrchestratorApp]:
 
 
 def test_the_hooks_the_adapter_overrides_still_exist() -> None:
+    require_method(driver.AIOKafkaConsumerThread, "seek_to_committed")
+    require_method(driver.AIOKafkaConsumerThread, "_ensure_consumer")
     require_method(driver.AIOKafkaConsumerThread, "_create_worker_consumer")
     require_method(driver.AIOKafkaConsumerThread, "_create_consumer")
     require_method(driver.Consumer, "_new_consumer_thread")
     require_method(faust.App, "_new_transport")
+    require_method(Recovery, "on_recovery_completed")
+    require_method(faust_consumer.Consumer, "stop_flow")
+    if not hasattr(TableManager, "_recovery"):
+        broken("faust.tables.manager.TableManager._recovery", "is gone")
     if not isinstance(getattr(driver.Transport, "Consumer", None), type):
         broken("faust.transport.drivers.aiokafka.Transport.Consumer", "is no class attribute")
 
@@ -158,3 +166,93 @@ def test_what_the_agent_relies_on_for_manual_acks(app: OrchestratorApp) -> None:
     active = app.flow_control.is_active()  # suspended until the first recovery resumes it
     if not isinstance(app.consumer_generation_id, int) or not isinstance(active, bool):
         broken("App.consumer_generation_id / App.flow_control", "changed")
+
+
+class RecordedSeeks:
+    """An AIOKafkaConsumer's seeks, as rewind_uncommitted makes them."""
+
+    def __init__(self) -> None:
+        self.seeks: list[tuple[str, tuple[TP, ...], int | None]] = []
+
+    def seek(self, partition: TP, offset: int) -> None:
+        self.seeks.append(("seek", (partition,), offset))
+
+    async def seek_to_beginning(self, *partitions: TP) -> None:
+        self.seeks.append(("beginning", partitions, None))
+
+    async def seek_to_end(self, *partitions: TP) -> None:
+        self.seeks.append(("end", partitions, None))
+
+
+P0, P1, P2, P3 = (TP("t.jobs.commands", p) for p in range(4))
+
+
+@pytest.mark.parametrize(
+    ("reset", "expected"),
+    [
+        ("earliest", [("seek", (P1,), 0), ("beginning", (P0, P3), None)]),
+        ("latest", [("seek", (P1,), 0), ("end", (P0, P3), None)]),
+        ("none", [("seek", (P1,), 0)]),
+    ],
+)
+async def test_partitions_never_committed_or_at_zero_are_rewound_too(
+    reset: str, expected: list[tuple[str, tuple[TP, ...], int | None]]
+) -> None:
+    """aiokafka's seek_to_committed seeks only P2 (committed past 0); the others stay where
+    the fetcher got to, past records faust dropped while its flow was stopped."""
+    consumer = RecordedSeeks()
+    committed: dict[TP, int | None] = {P0: None, P1: 0, P2: 5, P3: -1}
+    await faust_adapter.rewind_uncommitted(consumer, committed, reset)
+    assert consumer.seeks == expected
+
+
+async def test_nothing_is_sought_when_every_partition_is_committed_past_zero() -> None:
+    consumer = RecordedSeeks()
+    await faust_adapter.rewind_uncommitted(consumer, {P0: 3, P1: 9}, "earliest")
+    assert consumer.seeks == []
+
+
+def test_aiokafka_still_skips_the_partitions_the_adapter_rewinds() -> None:
+    """Should aiokafka start seeking those partitions itself, the adapter's rewind is
+    redundant (harmless) and this test says so, to remove it."""
+    source = inspect.getsource(aiokafka.AIOKafkaConsumer.seek_to_committed)
+    if "if offset and offset > 0:" not in source:
+        broken(
+            "aiokafka.AIOKafkaConsumer.seek_to_committed",
+            "no longer skips partitions committed at 0 or never: rewind_uncommitted may go",
+        )
+
+
+async def test_recovery_stops_the_consumer_flow_before_faust_s_own_runs(
+    app: OrchestratorApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """faust's on_recovery_completed resumes app.flow_control (clearing the stream queues)
+    after seeking; the adapter's recovery stops the consumer's flow before it, so nothing
+    fetched before that seek is queued and then cleared."""
+    recovery = app.tables.recovery  # type: ignore[attr-defined]
+    assert isinstance(recovery, faust_adapter._Recovery)
+    consumer: Any = app.consumer
+    flow_when_faust_ran: list[bool] = []
+
+    async def faust_s_own(self: Recovery, generation_id: int = 0) -> None:
+        flow_when_faust_ran.append(consumer.flow_active)
+
+    monkeypatch.setattr(Recovery, "on_recovery_completed", faust_s_own)
+    consumer.resume_flow()
+    await recovery.on_recovery_completed(generation_id=3)
+    assert flow_when_faust_ran == [False]
+
+
+def test_resuming_the_flow_still_clears_the_stream_queues() -> None:
+    """Why the adapter stops the consumer's flow during recovery (see faust_adapter.py)."""
+    from mode.utils.queues import FlowControlEvent, FlowControlQueue
+
+    flow = FlowControlEvent(initially_suspended=False)
+    queue: FlowControlQueue[int] = FlowControlQueue(flow_control=flow, clear_on_resume=True)
+    queue.put_nowait(1)
+    flow.resume()
+    if not queue.empty():
+        broken(
+            "mode.utils.queues.FlowControlEvent.resume",
+            "no longer clears the queues: _Recovery's stop_flow may go",
+        )

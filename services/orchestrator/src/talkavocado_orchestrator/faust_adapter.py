@@ -13,6 +13,19 @@ classes, so an upgrade that moves one of them fails there, by name, rather than 
   `Consumer._new_consumer_thread` (faust's aiokafka driver) and `App._new_transport`.
 - `faust.transport.consumer.Consumer._committed_offset`: the group's committed offset per
   partition, as faust tracks it (for the consumer lag of /metrics).
+- `AIOKafkaConsumerThread.seek_to_committed` (faust's driver), extended so a partition with
+  no committed offset (or offset 0) is rewound too: faust drops the records it fetched while
+  its flow was stopped (a rebalance, table recovery) and relies on that seek to read them
+  again, but `AIOKafkaConsumer.seek_to_committed` only seeks partitions committed past 0.
+  Without it, a command on a partition nothing was ever committed on, fetched during a
+  restart's recovery, was lost until the next restart.
+- `Recovery.on_recovery_completed` (through `TableManager.recovery`, the `TableManager` setting):
+  it resumes the streams' partitions, seeks them to their committed offsets and only then
+  resumes `app.flow_control`, which clears every stream queue (mode's FlowControlEvent.resume).
+  The consumer's flow is already running then (faust resumed it to read the changelogs), so
+  records fetched in between were queued and cleared, and the fetch position was past them:
+  lost until the next restart. The adapter stops the consumer's flow first; records caught
+  in delivery are read again from the offsets the seek sets, once faust resumes the flow.
 - `app.tables.recovery.completed`: set once the tables are restored from their changelogs
   (for /readyz; `TableManager.recovery` is not part of faust's typed `TableManagerT`).
 """
@@ -20,10 +33,11 @@ classes, so an upgrade that moves one of them fails there, by name, rather than 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import faust
 from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
 from faust.transport.drivers import aiokafka as driver
 from faust.types.transports import TransportT
 from faust.types.tuples import TP
@@ -48,7 +62,43 @@ def table_recovered(app: faust.App) -> bool:
     return cast(TableManager, app.tables).recovery.completed.is_set()
 
 
+class Seekable(Protocol):
+    """What rewind_uncommitted needs of an `aiokafka.AIOKafkaConsumer`."""
+
+    def seek(self, partition: TP, offset: int) -> None: ...
+
+    async def seek_to_beginning(self, *partitions: TP) -> None: ...
+
+    async def seek_to_end(self, *partitions: TP) -> None: ...
+
+
+async def rewind_uncommitted(
+    consumer: Seekable, committed: Mapping[TP, int | None], auto_offset_reset: str
+) -> None:
+    """Seek the partitions `AIOKafkaConsumer.seek_to_committed` leaves where the fetcher got
+    to: those committed at 0 back to 0, those never committed to where `auto_offset_reset`
+    starts a new group ("earliest": the beginning, "latest": the end; otherwise untouched)."""
+    for tp, offset in committed.items():
+        if offset == 0:
+            consumer.seek(tp, 0)
+    never = [tp for tp, offset in committed.items() if offset is None or offset < 0]
+    if never and auto_offset_reset == "earliest":
+        await consumer.seek_to_beginning(*never)
+    elif never and auto_offset_reset == "latest":
+        await consumer.seek_to_end(*never)
+
+
 class _ConsumerThread(driver.AIOKafkaConsumerThread):
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        committed = await super().seek_to_committed()
+        # Only the streams' partitions: faust seeks the changelogs' itself, during recovery.
+        streams = {
+            tp: o for tp, o in committed.items() if self.app.topics.acks_enabled_for(tp.topic)
+        }
+        reset = self.app.conf.consumer_auto_offset_reset
+        await self.call_thread(rewind_uncommitted, self._ensure_consumer(), streams, reset)
+        return committed
+
     def _create_worker_consumer(self, transport: driver.Transport) -> Any:
         consumer = super()._create_worker_consumer(transport)
         # Read by AIOKafkaConsumer.start() when it builds its fetcher, after this returns.
@@ -62,6 +112,20 @@ class _Consumer(driver.Consumer):
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
+class _Recovery(Recovery):
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        self.app.consumer.stop_flow()  # faust resumes it once the queues are cleared
+        await super().on_recovery_completed(generation_id)
+
+
+class _TableManager(TableManager):
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = _Recovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery
+
+
 class _Transport(driver.Transport):
     Consumer = _Consumer
 
@@ -71,6 +135,7 @@ class OrchestratorApp(faust.App):
 
     def __init__(self, *args: Any, fetch_max_wait_ms: int = 100, **kwargs: Any) -> None:
         self.fetch_max_wait_ms = fetch_max_wait_ms
+        kwargs.setdefault("TableManager", _TableManager)
         super().__init__(*args, **kwargs)
 
     def _new_transport(self) -> TransportT:
