@@ -29,10 +29,12 @@ from talkavocado_render.audio_feed import (
     AudioFeedError,
     FfmpegAudioReader,
     feed_edited_audio,
+    run_piped,
     run_render,
 )
 from talkavocado_render.core.audio_edit import AUDIO_RATE, CHANNELS, audio_pieces
 from talkavocado_render.core.filtergraph import EditedAudio, build_render, clip_spans
+from talkavocado_render.core.smart import SoundPlan, build_sound
 from tests.unit.render.test_audio_edit import expected_edit
 
 from .conftest import audio_samples, ffmpeg, make_timeline
@@ -372,3 +374,60 @@ async def test_a_cancelled_render_kills_the_encoder_and_the_decoder_promptly(
     assert set(children()) - before == set()  # encoder and decoder gone, reaped
     assert len(ends) == 1
     assert ends[0].startswith("returned ")
+
+
+# --- the sound made and encoded in two processes (the smart render's) ---------------------------
+
+
+def sound_plan(source: Path, out: Path, seconds: int) -> SoundPlan:
+    timeline = make_timeline([(0, seconds * FPS)], width=32, height=32, source_duration=seconds)
+    return build_sound(timeline, source, out, RenderOptions(), source_has_audio=True)
+
+
+async def test_the_piped_sound_carries_the_edit(tones: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sound.m4a"
+    plan = sound_plan(tones, out, SECONDS)
+    before = set(children())
+
+    log = await asyncio.wait_for(run_piped(plan.make, plan.encode_args), 60)
+
+    assert isinstance(log, str)
+    sound = audio_samples(out)
+    assert abs(len(sound) - SECONDS * AUDIO_RATE) <= AAC_FRAME
+    for second in range(SECONDS):  # each second's pitch where it was
+        middle = round((second + 0.5) * AUDIO_RATE)
+        stretch = sound[middle - 2_400 : middle + 2_400]
+        assert dominant_frequency(stretch) == pytest.approx(pitch(second), abs=3)
+    assert set(children()) - before == set()
+
+
+async def test_a_failing_encoder_fails_the_piped_sound_and_ends_the_maker(
+    long_tone: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ends = watch_feeder(monkeypatch)
+    plan = sound_plan(long_tone, tmp_path / "no-such-dir" / "sound.m4a", 30)
+    before = set(children())
+    started = time.monotonic()
+
+    with pytest.raises(FfmpegError, match="no-such-dir"):
+        await asyncio.wait_for(run_piped(plan.make, plan.encode_args), 60)
+
+    assert time.monotonic() - started < 20
+    assert set(children()) - before == set()  # maker, its decoder and the encoder reaped
+    assert len(ends) == 1
+
+
+async def test_a_failing_maker_fails_the_piped_sound_with_its_own_error(
+    long_tone: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "sound.m4a"
+    plan = sound_plan(long_tone, out, 30)
+    broken = dataclasses.replace(
+        plan.make, filtergraph="", args=[*plan.make.args[:-1], "-no-such-option", "pipe:1"]
+    )
+    before = set(children())
+
+    with pytest.raises(FfmpegError, match="no-such-option"):
+        await asyncio.wait_for(run_piped(broken, plan.encode_args), 60)
+
+    assert set(children()) - before == set()

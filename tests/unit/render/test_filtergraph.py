@@ -26,6 +26,7 @@ from talkavocado_render.core.filtergraph import (
     LogoInput,
     MediaFacts,
     RenderPlan,
+    aac_args,
     build_render,
     clip_spans,
     escape_filter_value,
@@ -496,9 +497,24 @@ def test_preview_is_a_second_output_of_the_same_graph() -> None:
     assert " ".join(preview_args).count("-movflags +faststart") == 1
     assert preview_args[preview_args.index("-crf") + 1] == "26"
     assert preview_args[preview_args.index("-b:a") + 1] == "96k"
+    # The main output at 160 kbps runs the fast AAC coder, the 96 kbps preview two-loop.
+    main_args = plan.args[: plan.args.index(str(OUT))]
+    assert main_args[main_args.index("-aac_coder") + 1] == "fast"
+    assert "-aac_coder" not in preview_args
     explicit = build_render(tl, SOURCE, OUT, options, preview_output=Path("/x/p.mp4"))
     assert explicit.outputs == (OUT, Path("/x/p.mp4"))
     assert ",split" not in build_render(tl, SOURCE, OUT, RenderOptions()).filtergraph
+
+
+@pytest.mark.parametrize(
+    ("kbps", "coder"), [(32, None), (127, None), (128, "fast"), (160, "fast"), (512, "fast")]
+)
+def test_aac_coder_by_bitrate(kbps: int, coder: str | None) -> None:
+    args = aac_args(kbps)
+    assert args[:2] == ["-c:a", "aac"]
+    assert args[args.index("-b:a") + 1] == f"{kbps}k"
+    assert args[-4:] == ["-ar", "48000", "-ac", "2"]
+    assert (args[args.index("-aac_coder") + 1] if "-aac_coder" in args else None) == coder
 
 
 @pytest.mark.parametrize(

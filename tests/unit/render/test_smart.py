@@ -546,18 +546,27 @@ def test_sound_is_made_like_the_full_renders(tmp_path: Path) -> None:
         loudness=Loudnorm(-16.0, -1.5, -25.0, -6.0, 8.0, -35.0),
         threads=2,
     )
-    args = plan.args
-    assert args[args.index("-c:a") + 1] == "aac"
-    assert args[args.index("-b:a") + 1] == "160k"
-    assert "-c:v" not in args
-    assert args[:2] == ["-filter_complex_threads", "2"]
-    # the sound is raw PCM on stdin, nothing else is read
-    assert args[args.index("-i") + 1] == "pipe:0"
-    assert args.count("-i") == 1
-    assert "loudnorm" in plan.filtergraph
-    assert plan.audio is not None
-    assert plan.audio.source == tmp_path / "source.mp4"
-    assert plan.expected_duration == pytest.approx(133 / 25)
+    # Made in one process: raw PCM on stdin (nothing else read), filtered, raw PCM on stdout.
+    make = plan.make.args
+    assert make[:2] == ["-filter_complex_threads", "2"]
+    assert make[make.index("-i") + 1] == "pipe:0"
+    assert make.count("-i") == 1
+    assert make[-7:] == ["-f", "f32le", "-ar", "48000", "-ac", "2", "pipe:1"]
+    assert "-c:a" not in make
+    assert "-c:v" not in make
+    assert "loudnorm" in plan.make.filtergraph
+    assert plan.make.audio is not None
+    assert plan.make.audio.source == tmp_path / "source.mp4"
+    assert plan.make.expected_duration == pytest.approx(133 / 25)
+    # Encoded in another: that PCM from stdin (confined to it), AAC as the full render's.
+    encode = plan.encode_args
+    assert encode[encode.index("-i") + 1] == "pipe:0"
+    assert encode.count("-i") == 1
+    assert encode[encode.index("-format_whitelist") + 1] == "f32le"
+    assert encode[encode.index("-protocol_whitelist") + 1] == "pipe"
+    assert encode[encode.index("-c:a") + 1] == "aac"
+    assert encode[encode.index("-b:a") + 1] == "160k"
+    assert encode[-3:] == ["-f", "mp4", str(tmp_path / "sound.m4a")]
     assert not set(CONCAT_DEMUXERS) & set(RECORDING_DEMUXERS)
 
 
@@ -569,9 +578,10 @@ def test_sound_without_source_audio_is_silence(tmp_path: Path) -> None:
         RenderOptions(),
         source_has_audio=False,
     )
-    assert plan.audio is None
-    assert "anullsrc" in plan.filtergraph
-    assert "atrim=end=2.000000" in plan.filtergraph
+    assert plan.make.audio is None
+    assert "anullsrc" in plan.make.filtergraph
+    assert "atrim=end=2.000000" in plan.make.filtergraph
+    assert "-i" not in plan.make.args
 
 
 # --- avcC -------------------------------------------------------------------------------------

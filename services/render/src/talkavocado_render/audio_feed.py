@@ -32,6 +32,7 @@ _BYTES_PER_SAMPLE = 4 * CHANNELS
 # Interleaved float stereo: what the f32le pipe carries, sample after sample.
 _PCM_FORMAT = f"aformat=sample_fmts=flt:sample_rates={AUDIO_RATE}:channel_layouts=stereo"
 _SKIP_BLOCK = AUDIO_RATE  # samples read and dropped at a time when seeking forwards
+_ENCODER_END_WAIT_SEC = 5.0
 
 
 class AudioFeedError(RuntimeError):
@@ -141,17 +142,20 @@ async def run_render(
     *,
     on_progress: Callable[[float], None] | None = None,
     time_limit: float | None = None,
+    stdout: int | None = None,
 ) -> str:
     """Run the plan's ffmpeg, feeding it the edited sound when the plan has one; its log.
     Raises FfmpegError (the encode failed or ran past `time_limit`: FfmpegTimeout) or
     AudioFeedError (the sound could not be made). The decoder ends with the encoder: the
-    feeder sees the broken pipe and closes its reader, which kills it."""
+    feeder sees the broken pipe and closes its reader, which kills it. `stdout`: handed to
+    ffmpeg for an output `pipe:1` (run_ffmpeg)."""
     if plan.audio is None:
         return await run_ffmpeg(
             plan.args,
             expected_duration=plan.expected_duration,
             on_progress=on_progress,
             time_limit=time_limit,
+            stdout=stdout,
         )
     read_fd, write_fd = os.pipe()
     stop = threading.Event()
@@ -165,6 +169,7 @@ async def run_render(
             on_progress=on_progress,
             stdin=read_fd,  # handed over: closed once ffmpeg has it
             time_limit=time_limit,
+            stdout=stdout,
         )
     except BaseException:
         # Cancelled, timed out or failed: the encoder is gone (run_ffmpeg killed it); the feeder
@@ -181,3 +186,46 @@ async def run_render(
     if written != expected:
         raise AudioFeedError(f"the encoder took {written} of {expected} audio samples")
     return log
+
+
+async def run_piped(
+    plan: RenderPlan, encode_args: list[str], *, time_limit: float | None = None
+) -> str:
+    """`plan` (its sound fed as run_render feeds it) writing raw PCM to a pipe that a second
+    ffmpeg, `encode_args`, reads and encodes: filters and encoder on two cores. The first's log.
+    Either failing ends the other (a broken pipe, or the end of its input); the error raised is
+    the encoder's when it failed, else the first process's."""
+    read_fd, write_fd = os.pipe()
+    try:
+        encoder = asyncio.create_task(run_ffmpeg(encode_args, stdin=read_fd, time_limit=time_limit))
+    except BaseException:
+        os.close(read_fd)
+        os.close(write_fd)
+        raise
+    try:
+        log = await run_render(plan, time_limit=time_limit, stdout=write_fd)
+    except Exception as exc:
+        # A broken pipe is the encoder's failure showing here: report the encoder's own error.
+        cause = await _failure_of(encoder)
+        if cause is not None:
+            raise cause from exc
+        raise
+    except BaseException:
+        encoder.cancel()
+        with contextlib.suppress(BaseException):
+            await encoder
+        raise
+    await encoder
+    return log
+
+
+async def _failure_of(encoder: asyncio.Task[str]) -> BaseException | None:
+    """The encoder's error, once it ended (its input ended with the other process); None when
+    it succeeded. Killed when it does not end within a few seconds."""
+    await asyncio.wait({encoder}, timeout=_ENCODER_END_WAIT_SEC)
+    if not encoder.done():
+        encoder.cancel()
+        with contextlib.suppress(BaseException):
+            await encoder
+        return None
+    return None if encoder.cancelled() else encoder.exception()

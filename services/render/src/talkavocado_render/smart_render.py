@@ -37,7 +37,7 @@ from talkavocado_common.media.probe import FFPROBE, probe_failure
 from talkavocado_common.media.process import stop_process
 from talkavocado_common.models import RenderOptions, Timeline
 
-from .audio_feed import run_render
+from .audio_feed import run_piped
 from .core import mp4
 from .core.filtergraph import fps_of
 from .core.loudness import Loudnorm
@@ -362,6 +362,12 @@ async def _video(
     return joined
 
 
+def first_error(group: BaseExceptionGroup[Exception]) -> Exception:
+    """The first error of a task group's, however deeply nested."""
+    first = group.exceptions[0]
+    return first_error(first) if isinstance(first, BaseExceptionGroup) else first
+
+
 async def smart_render(
     plan: SmartPlan,
     timeline: Timeline,
@@ -392,12 +398,18 @@ async def smart_render(
         loudness=loudness,
         threads=threads,
     )
-    async with asyncio.TaskGroup() as group:
-        # Progress follows the video: the longer part.
-        video = group.create_task(
-            _video(plan, source, work, fps, options, threads, limit, lambda f: report(0.95 * f))
-        )
-        sound_log = group.create_task(run_render(sound, time_limit=limit))
+    try:
+        async with asyncio.TaskGroup() as group:
+            # Progress follows the video (the sound reports none: its ffmpeg writes to a pipe).
+            video = group.create_task(
+                _video(plan, source, work, fps, options, threads, limit, lambda f: report(0.95 * f))
+            )
+            sound_log = group.create_task(
+                run_piped(sound.make, sound.encode_args, time_limit=limit)
+            )
+    except* Exception as failed:
+        # The caller tells a smart render that failed (falling back) from others by type.
+        raise first_error(failed) from None
     await run_ffmpeg(remux_args(video.result(), work / "sound.m4a", output), time_limit=limit)
     report(1.0)
     return sound_log.result()

@@ -63,12 +63,15 @@ async def run_ffmpeg(
     binary: str = FFMPEG,
     stdin: int | None = None,
     time_limit: float | None = None,
+    stdout: int | None = None,
 ) -> str:
     """Run `ffmpeg <args>`; returns its stderr log. Raises FfmpegError on failure.
 
     Progress (0..1) is reported when an expected output duration is known. `stdin`: the read
     end of a pipe that ffmpeg reads as `pipe:0`, handed over: it is closed here once ffmpeg has
-    it, so the writer sees EPIPE when ffmpeg is gone (default: no stdin).
+    it, so the writer sees EPIPE when ffmpeg is gone (default: no stdin). `stdout`: likewise
+    the write end of a pipe for an output `pipe:1` (another process reads it, which sees the
+    end of its input when ffmpeg is gone); progress is then not reported (it uses stdout).
 
     ffmpeg is killed (SIGKILL, then reaped) when `time_limit` seconds pass (FfmpegTimeout) or the
     awaiting task is cancelled (CancelledError re-raised): it never outlives its run. Inputs
@@ -76,9 +79,10 @@ async def run_ffmpeg(
     """
     if shutil.which(binary) is None:
         _release(stdin)  # handed over, even when nothing could read it
+        _release(stdout)
         raise FfmpegNotInstalled(f"{binary} is not installed or not on PATH")
-    report = _fraction_reporter(expected_duration, on_progress)
-    proc = await _start(_command(binary, args, progress=report is not None), stdin)
+    report = _fraction_reporter(expected_duration, on_progress) if stdout is None else None
+    proc = await _start(_command(binary, args, progress=report is not None), stdin, stdout)
     log: deque[str] = deque(maxlen=4000)
     try:
         async with asyncio.timeout(time_limit):
@@ -119,17 +123,21 @@ def _command(binary: str, args: Sequence[str], *, progress: bool) -> list[str]:
     return cmd + list(args)
 
 
-async def _start(cmd: Sequence[str], stdin: int | None) -> asyncio.subprocess.Process:
-    """Start ffmpeg; the handed-over `stdin` is closed here once ffmpeg holds its own copy."""
+async def _start(
+    cmd: Sequence[str], stdin: int | None, stdout: int | None
+) -> asyncio.subprocess.Process:
+    """Start ffmpeg; the handed-over `stdin` and `stdout` are closed here once ffmpeg holds its
+    own copies."""
     try:
         return await asyncio.create_subprocess_exec(
             *cmd,
             stdin=asyncio.subprocess.DEVNULL if stdin is None else stdin,
-            stdout=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE if stdout is None else stdout,
             stderr=asyncio.subprocess.PIPE,
         )
     finally:
         _release(stdin)
+        _release(stdout)
 
 
 async def _wait(
@@ -139,10 +147,12 @@ async def _wait(
 ) -> int:
     """ffmpeg's exit status once both pipes are drained (stderr into `log`); if waiting is
     interrupted (cancelled, or a reader failed), ffmpeg is killed so it never outlives its run."""
-    assert proc.stdout is not None
     assert proc.stderr is not None
+    readers = [_collect_log(proc.stderr, log)]
+    if proc.stdout is not None:  # not handed to another process
+        readers.append(_follow_progress(proc.stdout, report))
     try:
-        await asyncio.gather(_collect_log(proc.stderr, log), _follow_progress(proc.stdout, report))
+        await asyncio.gather(*readers)
         return await proc.wait()
     except BaseException:
         await stop_process(proc)

@@ -32,9 +32,10 @@ from typing import Any
 from talkavocado_common.media.allowlist import input_args
 from talkavocado_common.models import RenderOptions, Timeline
 
-from .audio_edit import AUDIO_RATE, CHANNELS, audio_pieces
+from .audio_edit import AUDIO_RATE, audio_pieces
 from .filtergraph import (
     AUDIO_FORMAT,
+    PCM_ARGS,
     PCM_DEMUXERS,
     PCM_PROTOCOLS,
     ClipSpan,
@@ -42,6 +43,7 @@ from .filtergraph import (
     FiltergraphError,
     MediaFacts,
     RenderPlan,
+    aac_args,
     clip_frames,
     clip_spans,
     fps_of,
@@ -376,8 +378,7 @@ def build_audio(
     edited: EditedAudio | None = None
     if source_has_audio:
         edited = EditedAudio(source, tuple(audio_pieces(spans, fps)))
-        pcm = ["-f", "f32le", "-ar", str(AUDIO_RATE), "-ac", str(CHANNELS)]
-        inputs += input_args("pipe:0", *pcm, demuxers=PCM_DEMUXERS, protocols=PCM_PROTOCOLS)
+        inputs += input_args("pipe:0", *PCM_ARGS, demuxers=PCM_DEMUXERS, protocols=PCM_PROTOCOLS)
         main = f"[0:a:0]asetpts=N/SR/TB,{AUDIO_FORMAT}"
         if loudness is not None:
             main += f",{loudness.filter()},aresample={AUDIO_RATE},{AUDIO_FORMAT}"
@@ -404,10 +405,7 @@ def build_audio(
         *inputs,
         "-filter_complex", graph,
         "-map", "[aout]",
-        "-c:a", "aac",
-        "-b:a", f"{options.audio_bitrate_kbps}k",
-        "-ar", str(AUDIO_RATE),
-        "-ac", "2",
+        *aac_args(options.audio_bitrate_kbps),
         "-map_chapters", "-1",
         "-f", "mp4",
         str(output),

@@ -45,12 +45,16 @@ from talkavocado_common.models import RenderOptions, Timeline
 from .audio_edit import AUDIO_RATE
 from .filtergraph import (
     AUDIO_FORMAT,
+    PCM_ARGS,
+    PCM_DEMUXERS,
+    PCM_PROTOCOLS,
     EditedAudio,
     RenderPlan,
     _edited_audio_input,
     _Graph,
     _Inputs,
     _normalise_loudness,
+    aac_args,
     clip_spans,
     fps_of,
     timeline_frames,
@@ -479,6 +483,16 @@ def concat_list(files: Sequence[tuple[str, int, bool]], fps: Fraction, delay: in
     return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True)
+class SoundPlan:
+    """The edit's sound in two ffmpeg runs joined by a pipe, so they run on two cores: `make`
+    (the audio_edit pieces on stdin, loudnorm) writes raw PCM to stdout, `encode_args` read it
+    from stdin into AAC in an MP4 of its own."""
+
+    make: RenderPlan
+    encode_args: list[str]
+
+
 def build_sound(
     timeline: Timeline,
     source: Path,
@@ -488,7 +502,7 @@ def build_sound(
     source_has_audio: bool,
     loudness: Loudnorm | None = None,
     threads: int | None = None,
-) -> RenderPlan:
+) -> SoundPlan:
     """ffmpeg arguments making the edit's sound exactly as the full render makes it (the
     audio_edit pieces on stdin, loudnorm, the same AAC settings), alone in an MP4 `output`."""
     fps = fps_of(timeline)
@@ -510,25 +524,19 @@ def build_sound(
     final = graph.label("aout")
     graph.chain([audio], ["anull"], [final])
     text = graph.text()
-    args = [
+    make = [
         *(["-filter_complex_threads", str(threads)] if threads else []),
         *inputs.args,
         "-filter_complex", text,
         "-map", f"[{final}]",
-        "-c:a", "aac",
-        "-b:a", f"{options.audio_bitrate_kbps}k",
-        "-ar", str(AUDIO_RATE),
-        "-ac", "2",
-        "-f", "mp4",
-        str(output),
+        *PCM_ARGS,
+        "pipe:1",
     ]  # fmt: skip
-    return RenderPlan(
-        args=args,
-        filtergraph=text,
-        expected_duration=float(Fraction(frames) / fps),
-        outputs=(output,),
-        audio=edited,
-    )
+    encoded = _Inputs()
+    encoded.add("pipe:0", *PCM_ARGS, demuxers=PCM_DEMUXERS, protocols=PCM_PROTOCOLS)
+    encode = [*encoded.args, *aac_args(options.audio_bitrate_kbps), "-f", "mp4", str(output)]
+    duration = float(Fraction(frames) / fps)
+    return SoundPlan(RenderPlan(make, text, duration, (), edited), encode)
 
 
 def edge_frames(plan: SmartPlan) -> list[tuple[int, int]]:
