@@ -1,9 +1,10 @@
 """Benchmark: the smart render (copied GOPs, re-encoded edges) against the full encode.
 
 For each length, a generated talk-like recording (testsrc2 at 25 fps, H.264 veryfast with a
-keyframe every 2 s as OBS and most streaming tools write it, or every --gop seconds, a tone for
-sound) is cut the way a
-talk is: kept stretches of 2.5-7 s, pauses of 0.3-1.8 s removed (a fixed seed). The same
+keyframe every 2 s as OBS and most streaming tools write it, or every --gop seconds; generated
+speech for sound, talkavocado_cli.samplegen's talk: the AAC encoder's cost depends on the sound,
+and with its fast coder a steady tone takes about 3x longer than speech) is cut the way a talk
+is: kept stretches of 2.5-7 s, pauses of 0.3-1.8 s removed (a fixed seed). The same
 timeline is rendered both ways with the render's default options and loudness normalisation,
 one after the other in this run: wall and CPU times, the ratios full / smart, and how much of
 the smart render was copied (CPU time says more than wall time on a shared machine). The edit's
@@ -25,9 +26,10 @@ import time
 from pathlib import Path
 
 from bench.runs import lengths_of, lengths_parser, save
+from talkavocado_cli.samplegen import long_script, make_audio
 from talkavocado_common.cpus import effective_cpus
 from talkavocado_common.models import FrameRate, RenderOptions, Timeline, TimelineClip
-from talkavocado_render.audio_feed import run_render
+from talkavocado_render.audio_feed import run_piped, run_render
 from talkavocado_render.core.filtergraph import build_render
 from talkavocado_render.core.loudness import Loudnorm
 from talkavocado_render.core.smart import build_sound
@@ -50,11 +52,14 @@ def cpu_seconds() -> float:
 
 
 def make_source(out: Path, seconds: float, size: str, gop_seconds: float = GOP_SECONDS) -> None:
+    speech = out.with_suffix(".wav")
+    make_audio(long_script(seconds), speech)
     subprocess.run(
         [
             "ffmpeg", "-nostdin", "-loglevel", "error", "-y",
             "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={FPS}:duration={seconds}",
-            "-f", "lavfi", "-i", f"sine=f=220:r=48000:d={seconds}",
+            "-i", str(speech),
+            "-af", "apad", "-t", str(seconds),
             "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
             "-g", str(round(FPS * gop_seconds)),
             "-c:a", "aac", "-b:a", "128k",
@@ -140,7 +145,8 @@ async def smart(timeline: Timeline, source: Path, out: Path) -> tuple[float, dic
 
 
 async def sound_alone(timeline: Timeline, source: Path, out: Path) -> None:
-    """The edit's sound as both renders make it (smart: build_sound; full: the same graph)."""
+    """The edit's sound as the smart render makes it (build_sound: the full render's graph and
+    encoder settings, in two processes)."""
     plan = build_sound(
         timeline,
         source,
@@ -150,7 +156,7 @@ async def sound_alone(timeline: Timeline, source: Path, out: Path) -> None:
         loudness=LOUDNESS,
         threads=effective_cpus(),
     )
-    await run_render(plan)
+    await run_piped(plan.make, plan.encode_args)
 
 
 def bench_one(seconds: float, size: str, workdir: Path, gop: float) -> dict[str, object]:
