@@ -15,6 +15,7 @@ import re
 import subprocess
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -297,4 +298,24 @@ def test_sources_that_cannot_be_copied_take_the_full_encode(
     assert reason in result["renderReason"]
     out = job.path_of(job.keys.final_render)
     assert int(probe_streams(out)["video"]["nb_read_packets"]) == 70
+    assert decode_errors(out) == ""
+
+
+def test_a_smart_render_that_fails_falls_back_to_the_full_encode(
+    tmp_path: Path, sync_source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sound's encoder fails inside the smart render's task group (really: an option ffmpeg
+    does not know); the step still renders, by the full encode, and says why."""
+    real = smart_render.run_piped
+
+    async def failing_encoder(plan: Any, encode_args: list[str], **kwargs: Any) -> str:
+        return await real(plan, ["-no-such-option", *encode_args], **kwargs)
+
+    monkeypatch.setattr(smart_render, "run_piped", failing_encoder)
+    timeline = make_timeline(SYNC_RANGES)
+    job, result = render(tmp_path, sync_source, timeline, JobOptions())
+    assert result["renderPath"] == "full"
+    assert result["renderReason"].startswith("the smart render failed: ffmpeg exited")
+    out = job.path_of(job.keys.final_render)
+    assert_av_layout(out, timeline.duration_sec)
     assert decode_errors(out) == ""
