@@ -180,6 +180,21 @@ def _in_revision(m: Manifest, number: int, update: Callable[[Revision], Revision
     return m.model_copy(update={"revisions": revisions})
 
 
+_Holder = TypeVar("_Holder", Manifest, Revision)
+
+
+def _record_artifacts(
+    m: Manifest, revision: int | None, field: str, ours: Sequence[_K]
+) -> Manifest:
+    """The manifest's list `field` (or revision `revision`'s) with `ours` in place of the
+    entries with the same keys."""
+
+    def replace(holder: _Holder) -> _Holder:
+        return holder.model_copy(update={field: _replace_by_key(getattr(holder, field), ours)})
+
+    return replace(m) if revision is None else _in_revision(m, revision, replace)
+
+
 @dataclass(frozen=True)
 class RecordTimeline:
     """The edit's timeline; with `revision`, that review revision's."""
@@ -207,15 +222,7 @@ class RecordSubtitles:
     revision: int | None = None
 
     def apply(self, m: Manifest) -> Manifest:
-        if self.revision is not None:
-            return _in_revision(
-                m,
-                self.revision,
-                lambda r: r.model_copy(
-                    update={"subtitles": _replace_by_key(r.subtitles, self.subtitles)}
-                ),
-            )
-        return m.model_copy(update={"subtitles": _replace_by_key(m.subtitles, self.subtitles)})
+        return _record_artifacts(m, self.revision, "subtitles", self.subtitles)
 
     __call__ = apply
 
@@ -229,15 +236,7 @@ class RecordExports:
     revision: int | None = None
 
     def apply(self, m: Manifest) -> Manifest:
-        if self.revision is not None:
-            return _in_revision(
-                m,
-                self.revision,
-                lambda r: r.model_copy(
-                    update={"exports": _replace_by_key(r.exports, self.exports)}
-                ),
-            )
-        return m.model_copy(update={"exports": _replace_by_key(m.exports, self.exports)})
+        return _record_artifacts(m, self.revision, "exports", self.exports)
 
     __call__ = apply
 
@@ -251,15 +250,7 @@ class RecordRenders:
     revision: int | None = None
 
     def apply(self, m: Manifest) -> Manifest:
-        if self.revision is not None:
-            return _in_revision(
-                m,
-                self.revision,
-                lambda r: r.model_copy(
-                    update={"renders": _replace_by_key(r.renders, self.renders)}
-                ),
-            )
-        return m.model_copy(update={"renders": _replace_by_key(m.renders, self.renders)})
+        return _record_artifacts(m, self.revision, "renders", self.renders)
 
     __call__ = apply
 
