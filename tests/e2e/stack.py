@@ -29,6 +29,10 @@ TENANT = "demo-tenant"
 
 
 class Stack(StackProcess):
+    def tail(self, count: int = 40) -> str:
+        """The stack's last output lines (for a failure's message)."""
+        return "\n".join(self.lines[-count:])
+
     def client(self) -> httpx.Client:
         return httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
@@ -50,7 +54,7 @@ def wait_for_end(stack: Stack, job_id: str, within: float = 180) -> dict[str, An
             if job["status"] in ("completed", "failed", "cancelled"):
                 return dict(job)
             time.sleep(0.5)
-    raise AssertionError(f"job {job_id} did not end; last lines:\n" + "\n".join(stack.lines[-30:]))
+    raise AssertionError(f"job {job_id} did not end; last lines:\n" + stack.tail())
 
 
 def wait_for_step(stack: Stack, job_id: str, step: str, within: float = 60) -> None:
@@ -62,7 +66,7 @@ def wait_for_step(stack: Stack, job_id: str, step: str, within: float = 60) -> N
             if steps.get(step, {}).get("status") == "running":
                 return
         time.sleep(0.05)
-    raise AssertionError(f"{step} never ran for {job_id}")
+    raise AssertionError(f"{step} never ran for {job_id}; last lines:\n" + stack.tail())
 
 
 def await_status_events(stack: Stack, job_id: str) -> list[dict[str, Any]]:

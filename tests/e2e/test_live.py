@@ -113,7 +113,9 @@ class EventStream:
                 raise AssertionError(f"the event stream failed: {self.error!r}")
             time.sleep(0.05)
         seen = [(a.data["status"], a.data.get("message")) for a in self.arrivals]
-        raise AssertionError(f"no such event within {within} s; seen: {seen}")
+        raise AssertionError(
+            f"no such event within {within} s; seen: {seen}; last lines:\n" + self.stack.tail()
+        )
 
     def close(self) -> None:
         """Hang up (a stream that has not ended holds the API's graceful stop)."""

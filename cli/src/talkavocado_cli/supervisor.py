@@ -29,6 +29,8 @@ class ServiceSpec:
     name: str
     argv: Sequence[str]
     env: Mapping[str, str] = field(default_factory=dict)
+    # Answers 200 once the service can do its work (`avocado up` waits for every one).
+    ready_url: str | None = None
 
 
 @dataclass

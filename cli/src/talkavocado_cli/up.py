@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -73,66 +73,86 @@ def service_specs(kafka: KafkaSettings, config: StackConfig, dev_key: str) -> li
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
     }
     python = sys.executable
+    grace = os.environ.get("SHUTDOWN_GRACE_SECONDS", STEP_SHUTDOWN_GRACE_SECONDS)
+    orchestrator_port = free_port()
     specs = [
         ServiceSpec(
             "api",
             [python, "-m", "talkavocado_api"],
             {**common, "API_PORT": str(config.port), "API_KEYS": f"{DEV_TENANT}:{dev_key}"},
+            readyz(config.port),
         ),
         ServiceSpec(
             "orchestrator",
             [python, "-m", "talkavocado_orchestrator"],
             {
                 **common,
-                "ORCHESTRATOR_WEB_PORT": str(free_port()),
+                "ORCHESTRATOR_WEB_PORT": str(orchestrator_port),
                 "ORCHESTRATOR_DATA_DIR": str((config.state_dir / "orchestrator").resolve()),
             },
+            readyz(orchestrator_port),
         ),
     ]
-    specs += [
-        ServiceSpec(
-            service,
-            [python, "-m", f"talkavocado_{service}"],
-            {
-                **common,
-                "METRICS_PORT": str(free_port()),
-                "SHUTDOWN_GRACE_SECONDS": os.environ.get(
-                    "SHUTDOWN_GRACE_SECONDS", STEP_SHUTDOWN_GRACE_SECONDS
-                ),
-            },
+    for service in STEP_SERVICES:
+        port = free_port()
+        env = {**common, "METRICS_PORT": str(port), "SHUTDOWN_GRACE_SECONDS": grace}
+        specs.append(
+            ServiceSpec(service, [python, "-m", f"talkavocado_{service}"], env, readyz(port))
         )
-        for service in STEP_SERVICES
-    ]
+    notify_port = free_port()
     specs.append(
         ServiceSpec(
             "notify",
             [python, "-m", "talkavocado_notify"],
             {
                 **common,
-                "METRICS_PORT": str(free_port()),
+                "METRICS_PORT": str(notify_port),
                 "API_PUBLIC_URL": f"http://127.0.0.1:{config.port}",
-                "SHUTDOWN_GRACE_SECONDS": os.environ.get(
-                    "SHUTDOWN_GRACE_SECONDS", STEP_SHUTDOWN_GRACE_SECONDS
-                ),
+                "SHUTDOWN_GRACE_SECONDS": grace,
                 # Webhooks to this machine's own receivers need NOTIFY_ALLOW_PRIVATE_DESTINATIONS=true.
                 "NOTIFY_ALLOW_PRIVATE_DESTINATIONS": os.environ.get(
                     "NOTIFY_ALLOW_PRIVATE_DESTINATIONS", "false"
                 ),
             },
+            readyz(notify_port),
         )
     )
     return specs
 
 
-async def wait_healthy(url: str, stopping: Callable[[], bool], within: float = 120.0) -> bool:
-    deadline = time.monotonic() + within
+def readyz(port: int) -> str:
+    return f"http://127.0.0.1:{port}/readyz"
+
+
+async def wait_ready(
+    services: Sequence[ServiceSpec],
+    stopping: Callable[[], bool],
+    output: TextIO,
+    remind_every: float = 30.0,
+) -> bool:
+    """Poll every service's /readyz until each has answered 200 once (the API up is not
+    enough: a job submitted then waits on an orchestrator still joining its group, or on a
+    transcriber loading its model). Every `remind_every` s, says who is still not ready.
+    False if the stack stops first."""
+    pending = {s.name: s.ready_url for s in services if s.ready_url}
+    started = time.monotonic()
+    next_reminder = started + remind_every
     async with httpx.AsyncClient(timeout=2.0) as client:
-        while time.monotonic() < deadline and not stopping():
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(f"{url}/readyz")).status_code == 200:
-                    return True
-            await asyncio.sleep(0.5)
-    return False
+        while pending and not stopping():
+            for name, url in list(pending.items()):
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(url)).status_code == 200:
+                        del pending[name]
+            if pending and time.monotonic() >= next_reminder:
+                waited = time.monotonic() - started
+                output.write(
+                    f"avocado: after {waited:.0f} s still waiting for {', '.join(pending)}"
+                    " to be ready\n"
+                )
+                output.flush()
+                next_reminder += remind_every
+            await asyncio.sleep(0.25)
+    return not pending
 
 
 @contextlib.contextmanager
@@ -169,8 +189,9 @@ async def run_stack(config: StackConfig, output: TextIO) -> int:
         await ensure_topics(
             kafka, orchestrator_topics(kafka, app_id), configs=orchestrator_topic_configs(app_id)
         )
+        specs = service_specs(kafka, config, dev_key)
         supervisor = Supervisor(
-            service_specs(kafka, config, dev_key),
+            specs,
             output=output,
             grace_seconds=SUPERVISOR_GRACE_SECONDS,
         )
@@ -179,7 +200,7 @@ async def run_stack(config: StackConfig, output: TextIO) -> int:
             loop.add_signal_handler(sig, supervisor.stop)
         runner = asyncio.create_task(supervisor.run())
         url = f"http://127.0.0.1:{config.port}"
-        if await wait_healthy(url, supervisor.stopping):
+        if await wait_ready(specs, supervisor.stopping, output):
             output.write(
                 f"\navocado: the stack is up (Kafka at {kafka.bootstrap_servers}).\n"
                 f"  API:      {url}   (docs: {url}/docs)\n"

@@ -43,14 +43,6 @@ STEP_GRACE_SECONDS = 3.0
 SLACK_SECONDS = 3.0  # interpreter exit, a loaded machine
 
 
-def ready_url(name: str, env: dict[str, str]) -> str:
-    port = {
-        "api": env.get("API_PORT"),
-        "orchestrator": env.get("ORCHESTRATOR_WEB_PORT"),
-    }.get(name, env.get("METRICS_PORT"))
-    return f"http://127.0.0.1:{port}/readyz"
-
-
 def wait_ready(urls: dict[str, str], logs: dict[str, Path], within: float = 90) -> None:
     pending = dict(urls)
     deadline = time.monotonic() + within
@@ -105,7 +97,7 @@ def test_every_service_stops_in_time_when_the_broker_is_gone(
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
-        wait_ready({n: ready_url(n, dict(s.env)) for n, s in specs.items()}, logs)
+        wait_ready({n: s.ready_url for n, s in specs.items() if s.ready_url}, logs)
 
         broker.stop()
         time.sleep(3)  # the clients notice: reconnect loops, a coordinator lost
