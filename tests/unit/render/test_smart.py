@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
@@ -14,6 +15,7 @@ from talkavocado_render.core import mp4
 from talkavocado_render.core.loudness import Loudnorm
 from talkavocado_render.core.smart import (
     CONCAT_DEMUXERS,
+    X264_PRESETS,
     EdgeRead,
     EdgeRun,
     GopStructure,
@@ -29,6 +31,7 @@ from talkavocado_render.core.smart import (
     edge_encode_args,
     edge_frames,
     edge_inputs_per_run,
+    edge_preset,
     edge_reads,
     edge_runs,
     edge_starts,
@@ -362,14 +365,33 @@ def test_encoder_matches_the_source() -> None:
     assert pairs["-color_range"] == "tv"
     assert pairs["-colorspace"] == "bt709"
     assert "-color_trc" not in pairs
-    assert pairs["-x264-params"] == "sps-id=1:bframes=3:b-pyramid=normal"
+    assert pairs["-x264-params"] == "sps-id=1:bframes=3:b-pyramid=normal:cabac=1:8x8dct=1"
     assert pairs["-video_track_timescale"] == "12800"
-    assert pairs["-crf"] == str(edge_crf(RenderOptions()))
-    assert edge_crf(RenderOptions(crf=20)) < 20
-    assert edge_crf(RenderOptions(crf=0)) >= 0
+    assert pairs["-crf"] == str(edge_crf(RenderOptions())) == "18"
+    assert pairs["-preset"] == "ultrafast"  # two presets faster than the default veryfast
     assert "bframes=0" in encoder_args(facts(), 0, RenderOptions(), 1)[-3]
+    # The tools that keep x264's SPS at the source's profile, and no more.
+    main = encoder_args(facts(profile="Main"), 0, RenderOptions(), 1)
+    assert dict(zip(main[::2], main[1::2], strict=True))["-x264-params"] == (
+        "sps-id=1:bframes=0:cabac=1"
+    )
+    base = encoder_args(facts(profile="Constrained Baseline"), 0, RenderOptions(), 1)
+    assert dict(zip(base[::2], base[1::2], strict=True))["-x264-params"] == "sps-id=1:bframes=0"
     with pytest.raises(Ineligible):
         encoder_args(facts(), 3, RenderOptions(), 1)
+
+
+def test_edges_are_encoded_faster_and_finer_than_the_render() -> None:
+    # The ladder is the options' own list of presets, slowest last.
+    assert get_args(RenderOptions.model_fields["preset"].annotation) == X264_PRESETS
+    assert [edge_preset(RenderOptions(preset=p)) for p in ("ultrafast", "veryfast", "slower")] == [
+        "ultrafast",
+        "ultrafast",
+        "medium",
+    ]
+    assert edge_crf(RenderOptions(crf=20)) == 18
+    assert edge_crf(RenderOptions(crf=11)) == 10  # the floor
+    assert edge_crf(RenderOptions(crf=4)) == 4  # under the floor: the render's own
 
 
 def test_edges_are_read_from_their_keyframes() -> None:
