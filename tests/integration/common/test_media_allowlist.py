@@ -91,8 +91,11 @@ def children() -> set[int]:
     """This process's live child processes."""
     found: set[int] = set()
     for task in Path("/proc/self/task").iterdir():
-        with open(task / "children") as handle:
-            found |= {int(pid) for pid in handle.read().split()}
+        try:
+            with open(task / "children") as handle:
+                found |= {int(pid) for pid in handle.read().split()}
+        except FileNotFoundError:
+            continue  # a thread (asyncio's, the event loop's executor) ended since the listing
     return found
 
 

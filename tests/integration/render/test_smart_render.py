@@ -138,6 +138,7 @@ def edited(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         "smart_result": smart,
         "full_result": full,
         "manifest": asyncio.run(smart_job.manifests.get(smart_job.keys)),
+        "smart_progress": smart_job.progress,
     }
 
 
@@ -149,6 +150,11 @@ def test_the_smart_path_ran_and_is_recorded(edited: dict) -> None:
     final = edited["manifest"].renders[0]
     assert final.render_path == "smart"
     assert final.render_reason == edited["smart_result"]["renderReason"]
+    # Progress from both branches (video and sound) never went back, and reached the end.
+    progress = edited["smart_progress"]
+    assert len(progress) > 2, progress
+    assert progress == sorted(progress), progress
+    assert progress[-1] == pytest.approx(1.0), progress
 
 
 def test_frames_are_the_source_frames_at_every_join(edited: dict) -> None:

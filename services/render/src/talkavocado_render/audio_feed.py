@@ -189,15 +189,27 @@ async def run_render(
 
 
 async def run_piped(
-    plan: RenderPlan, encode_args: list[str], *, time_limit: float | None = None
+    plan: RenderPlan,
+    encode_args: list[str],
+    *,
+    time_limit: float | None = None,
+    on_progress: Callable[[float], None] | None = None,
 ) -> str:
     """`plan` (its sound fed as run_render feeds it) writing raw PCM to a pipe that a second
     ffmpeg, `encode_args`, reads and encodes: filters and encoder on two cores. The first's log.
     Either failing ends the other (a broken pipe, or the end of its input); the error raised is
-    the encoder's when it failed, else the first process's."""
+    the encoder's when it failed, else the first process's. Progress is the encoder's."""
     read_fd, write_fd = os.pipe()
     try:
-        encoder = asyncio.create_task(run_ffmpeg(encode_args, stdin=read_fd, time_limit=time_limit))
+        encoder = asyncio.create_task(
+            run_ffmpeg(
+                encode_args,
+                stdin=read_fd,
+                time_limit=time_limit,
+                expected_duration=plan.expected_duration,
+                on_progress=on_progress,
+            )
+        )
     except BaseException:
         os.close(read_fd)
         os.close(write_fd)

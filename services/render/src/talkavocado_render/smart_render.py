@@ -362,6 +362,23 @@ async def _video(
     return joined
 
 
+def slower_of(
+    branches: Sequence[str], report: Callable[[float], None]
+) -> Callable[[str], Callable[[float], None]]:
+    """Progress of branches run at once, reported as the one furthest behind (so it never
+    runs ahead of the work left): `slower(name)` is the reporter to hand branch `name`."""
+    done = dict.fromkeys(branches, 0.0)
+
+    def slower(name: str) -> Callable[[float], None]:
+        def update(fraction: float) -> None:
+            done[name] = max(done[name], fraction)
+            report(min(done.values()))
+
+        return update
+
+    return slower
+
+
 def first_error(group: BaseExceptionGroup[Exception]) -> Exception:
     """The first error of a task group's, however deeply nested."""
     first = group.exceptions[0]
@@ -398,14 +415,16 @@ async def smart_render(
         loudness=loudness,
         threads=threads,
     )
+    slower = slower_of(("video", "sound"), lambda f: report(0.95 * f))
     try:
         async with asyncio.TaskGroup() as group:
-            # Progress follows the video (the sound reports none: its ffmpeg writes to a pipe).
             video = group.create_task(
-                _video(plan, source, work, fps, options, threads, limit, lambda f: report(0.95 * f))
+                _video(plan, source, work, fps, options, threads, limit, slower("video"))
             )
             sound_log = group.create_task(
-                run_piped(sound.make, sound.encode_args, time_limit=limit)
+                run_piped(
+                    sound.make, sound.encode_args, time_limit=limit, on_progress=slower("sound")
+                )
             )
     except* Exception as failed:
         # The caller tells a smart render that failed (falling back) from others by type.
