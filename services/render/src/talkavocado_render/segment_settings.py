@@ -27,8 +27,12 @@ class SegmentedRenderSettings(BaseSettings):
         description="Only edits at least this long (the edited timeline, without intro/outro) "
         "are split.",
     )
+    # 20 s, not longer: N workers share a short edit evenly only if it has many more segments
+    # than N (bench/render_fleet.py --core-per-worker, a 141 s edit on 2 workers: 1.72x with
+    # 20 s segments, 1.37x with 45 s), and on one worker 20 s cost no more than 45 s (0.96x
+    # vs 0.95x of the one-piece render).
     segment_seconds: float = Field(
-        45.0,
+        20.0,
         gt=0,
         alias="RENDER_SEGMENT_SECONDS",
         description="About this much output per segment (cuts land on whole frames, never in "
