@@ -157,6 +157,7 @@ async def on_two_pinned_workers(root: Path, keys: JobKeys) -> tuple[float, dict[
     broker = EmbeddedBroker().start()
     kafka = settings_for(broker.bootstrap_servers, True, partitions=8)
     stop = context.Event()
+    cores = sorted(os.sched_getaffinity(0))  # a core each, while there are enough
     processes = []
     try:
         readies = []
@@ -164,7 +165,7 @@ async def on_two_pinned_workers(root: Path, keys: JobKeys) -> tuple[float, dict[
             ready = context.Event()
             process = context.Process(
                 target=_pinned_worker,
-                args=(index, index, kafka, root / "storage", ready, stop),
+                args=(index, cores[index % len(cores)], kafka, root / "storage", ready, stop),
             )
             process.start()
             processes.append(process)
@@ -216,11 +217,11 @@ async def request_render(kafka: KafkaSettings, keys: JobKeys) -> tuple[float, di
 
 
 def pinned_to_one_core(how: Any) -> Any:
-    """`how` run with this process (so the handler's ffmpeg, and its x264 threads) on core 0."""
+    """`how` run with this process (so the handler's ffmpeg, and its x264 threads) on one core."""
 
     async def run(root: Path, keys: JobKeys) -> tuple[float, dict[str, Any]]:
         everything = os.sched_getaffinity(0)
-        os.sched_setaffinity(0, {0})
+        os.sched_setaffinity(0, {min(everything)})
         try:
             return await how(root, keys)  # type: ignore[no-any-return]
         finally:
