@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -28,6 +29,16 @@ MAX_FILLER_CHARS = 40
 MAX_FILLER_WORDS = 4
 # One filler as the schema declares it: 1-4 words, white space anywhere (it is collapsed).
 FILLER_PATTERN = rf"^\s*\S+(?:\s+\S+){{0,{MAX_FILLER_WORDS - 1}}}\s*$"
+# White space as that pattern means it (JSON Schema patterns are ECMA-262 regular expressions):
+# words are counted and collapsed by it, not by str.split(), which also splits at \x1c-\x1f
+# and \x85 and so would refuse a filler the schema accepts (schemathesis found one).
+_SCHEMA_SPACE = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_SCHEMA_WORD = re.compile(f"[^{_SCHEMA_SPACE}]+")
+
+
+def schema_words(text: str) -> list[str]:
+    """`text`'s words, split where FILLER_PATTERN's \\s matches."""
+    return _SCHEMA_WORD.findall(text)
 
 
 class PlannerOptions(ContractModel):
@@ -68,15 +79,16 @@ class PlannerOptions(ContractModel):
     @classmethod
     def _normalise_fillers(cls, value: list[str]) -> list[str]:
         # Checked as sent (the schema's maxLength and pattern), then normalised.
-        if any(not f.split() for f in value):
+        words = [schema_words(f) for f in value]
+        if any(not w for w in words):
             raise ValueError("filler entries must not be empty")
-        for filler in value:
-            if len(filler) > MAX_FILLER_CHARS or len(filler.split()) > MAX_FILLER_WORDS:
+        for filler, its_words in zip(value, words, strict=True):
+            if len(filler) > MAX_FILLER_CHARS or len(its_words) > MAX_FILLER_WORDS:
                 raise ValueError(
                     f"each filler is at most {MAX_FILLER_CHARS} characters and "
                     f"{MAX_FILLER_WORDS} words; {filler[:MAX_FILLER_CHARS]!r} is longer"
                 )
-        return [" ".join(f.lower().split()) for f in value]
+        return [" ".join(w).lower() for w in words]
 
 
 class TransitionOptions(ContractModel):
