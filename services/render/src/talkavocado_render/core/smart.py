@@ -70,7 +70,7 @@ CONCAT_DEMUXERS = ("concat",)
 # least as faithful to the source frames they replace. The edges are the smart render's video
 # work, decoded from their GOP's keyframe: on a 5-minute 720p talk (bench/render.py, 1,366 edge
 # frames) veryfast at CRF 12 took 22.3 CPU-s (worst frame 51.5 dB PSNR against the source, 34 MB),
-# ultrafast at CRF 18 12.8 CPU-s (52.9 dB, 50 MB): half the CPU for edges a third larger.
+# ultrafast at CRF 18 with _PROFILE_TOOLS 15.4 CPU-s (52.8 dB, 44 MB): edges a third larger.
 EDGE_PRESET_STEPS_FASTER = 2
 EDGE_CRF_OFFSET, EDGE_CRF_MIN = 2, 10
 X264_PRESETS = (
