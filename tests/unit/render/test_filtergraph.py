@@ -33,7 +33,7 @@ from talkavocado_render.core.filtergraph import (
     logo_geometry,
     preview_size,
 )
-from talkavocado_render.core.loudness import Loudnorm
+from talkavocado_render.core.loudness import Normalisation
 
 SOURCE, OUT = Path("/work/in.mp4"), Path("/work/final.mp4")
 # The edited main-part sound, raw on ffmpeg's stdin: input 1 whenever the source has sound.
@@ -714,14 +714,12 @@ def test_the_graph_grows_with_the_cuts_not_with_the_recording() -> None:
     assert 0 < size(200, 360_000) - size(200, 3600) <= 2 * numbers
 
 
-def loudnorm(measured_lufs: float = -30.0, true_peak: float = -12.0) -> Loudnorm:
-    return Loudnorm(
+def normalisation(measured_lufs: float = -30.0, true_peak: float = -12.0) -> Normalisation:
+    return Normalisation(
         target_lufs=-16.0,
         true_peak_db=-1.5,
         measured_lufs=measured_lufs,
         measured_true_peak_db=true_peak,
-        measured_range_lu=4.4,
-        measured_threshold_lufs=-40.4,
     )
 
 
@@ -729,15 +727,16 @@ def test_loudness_is_normalised_after_the_joins_and_before_intro_and_outro() -> 
     intro = MediaFacts(Path("/a/intro.mp4"), 1920, 1080, Fraction(30), True, 2.0)
     tl = timeline([(0, 30), (50, 100)])
 
-    plan = build_render(tl, SOURCE, OUT, RenderOptions(), intro=intro, loudness=loudnorm())
+    plan = build_render(tl, SOURCE, OUT, RenderOptions(), intro=intro, loudness=normalisation())
 
     assert_well_formed(plan)
     graph = plan.filtergraph
-    (chain,) = [c for c in chains(plan) if "loudnorm" in c]
+    (chain,) = [c for c in chains(plan) if "alimiter" in c]
+    # +14 dB would put the -12 dBTP peaks at +2: the gain, then the limiter at 4x the rate.
     assert re.fullmatch(
-        r"\[amain\d+\]loudnorm=I=-16\.00:TP=-1\.50:LRA=7\.00:measured_I=-30\.00:measured_TP=-12\.00"
-        r":measured_LRA=4\.40:measured_thresh=-40\.40:offset=0\.00:linear=true"
-        r":print_format=summary,aresample=48000,"
+        r"\[amain\d+\]volume=14\.00dB:precision=float,aresample=192000,"
+        r"alimiter=limit=0\.841395:attack=5:release=50:level=disabled:latency=true,"
+        r"aresample=48000,"
         r"aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo\[anorm\d+\]",
         chain,
     )
@@ -749,12 +748,13 @@ def test_loudness_is_normalised_after_the_joins_and_before_intro_and_outro() -> 
     # The main part's sound, fed raw, is what is normalised; the intro keeps its level.
     assert_main_audio_is_fed_not_cut(plan)
     (intro_sound,) = [c for c in chains(plan) if c.startswith("[2:a:0]")]
-    assert "loudnorm" not in intro_sound
+    assert "volume" not in intro_sound
 
 
-def test_no_loudness_no_loudnorm_and_silence_is_not_normalised() -> None:
-    assert "loudnorm" not in build_render(timeline([(0, 30)]), SOURCE, OUT,
-                                          RenderOptions()).filtergraph  # fmt: skip
+def test_no_loudness_no_gain_and_silence_is_not_normalised() -> None:
+    assert "volume" not in build_render(timeline([(0, 30)]), SOURCE, OUT,
+                                        RenderOptions()).filtergraph  # fmt: skip
     silent = timeline([(0, 30)], has_audio=False)
-    plan = build_render(silent, SOURCE, OUT, RenderOptions(), loudness=loudnorm())
-    assert "loudnorm" not in plan.filtergraph
+    plan = build_render(silent, SOURCE, OUT, RenderOptions(), loudness=normalisation())
+    assert "volume" not in plan.filtergraph
+    assert "alimiter" not in plan.filtergraph

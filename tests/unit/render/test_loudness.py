@@ -1,11 +1,12 @@
-"""The loudness decision of the render: loudnorm's parameters and mode, or why not."""
+"""The loudness decision of the render: the gain, whether the true-peak limiter runs, or why
+neither does."""
 
 from __future__ import annotations
 
 import pytest
 
 from talkavocado_common.models import AudioAnalysis, AudioOptions
-from talkavocado_render.core.loudness import Loudnorm, plan_loudness
+from talkavocado_render.core.loudness import Normalisation, plan_loudness
 
 
 def analysis(
@@ -30,61 +31,63 @@ def analysis(
     )
 
 
-def test_measured_values_become_one_loudnorm_pass() -> None:
+def test_measured_values_become_one_gain_and_a_limiter() -> None:
     decision = plan_loudness(AudioOptions(), analysis(), has_audio=True)
 
     assert decision.reason is None
-    assert decision.loudnorm == Loudnorm(-16.0, -1.5, -30.0, -12.0, 4.4, -40.4)
-    assert decision.loudnorm.filter() == (
-        "loudnorm=I=-16.00:TP=-1.50:LRA=7.00:measured_I=-30.00:measured_TP=-12.00"
-        ":measured_LRA=4.40:measured_thresh=-40.40:offset=0.00:linear=true:print_format=summary"
+    assert decision.normalisation == Normalisation(-16.0, -1.5, -30.0, -12.0)
+    # +14 dB puts the -12 dBTP peaks at +2: the limiter holds them at -1.5 dBTP (0.8414 of
+    # full scale), on the sound at 4x the rate so peaks between samples are held too.
+    assert decision.normalisation.filters() == (
+        "volume=14.00dB:precision=float",
+        "aresample=192000",
+        "alimiter=limit=0.841395:attack=5:release=50:level=disabled:latency=true",
+        "aresample=48000",
     )
     assert decision.report() == {
         "targetLufs": -16.0,
         "truePeakDb": -1.5,
-        "mode": "dynamic",
+        "mode": "limited",
         "gainDb": 14.0,
         "measuredLufs": -30.0,
         "skipped": None,
     }
 
 
+def test_a_gain_that_keeps_the_peaks_under_the_ceiling_is_all_there_is() -> None:
+    decision = plan_loudness(AudioOptions(loudness=-23.0), analysis(lufs=-20.0), has_audio=True)
+    assert decision.normalisation is not None
+    assert decision.normalisation.filters() == ("volume=-3.00dB:precision=float",)
+    assert decision.report()["mode"] == "linear"
+
+
 @pytest.mark.parametrize(
     ("lufs", "peak", "target", "mode"),
     [
-        (-30.0, -12.0, -16.0, "dynamic"),  # +14 dB would put the peaks at +2 dBTP
+        (-30.0, -12.0, -16.0, "limited"),  # +14 dB would put the peaks at +2 dBTP
         (-30.0, -16.0, -16.0, "linear"),  # +14 dB: peaks at -2 dBTP, under -1.5
         (-30.0, -15.5, -16.0, "linear"),  # exactly at the ceiling
         (-10.0, -0.5, -16.0, "linear"),  # a gain down never raises the peaks
         (-23.0, -9.0, -23.0, "linear"),  # already at the target
+        (-20.0, 0.5, -20.0, "limited"),  # at the target, but peaks already over the ceiling
     ],
 )
-def test_mode_follows_loudnorms_true_peak_rule(
+def test_the_limiter_runs_only_when_the_gain_lifts_the_true_peak_over_the_ceiling(
     lufs: float, peak: float, target: float, mode: str
 ) -> None:
     decision = plan_loudness(
         AudioOptions(loudness=target), analysis(lufs=lufs, peak=peak), has_audio=True
     )
-    assert decision.loudnorm is not None
-    assert decision.loudnorm.mode == mode
+    assert decision.normalisation is not None
+    assert decision.normalisation.mode == mode
+    assert ("alimiter" in ",".join(decision.normalisation.filters())) == (mode == "limited")
 
 
-def test_the_range_target_follows_the_recording_so_linear_stays_possible() -> None:
-    wide = plan_loudness(AudioOptions(), analysis(peak=-20.0, lra=12.5), has_audio=True)
-    assert wide.loudnorm is not None
-    assert wide.loudnorm.range_target_lu == 12.5
-    assert wide.loudnorm.mode == "linear"
-    huge = plan_loudness(AudioOptions(), analysis(peak=-20.0, lra=25.0), has_audio=True)
-    assert huge.loudnorm is not None
-    assert huge.loudnorm.range_target_lu == 20.0
-    assert huge.loudnorm.mode == "dynamic"
-
-
-def test_a_steady_signals_zero_range_is_not_read_as_unmeasured() -> None:
-    steady = plan_loudness(AudioOptions(), analysis(peak=-20.0, lra=0.0), has_audio=True)
-    assert steady.loudnorm is not None
-    assert ":measured_LRA=0.01:" in steady.loudnorm.filter()
-    assert steady.loudnorm.mode == "linear"
+def test_the_range_and_gate_are_not_needed() -> None:
+    """Only the integrated loudness and the true peak decide: an analysis without the range or
+    the gate (which loudnorm needed) still normalises."""
+    decision = plan_loudness(AudioOptions(), analysis(lra=None, thresh=None), has_audio=True)
+    assert decision.normalisation == Normalisation(-16.0, -1.5, -30.0, -12.0)
 
 
 @pytest.mark.parametrize(
@@ -103,7 +106,7 @@ def test_a_steady_signals_zero_range_is_not_read_as_unmeasured() -> None:
             AudioOptions(),
             analysis(peak=None, thresh=None),
             True,
-            "the audio analysis has no true peak, loudness threshold (an older analysis)",
+            "the audio analysis has no true peak (an older analysis)",
         ),
     ],
 )
@@ -112,7 +115,7 @@ def test_without_a_target_or_measurements_the_level_is_left_alone(
 ) -> None:
     decision = plan_loudness(options, measured, has_audio=has_audio)
 
-    assert decision.loudnorm is None
+    assert decision.normalisation is None
     assert decision.reason == reason
     report = decision.report()
     assert report["mode"] == "off"

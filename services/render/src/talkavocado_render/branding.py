@@ -148,23 +148,6 @@ async def _loudness(req: StepRequest, env: StepEnv, has_audio: bool) -> Loudness
     return plan_loudness(req.options.audio, analysis, has_audio=has_audio)
 
 
-_LOUDNORM_SUMMARY = re.compile(
-    r"Output Integrated:\s*(?P<lufs>[-+]?[\d.]+) LUFS.*?Normalization Type:\s*(?P<mode>\w+)",
-    re.DOTALL,
-)
-
-
-def _loudness_report(decision: LoudnessDecision, log: str) -> dict[str, object]:
-    """The decision, with the mode loudnorm logged it ran in and the loudness it measured on
-    its output (before AAC), when it ran."""
-    report = decision.report()
-    found = _LOUDNORM_SUMMARY.search(log) if decision.loudnorm else None
-    if found:
-        report["mode"] = found.group("mode").lower()
-        report["outputLufs"] = float(found.group("lufs"))
-    return report
-
-
 async def _publish(
     env: StepEnv, path: Path, key: str, kind: str, route: RenderRoute | None = None
 ) -> RenderArtifact:
@@ -308,7 +291,7 @@ async def _smart(
             work,
             req.options.render,
             source_has_audio=has_audio,
-            loudness=loudness.loudnorm,
+            loudness=loudness.normalisation,
             threads=effective_cpus(),
             on_progress=lambda f: env.progress(_ENCODE_START + _ENCODE_SPAN * f, "encoding"),
             time_limit=media_time_limit(
@@ -360,7 +343,7 @@ async def _full(
             preview_output=preview,
             filtergraph_script=script,
             threads=effective_cpus(),
-            loudness=loudness.loudnorm,
+            loudness=loudness.normalisation,
         )
     except FiltergraphError as exc:
         raise StepError(
@@ -401,7 +384,7 @@ async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> Step
             env,
             RenderInputs(timeline, source, intro, outro, logo, subtitles),
             has_audio=has_audio,
-            loudness=loudness.loudnorm,
+            loudness=loudness.normalisation,
             output=output,
         )
         if not isinstance(segmented, str):  # else: why it stays in one piece (logged)
@@ -432,7 +415,7 @@ async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> Step
         "height": final.height,
         "bytes": final.bytes,
         "preview": artifacts[1].key if len(artifacts) > 1 else None,
-        "loudness": _loudness_report(loudness, render_log),
+        "loudness": loudness.report(),
         "renderPath": route.path,
         "renderReason": route.reason,
     }

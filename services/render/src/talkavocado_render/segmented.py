@@ -43,7 +43,7 @@ from talkavocado_common.storage import JobKeys, NotFound, PreconditionFailed, St
 
 from .audio_feed import AudioFeedError, run_render
 from .core.filtergraph import LogoInput, MediaFacts, build_render, fps_of
-from .core.loudness import Loudnorm
+from .core.loudness import Normalisation
 from .core.segments import (
     Claim,
     SegmentError,
@@ -91,7 +91,7 @@ class RenderInputs:
 
 @dataclass(frozen=True)
 class SegmentedRender:
-    """What the segmented render did: its sound's log (loudnorm's summary), the duration it
+    """What the segmented render did: its sound's ffmpeg log, the duration it
     should have, its segments and how many of them this worker encoded."""
 
     log: str
@@ -277,7 +277,7 @@ class SegmentedRequest:
 
     settings: SegmentedRenderSettings
     has_audio: bool
-    loudness: Loudnorm | None
+    loudness: Normalisation | None
     threads: int | None
     source_key: str
 
@@ -473,7 +473,7 @@ async def try_segmented(
     inputs: RenderInputs,
     *,
     has_audio: bool,
-    loudness: Loudnorm | None,
+    loudness: Normalisation | None,
     output: Path,
 ) -> SegmentedRender | str:
     """branding-layer's segmented full encode (RENDER_SEGMENTED...): the render, or why the

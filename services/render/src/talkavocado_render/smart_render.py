@@ -13,7 +13,7 @@
               every piece's parameter sets
     ffprobe   the joined track checked: every frame on the grid, one DTS rhythm, all frames
     ffmpeg    meanwhile, the edit's sound exactly as the full render makes it (audio_feed.py:
-              audio_edit pieces on stdin, loudnorm, AAC) into an MP4 of its own
+              audio_edit pieces on stdin, loudness, AAC) into an MP4 of its own
     ffmpeg    video and sound copied into the final MP4, +faststart
 
 Every run on the user's media (the probe, the split, the edge encode, the sound) is confined by
@@ -40,7 +40,7 @@ from talkavocado_common.models import RenderOptions, Timeline
 from .audio_feed import run_piped
 from .core import mp4
 from .core.filtergraph import fps_of
-from .core.loudness import Loudnorm
+from .core.loudness import Normalisation
 from .core.smart import (
     CONCAT_DEMUXERS,
     MP4_DEMUXERS,
@@ -394,12 +394,12 @@ async def smart_render(
     options: RenderOptions,
     *,
     source_has_audio: bool,
-    loudness: Loudnorm | None,
+    loudness: Normalisation | None,
     threads: int | None,
     on_progress: Callable[[float], None] | None = None,
     time_limit: float | None = None,
 ) -> str:
-    """Render `plan` to `output`; the sound's ffmpeg log (loudnorm's summary is in it).
+    """Render `plan` to `output`; the sound's ffmpeg log.
     Raises SmartRenderError, mp4.Mp4Error or FfmpegError (the caller falls back to the full
     encode) and AudioFeedError. The sound is made while the video is cut and joined."""
     await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ worth of frames, so memory does not grow with the length of the edit):
            -> yuva420p -> one alpha fade-in per crossfade window
         overlay B on A, enabled only inside crossfade windows        (the cut, cross-faded edit)
         -> logo overlay -> burned-in subtitles                 (the edited main part)
-    edited audio (raw PCM on stdin, cut and faded by audio_edit.py)      -> loudnorm (main part)
+    edited audio (raw PCM on stdin, cut and faded by audio_edit.py)  -> gain, true-peak limiter (main)
     intro, main, outro -> concat -> yuv420p -> (split -> 360p preview) -> libx264 / AAC
 
 Outside the crossfade windows A and B hold the same source frame; inside window i, A holds the
@@ -44,7 +44,7 @@ from talkavocado_common.media.allowlist import (
 from talkavocado_common.models import LogoOptions, RenderOptions, Timeline
 
 from .audio_edit import AUDIO_RATE, CHANNELS, AudioPiece, audio_pieces
-from .loudness import Loudnorm
+from .loudness import Normalisation
 
 AUDIO_FORMAT = f"aformat=sample_fmts=fltp:sample_rates={AUDIO_RATE}:channel_layouts=stereo"
 PREVIEW_MAX_HEIGHT = 360
@@ -497,10 +497,9 @@ def _edited_audio_input(
     return edited_audio, f"{index}:a:0"
 
 
-def _normalise_loudness(graph: _Graph, audio: str, loudness: Loudnorm) -> str:
+def _normalise_loudness(graph: _Graph, audio: str, loudness: Normalisation) -> str:
     normalised = graph.label("anorm")
-    # loudnorm works at 192 kHz (true-peak detection); back to the encode's rate.
-    graph.chain([audio], [loudness.filter(), f"aresample={AUDIO_RATE}", AUDIO_FORMAT], [normalised])
+    graph.chain([audio], [*loudness.filters(), AUDIO_FORMAT], [normalised])
     return normalised
 
 
@@ -651,7 +650,7 @@ def build_render(
     preview_output: Path | None = None,
     filtergraph_script: Path | None = None,
     threads: int | None = None,
-    loudness: Loudnorm | None = None,
+    loudness: Normalisation | None = None,
     video_only: bool = False,
     source_seek_sec: float = 0.0,
     subtitles_offset_frames: int = 0,

@@ -49,7 +49,7 @@ from .filtergraph import (
     fps_of,
     timeline_frames,
 )
-from .loudness import Loudnorm
+from .loudness import Normalisation
 from .timeline import layout
 
 # Our own files only: the list names our pieces, next to it.
@@ -365,11 +365,11 @@ def build_audio(
     source_has_audio: bool,
     intro: MediaFacts | None = None,
     outro: MediaFacts | None = None,
-    loudness: Loudnorm | None = None,
+    loudness: Normalisation | None = None,
     threads: int | None = None,
 ) -> RenderPlan:
     """The whole render's sound, made as the full render makes it (the edited source sound on
-    stdin, loudnorm on the main part, the bumpers' own sound around it), AAC in MP4."""
+    stdin, its loudness normalised, the bumpers' own sound around it), AAC in MP4."""
     fps = fps_of(timeline)
     spans = clip_spans(timeline)
     total = f"{float(Fraction(timeline_frames(spans)) / fps):.6f}"
@@ -381,7 +381,7 @@ def build_audio(
         inputs += input_args("pipe:0", *PCM_ARGS, demuxers=PCM_DEMUXERS, protocols=PCM_PROTOCOLS)
         main = f"[0:a:0]asetpts=N/SR/TB,{AUDIO_FORMAT}"
         if loudness is not None:
-            main += f",{loudness.filter()},aresample={AUDIO_RATE},{AUDIO_FORMAT}"
+            main += f",{','.join(loudness.filters())},{AUDIO_FORMAT}"
         chains.append(f"{main}[amain]")
     else:
         chains.append(f"anullsrc=r={AUDIO_RATE}:cl=stereo,atrim=end={total},{AUDIO_FORMAT}[amain]")

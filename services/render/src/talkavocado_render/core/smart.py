@@ -60,7 +60,7 @@ from .filtergraph import (
     timeline_frames,
 )
 from .filtergraph import _select as select_frames
-from .loudness import Loudnorm
+from .loudness import Normalisation
 
 # Our own intermediate files: MP4 pieces and the concat list naming them.
 MP4_DEMUXERS = ("mov,mp4,m4a,3gp,3g2,mj2",)
@@ -504,7 +504,7 @@ def concat_list(files: Sequence[tuple[str, int, bool]], fps: Fraction, delay: in
 @dataclass(frozen=True)
 class SoundPlan:
     """The edit's sound in two ffmpeg runs joined by a pipe, so they run on two cores: `make`
-    (the audio_edit pieces on stdin, loudnorm) writes raw PCM to stdout, `encode_args` read it
+    (the audio_edit pieces on stdin, the loudness filters) writes raw PCM to stdout, `encode_args` read it
     from stdin into AAC in an MP4 of its own."""
 
     make: RenderPlan
@@ -518,11 +518,11 @@ def build_sound(
     options: RenderOptions,
     *,
     source_has_audio: bool,
-    loudness: Loudnorm | None = None,
+    loudness: Normalisation | None = None,
     threads: int | None = None,
 ) -> SoundPlan:
     """ffmpeg arguments making the edit's sound exactly as the full render makes it (the
-    audio_edit pieces on stdin, loudnorm, the same AAC settings), alone in an MP4 `output`."""
+    audio_edit pieces on stdin, the loudness filters, the same AAC settings), alone in an MP4 `output`."""
     fps = fps_of(timeline)
     spans = clip_spans(timeline)
     frames = timeline_frames(spans)
