@@ -34,6 +34,7 @@ from talkavocado_render.core.smart import (
     edge_preset,
     edge_reads,
     edge_runs,
+    edge_runs_at_once,
     edge_starts,
     encoder_args,
     gop_structure,
@@ -444,6 +445,34 @@ def test_fewer_inputs_a_run_on_larger_frames() -> None:
     plan = plan_smart(timeline(ranges), facts(), packets(400, 50), None)
     uhd = SmartPlan(plan.pieces, plan.structure, plan.boundaries, facts(width=3840, height=2160))
     assert [len(r.reads) for r in edge_runs(uhd)] == [2, 2, 3]
+
+
+def test_runs_at_once_share_the_decoders_budget_and_the_reads() -> None:
+    assert [edge_runs_at_once(cpus) for cpus in (None, 1, 2, 3, 4, 16)] == [1, 1, 2, 3, 4, 4]
+    # Two runs at once: each gets half the decoders' memory.
+    assert edge_inputs_per_run(facts(), at_once=2) == 14  # 720p: 16 alone
+    assert edge_inputs_per_run(facts(width=1920, height=1080), at_once=2) == 6
+    assert edge_inputs_per_run(facts(width=3840, height=2160), at_once=2) == 1
+    ranges = [(10 + 50 * n, 40 + 50 * n) for n in range(7)] + [(350, 400)]
+    plan = plan_smart(timeline(ranges), facts(), packets(400, 50), None)
+    # 7 reads fit one run, but each core gets a run of its own.
+    assert [len(r.reads) for r in edge_runs(plan, at_once=2)] == [3, 4]
+    assert [len(r.reads) for r in edge_runs(plan, at_once=4)] == [1, 2, 2, 2]
+    assert [r.first for r in edge_runs(plan, at_once=4)] == [0, 1, 3, 5]
+    # Never more runs than reads.
+    one = plan_smart(timeline([(37, 100)]), facts(), packets(200, 50), None)
+    assert len(edge_runs(one, at_once=4)) == 1
+
+
+def test_each_input_decodes_on_the_threads_it_is_given(tmp_path: Path) -> None:
+    plan = plan_smart(timeline([(37, 120)]), facts(), packets(200, 50), None)
+    encoder = encoder_args(plan.facts, plan.structure.delay, RenderOptions(), 1)
+    (run,) = edge_runs(plan)
+    args = edge_encode_args(run, tmp_path / "s.mp4", FPS, encoder, tmp_path / "e.mp4", 1, 1)
+    at = args.index("-noaccurate_seek")
+    assert args[at - 2 : at] == ["-threads", "1"]
+    encoder_at = args.index("libx264") - 1
+    assert args[encoder_at - 2 : encoder_at] == ["-threads", "1"]
 
 
 def test_edges_are_one_x264_stream_split_at_each_piece(tmp_path: Path) -> None:

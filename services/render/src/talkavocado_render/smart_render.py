@@ -43,7 +43,9 @@ from .core.filtergraph import fps_of
 from .core.loudness import Normalisation
 from .core.smart import (
     CONCAT_DEMUXERS,
+    EDGE_DECODER_THREADS,
     MP4_DEMUXERS,
+    EdgeRun,
     Ineligible,
     Packet,
     Piece,
@@ -53,6 +55,7 @@ from .core.smart import (
     concat_list,
     edge_encode_args,
     edge_runs,
+    edge_runs_at_once,
     encoder_args,
     gop_structure,
     joined_dts,
@@ -216,36 +219,48 @@ async def _encode_edges(
 ) -> list[Path]:
     """Every partial GOP re-encoded, one MP4 per piece; their paths. Only the GOPs holding
     edge frames are read (one input per stretch of adjacent ones), in ffmpeg runs of a bounded
-    number of inputs: one x264 stream per run, with the same parameters (the same SPS/PPS)."""
-    runs = edge_runs(plan)
+    number of inputs, a run a core at once: one x264 stream per run, with the same parameters
+    (the same SPS/PPS)."""
+    at_once = edge_runs_at_once(threads)
+    runs = edge_runs(plan, at_once=at_once)
     if not runs:
         return []  # every cut on a keyframe or a clean end
+    at_once = min(at_once, len(runs))
     source_config = _config(work / _segment_name(plan.segments(_first_copy(plan))[0][0]))
     encoder = encoder_args(
         plan.facts, plan.structure.delay, options, mp4.free_parameter_set_id(source_config)
     )
-    total, done = plan.encoded_frames, 0
-    for run in runs:
-        await run_ffmpeg(
-            edge_encode_args(run, source, fps, encoder, work / "edge%05d.mp4", threads),
-            expected_duration=float(run.frames / fps),
-            on_progress=_share(progress, done / total, run.frames / total),
-            time_limit=limit,
-        )
-        done += run.frames
+    run_threads = max(1, (threads or 1) // at_once)
+    decoder_threads = EDGE_DECODER_THREADS if at_once == 1 else 1
+    done = [0.0] * len(runs)
+    total = plan.encoded_frames
+    turns = asyncio.Semaphore(at_once)
+
+    async def encode(index: int, run: EdgeRun) -> None:
+        def report(fraction: float) -> None:
+            done[index] = run.frames * fraction
+            progress(sum(done) / total)
+
+        async with turns:
+            await run_ffmpeg(
+                edge_encode_args(
+                    run, source, fps, encoder, work / "edge%05d.mp4", run_threads, decoder_threads
+                ),
+                expected_duration=float(run.frames / fps),
+                on_progress=report,
+                time_limit=limit,
+            )
+        report(1.0)
+
+    async with asyncio.TaskGroup() as group:
+        for index, run in enumerate(runs):
+            group.create_task(encode(index, run))
     pieces = runs[-1].first + len(runs[-1].pieces)
     edges = [work / _edge_name(i) for i in range(pieces)]
     # x264 placed an IDR at each piece's first frame, so the split made one file per piece.
     if not all(edge.is_file() for edge in edges) or (work / _edge_name(len(edges))).exists():
         raise SmartRenderError("the re-encoded edges were not split one file per piece")
     return edges
-
-
-def _share(
-    progress: Callable[[float], None], before: float, part: float
-) -> Callable[[float], None]:
-    """Progress of one step reported as its `part` of the whole, after `before` of it."""
-    return lambda fraction: progress(before + part * fraction)
 
 
 def _first_copy(plan: SmartPlan) -> Piece:

@@ -79,10 +79,12 @@ X264_PRESETS = (
 # The edge encode's inputs: every one is the source opened again, with a decoder of its own
 # whose frames stay allocated until its ffmpeg run ends (measured on 720p with 2 decoder
 # threads: ~18 MB, some 13 frames, an input; one thread saves a third of that but decodes on
-# ffmpeg's main thread, and the run took 1.5x as long). Runs of at most 16 inputs, fewer on
-# large frames: their decoders hold at most about 512 MiB.
+# ffmpeg's main thread, and the run took 1.5x as long alone; with a run on each core, one
+# thread each is the cheaper). Runs of at most 16 inputs, fewer on large frames and with runs
+# going at once: all their decoders together hold at most about 512 MiB.
 EDGE_INPUTS_PER_RUN = 16
-EDGE_DECODER_THREADS = 2
+EDGE_DECODER_THREADS = 2  # when one run goes at a time; one each when several do
+EDGE_RUNS_AT_ONCE = 4
 EDGE_FRAMES_PER_INPUT = 13
 EDGE_DECODER_BUDGET = 512 * 2**20
 _PROFILES = {
@@ -617,19 +619,29 @@ def edge_reads(plan: SmartPlan) -> list[EdgeRead]:
     return reads
 
 
-def edge_inputs_per_run(facts: VideoFacts) -> int:
-    """How many inputs one edge-encode run may have for frames of this size."""
+def edge_runs_at_once(cpus: int | None) -> int:
+    """How many edge-encode runs go at once: one a core (up to EDGE_RUNS_AT_ONCE), each
+    decoding and encoding on one thread. Measured on a 5-minute 720p talk's edges on two cores:
+    two runs at once took 7.5 s and 14.7 CPU-s, one run on both cores 10.5 s and 16.5 CPU-s
+    (ffmpeg 5.1 decodes its inputs one after another, so one run leaves a core idle)."""
+    return max(1, min(EDGE_RUNS_AT_ONCE, cpus or 1))
+
+
+def edge_inputs_per_run(facts: VideoFacts, at_once: int = 1) -> int:
+    """How many inputs one edge-encode run may have for frames of this size, with `at_once`
+    runs sharing the decoders' memory budget."""
     frame = facts.width * facts.height * 3 // 2  # 8-bit 4:2:0
-    fits = EDGE_DECODER_BUDGET // (EDGE_FRAMES_PER_INPUT * max(frame, 1))
+    fits = EDGE_DECODER_BUDGET // (at_once * EDGE_FRAMES_PER_INPUT * max(frame, 1))
     return max(1, min(EDGE_INPUTS_PER_RUN, fits))
 
 
-def edge_runs(plan: SmartPlan, max_inputs: int | None = None) -> list[EdgeRun]:
-    """The reads in runs of at most `max_inputs` inputs (default: what fits the frame size),
-    as even as can be, in timeline order."""
-    max_inputs = max_inputs or edge_inputs_per_run(plan.facts)
+def edge_runs(plan: SmartPlan, max_inputs: int | None = None, at_once: int = 1) -> list[EdgeRun]:
+    """The reads in runs of at most `max_inputs` inputs (default: what fits the frame size with
+    `at_once` runs going at once), at least `at_once` runs when there are as many reads, as
+    even as can be, in timeline order."""
+    max_inputs = max_inputs or edge_inputs_per_run(plan.facts, at_once)
     reads = edge_reads(plan)
-    count = -(-len(reads) // max_inputs)
+    count = max(-(-len(reads) // max_inputs), min(at_once, len(reads)))
     runs: list[EdgeRun] = []
     first = 0
     for index in range(count):
@@ -664,10 +676,10 @@ def _edge_graph(reads: Sequence[EdgeRead], fps: Fraction) -> str:
     return ";".join([*(f"{b}[r{i}]" for i, b in enumerate(branches)), joined])
 
 
-def _edge_input(read: EdgeRead, source: Path, fps: Fraction) -> list[str]:
+def _edge_input(read: EdgeRead, source: Path, fps: Fraction, decoder_threads: int) -> list[str]:
     """The source as one read's input: allowlisted, seeked half a frame past its keyframe."""
     seek = _seconds(Fraction(2 * read.keyframe + 1, 2), fps)
-    options = ["-threads", str(EDGE_DECODER_THREADS), "-noaccurate_seek", "-ss", seek]
+    options = ["-threads", str(decoder_threads), "-noaccurate_seek", "-ss", seek]
     return input_args(source, *options)
 
 
@@ -678,6 +690,7 @@ def edge_encode_args(
     encoder: Sequence[str],
     pattern: Path,
     threads: int | None = None,
+    decoder_threads: int = EDGE_DECODER_THREADS,
 ) -> list[str]:
     """One ffmpeg run re-encoding the pieces of `run`: one input per read, the source seeked to
     half a frame past its keyframe (the demuxer lands on the keyframe at or before that time;
@@ -688,7 +701,7 @@ def edge_encode_args(
     starts = edge_starts(run.pieces)
     # A quarter frame early: the frame at the start is the first at or after the time.
     forced = ",".join(f"{float((Fraction(n) - Fraction(1, 4)) / fps):.6f}" for n in starts[1:])
-    inputs = [arg for read in run.reads for arg in _edge_input(read, source, fps)]
+    inputs = [arg for read in run.reads for arg in _edge_input(read, source, fps, decoder_threads)]
     return [
         "-copyts",
         *inputs,
