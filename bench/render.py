@@ -12,7 +12,7 @@ sound (gain, true-peak limiter and AAC, the same work in both renders) is then m
 either render no copying can save. Figures are printed (and saved under bench/out/), never asserted: these
 machines are shared and noisy.
 
-    .venv/bin/python -m bench.render [--lengths 60,300] [--size 1280x720] [--gop 2]
+    .venv/bin/python -m bench.render [--lengths 60,300] [--size 1280x720] [--gop 2] [--channels 1]
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def make_source(out: Path, seconds: float, size: str, gop_seconds: float = GOP_SECONDS) -> None:
+def make_source(
+    out: Path, seconds: float, size: str, gop_seconds: float = GOP_SECONDS, channels: int = 1
+) -> None:
     speech = out.with_suffix(".wav")
     make_audio(long_script(seconds), speech)
     subprocess.run(
@@ -63,7 +65,7 @@ def make_source(out: Path, seconds: float, size: str, gop_seconds: float = GOP_S
             "-af", "apad", "-t", str(seconds),
             "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
             "-g", str(round(FPS * gop_seconds)),
-            "-c:a", "aac", "-b:a", "128k",
+            "-c:a", "aac", "-b:a", "128k", "-ac", str(channels),
             str(out),
         ],
         check=True,
@@ -106,7 +108,7 @@ def talk_timeline(seconds: float, size: str, seed: int = 11, fade_frames: int = 
     )
 
 
-async def full(timeline: Timeline, source: Path, out: Path) -> float:
+async def full(timeline: Timeline, source: Path, out: Path, channels: int) -> float:
     began = time.perf_counter()
     plan = build_render(
         timeline,
@@ -114,6 +116,7 @@ async def full(timeline: Timeline, source: Path, out: Path) -> float:
         out,
         RenderOptions(),
         source_has_audio=True,
+        source_channels=channels,
         filtergraph_script=out.with_suffix(".filtergraph"),
         threads=effective_cpus(),
         loudness=LOUDNESS,
@@ -123,7 +126,9 @@ async def full(timeline: Timeline, source: Path, out: Path) -> float:
     return time.perf_counter() - began
 
 
-async def smart(timeline: Timeline, source: Path, out: Path) -> tuple[float, dict[str, int]]:
+async def smart(
+    timeline: Timeline, source: Path, out: Path, channels: int
+) -> tuple[float, dict[str, int]]:
     began = time.perf_counter()
     plan = await plan_for(timeline, source, None, timeline.source_duration_sec)
     await smart_render(
@@ -136,6 +141,7 @@ async def smart(timeline: Timeline, source: Path, out: Path) -> tuple[float, dic
         source_has_audio=True,
         loudness=LOUDNESS,
         threads=effective_cpus(),
+        source_channels=channels,
     )
     pieces = {
         "pieces": len(plan.pieces),
@@ -145,7 +151,7 @@ async def smart(timeline: Timeline, source: Path, out: Path) -> tuple[float, dic
     return time.perf_counter() - began, pieces
 
 
-async def sound_alone(timeline: Timeline, source: Path, out: Path) -> None:
+async def sound_alone(timeline: Timeline, source: Path, out: Path, channels: int) -> None:
     """The edit's sound as the smart render makes it (build_sound: the full render's graph and
     encoder settings, in two processes)."""
     plan = build_sound(
@@ -156,26 +162,30 @@ async def sound_alone(timeline: Timeline, source: Path, out: Path) -> None:
         source_has_audio=True,
         loudness=LOUDNESS,
         threads=effective_cpus(),
+        source_channels=channels,
     )
     await run_piped(plan.make, plan.encode_args)
 
 
-def bench_one(seconds: float, size: str, workdir: Path, gop: float) -> dict[str, object]:
+def bench_one(
+    seconds: float, size: str, workdir: Path, gop: float, channels: int = 1
+) -> dict[str, object]:
     source = workdir / f"talk-{int(seconds)}s.mp4"
-    make_source(source, seconds, size, gop)
+    make_source(source, seconds, size, gop, channels)
     timeline = talk_timeline(seconds, size)
     began = cpu_seconds()
-    smart_sec, pieces = asyncio.run(smart(timeline, source, workdir / "smart.mp4"))
+    smart_sec, pieces = asyncio.run(smart(timeline, source, workdir / "smart.mp4", channels))
     smart_cpu = cpu_seconds() - began
-    full_sec = asyncio.run(full(timeline, source, workdir / "full.mp4"))
+    full_sec = asyncio.run(full(timeline, source, workdir / "full.mp4", channels))
     full_cpu = cpu_seconds() - began - smart_cpu
     sound_began = cpu_seconds()
-    asyncio.run(sound_alone(timeline, source, workdir / "sound.m4a"))
+    asyncio.run(sound_alone(timeline, source, workdir / "sound.m4a", channels))
     sound_cpu = cpu_seconds() - sound_began
     return {
         "recordingSec": seconds,
         "size": size,
         "gopSec": gop,
+        "channels": channels,
         "editedSec": round(timeline.duration_sec, 2),
         "cuts": len(timeline.clips) - 1,
         **pieces,
@@ -195,7 +205,7 @@ def report(result: dict[str, object]) -> str:
     return "\n".join(
         [
             f"\n== {result['recordingSec']} s recording at {result['size']}, a keyframe every "
-            f"{result['gopSec']} s -> "
+            f"{result['gopSec']} s, {'mono' if result['channels'] == 1 else 'stereo'} sound -> "
             f"{result['editedSec']} s edit, {result['cuts']} cuts ==",
             f"full render   {result['fullRenderSec']:>8} s",
             f"smart render  {result['smartRenderSec']:>8} s  ({result['pieces']} pieces, "
@@ -214,11 +224,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--gop", type=float, default=GOP_SECONDS, help="seconds between the source's keyframes"
     )
+    parser.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="the recording's sound: 1 (mono, as generated speech is; default) or 2",
+    )
     args = parser.parse_args(argv)
     results = []
     for length in lengths_of(args.lengths):
         with tempfile.TemporaryDirectory(prefix="avocado-bench-render-") as tmp:
-            result = bench_one(length, args.size, Path(tmp), args.gop)
+            result = bench_one(length, args.size, Path(tmp), args.gop, args.channels)
         print(report(result), flush=True)
         results.append(result)
     save("render", results)

@@ -273,6 +273,16 @@ def rgb_frames(path: Path, width: int = WIDTH, height: int = HEIGHT) -> npt.NDAr
     return np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)
 
 
+def channels_of(path: Path) -> int:
+    """How many channels the first audio stream has."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=channels",
+         "-of", "csv=p=0", str(path)],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return int(out.strip())
+
+
 def audio_samples(path: Path, rate: int = 48_000) -> npt.NDArray[np.float32]:
     """The first audio stream as mono float samples at `rate`."""
     raw = subprocess.run(

@@ -169,6 +169,20 @@ def test_the_reader_returns_exactly_what_ffmpeg_decodes(tones: Path) -> None:
     assert not np.any(tail)
 
 
+def test_a_mono_reader_gives_the_one_channel_the_stereo_reader_spreads(tones: Path) -> None:
+    stereo, mono = FfmpegAudioReader(tones), FfmpegAudioReader(tones, channels=1)
+    try:
+        both, one = stereo.read(AUDIO_RATE), mono.read(AUDIO_RATE)
+    finally:
+        stereo.close()
+        mono.close()
+    assert one.shape == (AUDIO_RATE, 1)
+    assert np.abs(one).max() > 0.3
+    # The tones' one channel; the stereo decoder spreads it over both at -3 dB each.
+    np.testing.assert_allclose(both[:, 0], both[:, 1], atol=0)
+    np.testing.assert_allclose(one[:, 0] * np.sqrt(0.5), both[:, 0], atol=1e-6)
+
+
 def test_skipping_lands_on_the_same_samples_as_reading(tones: Path) -> None:
     reference = decode(tones)
     reader = FfmpegAudioReader(tones)

@@ -119,7 +119,8 @@ def assert_sync(path: Path, timeline: Timeline, lead_frames: int = 0) -> None:
         assert abs(onset - frame * FRAME) < 0.005, "audio shifted against the cut"
 
 
-def assert_av_layout(path: Path, duration: float) -> None:
+def assert_av_layout(path: Path, duration: float, *, channels: int) -> None:
+    """`channels`: 1 for a mono recording edited alone, 2 with an intro/outro or no sound."""
     streams = probe_streams(path)
     video, audio = streams["video"], streams["audio"]
     assert video["codec_name"] == "h264"
@@ -129,7 +130,7 @@ def assert_av_layout(path: Path, duration: float) -> None:
     assert Fraction(video["avg_frame_rate"]) == FPS
     assert audio["codec_name"] == "aac"
     assert int(audio["sample_rate"]) == 48_000
-    assert int(audio["channels"]) == 2
+    assert int(audio["channels"]) == channels
     assert int(video["nb_read_packets"]) == round(duration * FPS)
     assert float(video["duration"]) == pytest.approx(duration, abs=FRAME)
     assert float(audio["duration"]) == pytest.approx(duration, abs=FRAME)
@@ -161,7 +162,7 @@ async def test_hard_cuts_keep_sync_duration_and_format(job: Job, sync_source: Pa
     out = job.path_of(job.keys.final_render)
     assert result["render"] == job.keys.final_render
     assert result["durationSec"] == pytest.approx(timeline.duration_sec, abs=FRAME)
-    assert_av_layout(out, timeline.duration_sec)
+    assert_av_layout(out, timeline.duration_sec, channels=1)  # the mono sync source
     assert_sync(out, timeline)
     assert job.progress[-1] == 1.0
     assert job.progress == sorted(job.progress)
@@ -186,7 +187,7 @@ async def test_crossfades_blend_and_keep_sync(job: Job, sync_source: Path) -> No
     await job.run()
 
     out = job.path_of(job.keys.final_render)
-    assert_av_layout(out, timeline.duration_sec)
+    assert_av_layout(out, timeline.duration_sec, channels=1)
     assert_sync(out, timeline)
     frames = gray_frames(out)
     # Source flash 112 is 2 frames into the fade of clip 2 (timeline frames 70..74): 40 % white.
@@ -204,7 +205,7 @@ async def test_kept_speech_matches_the_source(job: Job, tmp_path: Path) -> None:
     await job.run()
 
     out = job.path_of(job.keys.final_render)
-    assert_av_layout(out, timeline.duration_sec)
+    assert_av_layout(out, timeline.duration_sec, channels=1)
     rate = 16_000
     source, edited = audio_samples(recording.path, rate), audio_samples(out, rate)
     for clip in timeline.clips:
@@ -319,7 +320,7 @@ async def test_intro_outro_logo_subtitles_and_preview(
     out = job.path_of(job.keys.final_render)
     total = INTRO_SECONDS + timeline.duration_sec + OUTRO_SECONDS
     assert result["durationSec"] == pytest.approx(total, abs=FRAME)
-    assert_av_layout(out, total)
+    assert_av_layout(out, total, channels=2)  # the intro's stereo
     intro_frames = round(INTRO_SECONDS * FPS)
     assert_sync(out, timeline, lead_frames=intro_frames)
     assert_bumpers_letterboxed(out, main_frames=round(timeline.duration_sec * FPS))
@@ -345,7 +346,7 @@ async def test_source_without_audio_gets_silence(job: Job, tmp_path: Path) -> No
     await job.run()
 
     out = job.path_of(job.keys.final_render)
-    assert_av_layout(out, timeline.duration_sec)
+    assert_av_layout(out, timeline.duration_sec, channels=2)  # no sound: stereo silence
     assert np.abs(audio_samples(out)).max() < 1e-3
 
 

@@ -69,7 +69,7 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> Samples:
 
 def test_a_gain_under_the_ceiling_is_applied_exactly(speech: Samples, tmp_path: Path) -> None:
     gain = Normalisation(-16.0, -1.5, -22.0, -12.0)  # +6 dB: peaks to -6 dBFS
-    assert gain.mode == "linear"
+    assert gain.mode() == "linear"
 
     out = run_filters(speech, gain.filters(), tmp_path)
 
@@ -80,7 +80,7 @@ def test_a_gain_under_the_ceiling_is_applied_exactly(speech: Samples, tmp_path: 
 def test_the_limiter_holds_the_peaks_and_leaves_the_rest(speech: Samples, tmp_path: Path) -> None:
     # +14 dB lifts the -12 dBFS peaks to +2: 3.5 dB over the ceiling.
     limited = Normalisation(-16.0, -1.5, -30.0, -12.0)
-    assert limited.mode == "limited"
+    assert limited.mode() == "limited"
     gained = speech * 10 ** (14 / 20)
 
     out = run_filters(speech, limited.filters(), tmp_path)
@@ -106,7 +106,7 @@ def test_peaks_between_samples_are_held_too(tmp_path: Path) -> None:
     tone = (0.5 * np.sin(np.pi / 2 * n + np.pi / 4)).astype(np.float32)  # -9 dBFS samples
     assert float(np.abs(tone).max()) == pytest.approx(0.5 / np.sqrt(2), rel=1e-3)
     limited = Normalisation(-16.0, -1.5, -22.0, true_peak_db(tone, tmp_path))  # +6 dB
-    assert limited.mode == "limited"
+    assert limited.mode() == "limited"
 
     out = run_filters(tone, limited.filters(), tmp_path)
 

@@ -242,7 +242,7 @@ def test_sync_through_the_smart_path(tmp_path: Path, sync_source: Path) -> None:
     job, result = render(tmp_path, sync_source, timeline, JobOptions())
     assert result["renderPath"] == "smart"
     out = job.path_of(job.keys.final_render)
-    assert_av_layout(out, timeline.duration_sec)
+    assert_av_layout(out, timeline.duration_sec, channels=1)  # a mono source
     assert_sync(out, timeline)
     assert decode_errors(out) == ""
 
@@ -255,7 +255,7 @@ def test_cuts_on_keyframes_copy_everything(tmp_path: Path, sync_source: Path) ->
     assert result["renderPath"] == "smart"
     assert "re-encoded 0 frames" in result["renderReason"]
     out = job.path_of(job.keys.final_render)
-    assert_av_layout(out, timeline.duration_sec)
+    assert_av_layout(out, timeline.duration_sec, channels=1)  # a mono source
     assert_sync(out, timeline)
     assert decode_errors(out) == ""
 
@@ -323,5 +323,5 @@ def test_a_smart_render_that_fails_falls_back_to_the_full_encode(
     assert result["renderPath"] == "full"
     assert result["renderReason"].startswith("the smart render failed: ffmpeg exited")
     out = job.path_of(job.keys.final_render)
-    assert_av_layout(out, timeline.duration_sec)
+    assert_av_layout(out, timeline.duration_sec, channels=1)  # a mono source
     assert decode_errors(out) == ""

@@ -17,6 +17,7 @@ import pytest
 from talkavocado_common.models import AudioOptions, JobOptions, RenderOptions
 from talkavocado_render.audio_feed import run_render
 from talkavocado_render.core.filtergraph import build_render
+from talkavocado_render.core.loudness import MONO_OFFSET_DB
 from tests.mediagen import Pause, Say, make_audio
 
 from .conftest import (
@@ -24,6 +25,7 @@ from .conftest import (
     Loudness,
     analysis_of,
     audio_samples,
+    channels_of,
     ffmpeg,
     make_timeline,
     measure_loudness,
@@ -58,7 +60,9 @@ class Talk:
     duration: float
 
 
-def make_talk(workdir: Path, name: str, level_filter: str) -> Talk:
+def make_talk(workdir: Path, name: str, level_filter: str, channels: int = 2) -> Talk:
+    """The generated speech at a level, in a recording of `channels` channels (stereo: the
+    voice in both, as a phone or a camera records it)."""
     wav = workdir / f"{name}.wav"
     duration, pieces = make_audio(SCRIPT, wav)
     out = workdir / f"{name}.mp4"
@@ -68,7 +72,7 @@ def make_talk(workdir: Path, name: str, level_filter: str) -> Talk:
         "-map", "0:v", "-map", "1:a",
         "-af", f"aresample=48000,{level_filter}",
         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "160k", "-shortest",
+        "-c:a", "aac", "-b:a", "160k", "-ac", str(channels), "-shortest",
         str(out),
     )  # fmt: skip
     speech = [p for p in pieces if p.kind == "speech"]
@@ -88,6 +92,7 @@ def talks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Talk]:
         "loud": make_talk(
             workdir, "loud", "volume=30dB,alimiter=limit=0.85:level=false:attack=2:release=30"
         ),
+        "quiet mono": make_talk(workdir, "quiet-mono", f"volume={quiet_gain:.2f}dB", channels=1),
     }
 
 
@@ -125,6 +130,27 @@ async def test_quiet_and_loud_recordings_end_at_the_target(
     assert report["truePeakDb"] == TRUE_PEAK
     assert report["skipped"] is None
     assert report["gainDb"] == pytest.approx(TARGET - talk.loudness.integrated_lufs, abs=0.01)
+    assert report["channels"] == channels_of(out) == 2
+
+
+async def test_a_mono_recording_is_normalised_as_it_will_be_heard(
+    job: Job, talks: dict[str, Talk]
+) -> None:
+    """Mono stays mono, 3 dB under the target as BS.1770 reads one channel: played on two
+    speakers it is as loud as a stereo edit at the target."""
+    talk = talks["quiet mono"]
+    assert talk.loudness.integrated_lufs == pytest.approx(-30.0, abs=1.0)
+
+    out, report = await render_talk(job, talk, JobOptions())
+
+    assert channels_of(out) == 1
+    measured = measure_loudness(out)
+    assert measured.integrated_lufs == pytest.approx(TARGET + MONO_OFFSET_DB, abs=1.0), measured
+    assert measured.true_peak_dbtp <= TRUE_PEAK + AAC_TRUE_PEAK_TOLERANCE, measured
+    assert report["channels"] == 1
+    assert report["gainDb"] == pytest.approx(
+        TARGET + MONO_OFFSET_DB - talk.loudness.integrated_lufs, abs=0.01
+    )
 
 
 async def test_loudness_off_leaves_the_level_alone(job: Job, talks: dict[str, Talk]) -> None:

@@ -19,7 +19,7 @@ from talkavocado_common.models import (
     Timeline,
     TimelineClip,
 )
-from talkavocado_render.core.audio_edit import AudioPiece
+from talkavocado_render.core.audio_edit import AudioPiece, sound_channels
 from talkavocado_render.core.filtergraph import (
     AUDIO_FORMAT,
     FiltergraphError,
@@ -514,7 +514,44 @@ def test_aac_coder_by_bitrate(kbps: int, coder: str | None) -> None:
     assert args[:2] == ["-c:a", "aac"]
     assert args[args.index("-b:a") + 1] == f"{kbps}k"
     assert args[-4:] == ["-ar", "48000", "-ac", "2"]
+    assert aac_args(kbps, 1)[-4:] == ["-ar", "48000", "-ac", "1"]
     assert (args[args.index("-aac_coder") + 1] if "-aac_coder" in args else None) == coder
+
+
+@pytest.mark.parametrize(
+    ("source_channels", "bumpers", "channels"),
+    [(1, False, 1), (1, True, 2), (2, False, 2), (6, False, 2), (None, False, 2)],
+)
+def test_a_mono_recording_stays_mono_unless_a_bumper_joins_it(
+    source_channels: int | None, bumpers: bool, channels: int
+) -> None:
+    assert sound_channels(source_channels, bumpers=bumpers) == channels
+
+
+def pcm_input(args: list[str]) -> list[str]:
+    at = args.index("pipe:0")
+    return args[at - 7 : at - 1]
+
+
+def test_mono_sound_is_mono_from_the_pipe_to_the_encoder() -> None:
+    tl = timeline([(0, 30), (50, 100)])
+    plan = build_render(
+        tl, SOURCE, OUT, RenderOptions(), loudness=normalisation(), source_channels=1
+    )
+    assert plan.audio is not None
+    assert plan.audio.channels == 1
+    assert pcm_input(plan.args) == ["-f", "f32le", "-ar", "48000", "-ac", "1"]
+    assert "channel_layouts=mono" in plan.filtergraph
+    assert "channel_layouts=stereo" not in plan.filtergraph
+    assert plan.args[plan.args.index("-ac", plan.args.index("-c:a")) + 1] == "1"
+    # With an intro, the main part's sound is stereo like the intro's.
+    intro = MediaFacts(Path("/a/intro.mp4"), 640, 360, Fraction(25), True, 1.0)
+    mixed = build_render(tl, SOURCE, OUT, RenderOptions(), intro=intro, source_channels=1)
+    assert mixed.audio is not None
+    assert mixed.audio.channels == 2
+    assert pcm_input(mixed.args) == ["-f", "f32le", "-ar", "48000", "-ac", "2"]
+    assert "channel_layouts=mono" not in mixed.filtergraph
+    assert mixed.args[mixed.args.index("-ac", mixed.args.index("-c:a")) + 1] == "2"
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,7 @@ def test_measured_values_become_one_gain_and_a_limiter() -> None:
         "mode": "limited",
         "gainDb": 14.0,
         "measuredLufs": -30.0,
+        "channels": 2,
         "skipped": None,
     }
 
@@ -59,6 +60,21 @@ def test_a_gain_that_keeps_the_peaks_under_the_ceiling_is_all_there_is() -> None
     assert decision.normalisation is not None
     assert decision.normalisation.filters() == ("volume=-3.00dB:precision=float",)
     assert decision.report()["mode"] == "linear"
+
+
+def test_a_mono_edit_is_normalised_three_db_under_the_target() -> None:
+    """One channel on two speakers sounds 3 dB louder than BS.1770 reads it: the mono edit's
+    samples are what each channel of a stereo copy at the target would hold."""
+    decision = plan_loudness(AudioOptions(), analysis(lufs=-30.0, peak=-14.0), has_audio=True)
+    assert decision.normalisation is not None
+    assert decision.normalisation.gain_db(2) == 14.0
+    assert decision.normalisation.gain_db(1) == pytest.approx(10.99)
+    # +14 dB takes the -14 dBTP peaks to 0: limited; +10.99 only to -3.01: the gain alone.
+    assert decision.normalisation.mode(2) == "limited"
+    assert decision.normalisation.mode(1) == "linear"
+    assert decision.normalisation.filters(1) == ("volume=10.99dB:precision=float",)
+    report = decision.report(1)
+    assert (report["mode"], report["gainDb"], report["channels"]) == ("linear", 10.99, 1)
 
 
 @pytest.mark.parametrize(
@@ -79,7 +95,7 @@ def test_the_limiter_runs_only_when_the_gain_lifts_the_true_peak_over_the_ceilin
         AudioOptions(loudness=target), analysis(lufs=lufs, peak=peak), has_audio=True
     )
     assert decision.normalisation is not None
-    assert decision.normalisation.mode == mode
+    assert decision.normalisation.mode() == mode
     assert ("alimiter" in ",".join(decision.normalisation.filters())) == (mode == "limited")
 
 

@@ -587,6 +587,25 @@ def test_concat_list_cuts_a_file_short_by_decode_time() -> None:
         concat_list([("a.mp4", 2, True)], FPS, delay=2)
 
 
+def test_a_mono_recordings_sound_is_made_and_encoded_mono(tmp_path: Path) -> None:
+    plan = build_sound(
+        timeline([(37, 120), (150, 200)]),
+        tmp_path / "source.mp4",
+        tmp_path / "sound.m4a",
+        RenderOptions(),
+        source_has_audio=True,
+        source_channels=1,
+    )
+    assert plan.make.audio is not None
+    assert plan.make.audio.channels == 1
+    assert plan.make.args[-7:] == ["-f", "f32le", "-ar", "48000", "-ac", "1", "pipe:1"]
+    assert "channel_layouts=mono" in plan.make.filtergraph
+    encode = plan.encode_args
+    at = encode.index("pipe:0")
+    assert encode[at - 7 : at - 1] == ["-f", "f32le", "-ar", "48000", "-ac", "1"]
+    assert encode[encode.index("-ac", at) + 1] == "1"
+
+
 def test_sound_is_made_like_the_full_renders(tmp_path: Path) -> None:
     plan = build_sound(
         timeline([(37, 120), (150, 200)]),

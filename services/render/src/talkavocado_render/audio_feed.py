@@ -2,7 +2,7 @@
 core.audio_edit describes, and pipe the edited PCM into the encoding ffmpeg's stdin while that
 encodes the video.
 
-Two processes and one thread: the decoder writes 48 kHz float32 stereo to a pipe, a worker
+Two processes and one thread: the decoder writes 48 kHz float32 (the edit's channels) to a pipe, a worker
 thread runs edit_audio over it and writes to the encoder's stdin. Nothing waits in a cycle (the
 encoder reads the video from its file on a thread of its own), so neither side can block the
 other for good; the pipes' backpressure keeps memory at a few blocks.
@@ -25,12 +25,10 @@ import numpy as np
 from talkavocado_common.media import input_args, run_ffmpeg
 from talkavocado_common.media.ffmpeg import FFMPEG
 
-from .core.audio_edit import AUDIO_RATE, CHANNELS, Samples, edit_audio, total_samples
+from .core.audio_edit import AUDIO_RATE, CHANNELS, LAYOUTS, Samples, edit_audio, total_samples
 from .core.filtergraph import EditedAudio, RenderPlan
 
-_BYTES_PER_SAMPLE = 4 * CHANNELS
-# Interleaved float stereo: what the f32le pipe carries, sample after sample.
-_PCM_FORMAT = f"aformat=sample_fmts=flt:sample_rates={AUDIO_RATE}:channel_layouts=stereo"
+_BYTES_PER_VALUE = 4  # float32
 _SKIP_BLOCK = AUDIO_RATE  # samples read and dropped at a time when seeking forwards
 _ENCODER_END_WAIT_SEC = 5.0
 
@@ -39,16 +37,18 @@ class AudioFeedError(RuntimeError):
     """The source's sound could not be decoded or handed to the encoder."""
 
 
-def decoder_args(source: Path) -> list[str]:
-    """The source's first audio stream as raw PCM on stdout, sample 0 at the file's time 0.
+def decoder_args(source: Path, channels: int = CHANNELS) -> list[str]:
+    """The source's first audio stream as raw PCM on stdout, sample 0 at the file's time 0:
+    interleaved float32, `channels` of them (what the f32le pipe carries, sample after sample).
 
     async=1 + first_pts=0: gaps in the source audio become silence, so a sample's position is
     its time; the same timing the video's fps filter gives its frames."""
+    pcm = f"aformat=sample_fmts=flt:sample_rates={AUDIO_RATE}:channel_layouts={LAYOUTS[channels]}"
     return [
         FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
         *input_args(source),  # the user's file: real containers, local files only
         "-map", "0:a:0",
-        "-af", f"aresample={AUDIO_RATE}:async=1:first_pts=0,{_PCM_FORMAT}",
+        "-af", f"aresample={AUDIO_RATE}:async=1:first_pts=0,{pcm}",
         "-f", "f32le",
         "pipe:1",
     ]  # fmt: skip
@@ -57,11 +57,12 @@ def decoder_args(source: Path) -> list[str]:
 class FfmpegAudioReader:
     """SourceReader over an ffmpeg decoder; silence after the source's end (like apad)."""
 
-    def __init__(self, source: Path) -> None:
+    def __init__(self, source: Path, channels: int = CHANNELS) -> None:
         # A file, not a pipe: a corrupt source can log more than a pipe holds.
         self._errors: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
+        self._channels = channels
         self._proc = subprocess.Popen(
-            decoder_args(source),
+            decoder_args(source, channels),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._errors,
@@ -74,7 +75,7 @@ class FfmpegAudioReader:
         return self._position
 
     def read(self, count: int) -> Samples:
-        wanted = count * _BYTES_PER_SAMPLE
+        wanted = count * _BYTES_PER_VALUE * self._channels
         data = bytearray()
         stdout = self._proc.stdout
         assert stdout is not None
@@ -85,7 +86,7 @@ class FfmpegAudioReader:
             data += chunk
         data += bytes(wanted - len(data))
         self._position += count
-        return np.frombuffer(data, dtype="<f4").reshape(count, CHANNELS).copy()
+        return np.frombuffer(data, dtype="<f4").reshape(count, self._channels).copy()
 
     def skip(self, count: int) -> None:
         while count > 0:
@@ -112,7 +113,7 @@ class FfmpegAudioReader:
 def feed_edited_audio(
     audio: EditedAudio,
     out_fd: int,
-    open_reader: Callable[[Path], FfmpegAudioReader] = FfmpegAudioReader,
+    open_reader: Callable[[Path, int], FfmpegAudioReader] = FfmpegAudioReader,
     stop: threading.Event | None = None,
 ) -> int:
     """Write the edited sound to `out_fd` (closed at the end); the samples written. Blocking:
@@ -120,7 +121,7 @@ def feed_edited_audio(
     or was stopped: its own error is the one to report) or when `stop` is set (checked at every
     block). However it stops, the edit's reader is closed then and there: the decoder killed."""
     written = 0
-    blocks = edit_audio(audio.pieces, lambda: open_reader(audio.source))
+    blocks = edit_audio(audio.pieces, lambda: open_reader(audio.source, audio.channels))
     try:
         with os.fdopen(out_fd, "wb", buffering=0) as out:
             for block in blocks:

@@ -39,6 +39,7 @@ from talkavocado_common.steps import StepEnv, StepError, StepRequest, StepResult
 from talkavocado_common.storage import InvalidKey, NotFound
 
 from .audio_feed import AudioFeedError, run_render
+from .core.audio_edit import sound_channels
 from .core.filtergraph import (
     FiltergraphError,
     LogoInput,
@@ -267,13 +268,13 @@ async def _smart(
     timeline: Timeline,
     source: tuple[Path, MediaInfo],
     effects: str | None,
-    audio: tuple[bool, LoudnessDecision],
+    audio: tuple[bool, LoudnessDecision, int | None],
     output: Path,
 ) -> tuple[RenderRoute, str | None]:
     """The smart render when the edit allows it: its route and log; otherwise (or when it
     fails) the route to the full encode with the reason, and no log."""
     path, info = source
-    has_audio, loudness = audio
+    has_audio, loudness, channels = audio
     try:
         plan = await plan_for(timeline, path, effects, info.duration)
     except Ineligible as exc:
@@ -291,6 +292,7 @@ async def _smart(
             work,
             req.options.render,
             source_has_audio=has_audio,
+            source_channels=channels,
             loudness=loudness.normalisation,
             threads=effective_cpus(),
             on_progress=lambda f: env.progress(_ENCODE_START + _ENCODE_SPAN * f, "encoding"),
@@ -321,12 +323,12 @@ async def _full(
     timeline: Timeline,
     source: Path,
     inputs: tuple[MediaFacts | None, MediaFacts | None, LogoInput | None, Path | None],
-    audio: tuple[bool, LoudnessDecision],
+    audio: tuple[bool, LoudnessDecision, int | None],
     outputs: tuple[Path, Path],
 ) -> tuple[str, float]:
     """The one full encode of the edit; its log and the duration it should have."""
     intro, outro, logo, subtitles = inputs
-    has_audio, loudness = audio
+    has_audio, loudness, channels = audio
     output, preview = outputs
     script = output.parent / "render.filtergraph"
     try:
@@ -336,6 +338,7 @@ async def _full(
             output,
             req.options.render,
             source_has_audio=has_audio,
+            source_channels=channels,
             intro=intro,
             outro=outro,
             logo=logo,
@@ -366,6 +369,8 @@ async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> Step
 
     has_audio = timeline.has_audio and source_info.audio is not None
     loudness = await _loudness(req, env, has_audio)
+    channels = source_info.audio.channels if source_info.audio is not None else None
+    sound = (has_audio, loudness, channels)
     output, preview = workdir / "final.mp4", workdir / "preview.mp4"
     effects = picture_changes(
         timeline,
@@ -376,7 +381,7 @@ async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> Step
         preview=req.options.render.preview,
     )
     route, render_log = await _smart(
-        req, env, timeline, (source, source_info), effects, (has_audio, loudness), output
+        req, env, timeline, (source, source_info), effects, sound, output
     )
     if render_log is None:  # the full encode: split over the render workers when it is long
         segmented = await try_segmented(
@@ -384,6 +389,7 @@ async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> Step
             env,
             RenderInputs(timeline, source, intro, outro, logo, subtitles),
             has_audio=has_audio,
+            source_channels=channels,
             loudness=loudness.normalisation,
             output=output,
         )
@@ -397,7 +403,7 @@ async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> Step
             timeline,
             source,
             (intro, outro, logo, subtitles),
-            (has_audio, loudness),
+            sound,
             (output, preview),
         )
     elif route.path == "smart":
@@ -415,7 +421,9 @@ async def _branding_layer(req: StepRequest, env: StepEnv, workdir: Path) -> Step
         "height": final.height,
         "bytes": final.bytes,
         "preview": artifacts[1].key if len(artifacts) > 1 else None,
-        "loudness": loudness.report(),
+        "loudness": loudness.report(
+            sound_channels(channels, bumpers=intro is not None or outro is not None)
+        ),
         "renderPath": route.path,
         "renderReason": route.reason,
     }

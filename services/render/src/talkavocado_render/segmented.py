@@ -280,6 +280,7 @@ class SegmentedRequest:
     loudness: Normalisation | None
     threads: int | None
     source_key: str
+    source_channels: int | None = None
 
 
 def segment_plan_for(
@@ -334,6 +335,7 @@ async def _encode_sound(
         outro=inputs.outro,
         loudness=seg.loudness,
         threads=seg.threads,
+        source_channels=seg.source_channels,
     )
     log_text = await run_render(plan, time_limit=_piece_limit(plan.expected_duration))
     return sound, log_text
@@ -475,6 +477,7 @@ async def try_segmented(
     has_audio: bool,
     loudness: Normalisation | None,
     output: Path,
+    source_channels: int | None = None,
 ) -> SegmentedRender | str:
     """branding-layer's segmented full encode (RENDER_SEGMENTED...): the render, or why the
     one-piece encode should run instead (the edit does not qualify, or the segmented render
@@ -486,6 +489,7 @@ async def try_segmented(
         loudness=loudness,
         threads=effective_cpus(),
         source_key=manifest.input.key if manifest.input is not None else "",
+        source_channels=source_channels,
     )
 
     def progress(fraction: float) -> None:

@@ -413,6 +413,7 @@ async def smart_render(
     threads: int | None,
     on_progress: Callable[[float], None] | None = None,
     time_limit: float | None = None,
+    source_channels: int | None = None,
 ) -> str:
     """Render `plan` to `output`; the sound's ffmpeg log.
     Raises SmartRenderError, mp4.Mp4Error or FfmpegError (the caller falls back to the full
@@ -429,6 +430,7 @@ async def smart_render(
         source_has_audio=source_has_audio,
         loudness=loudness,
         threads=threads,
+        source_channels=source_channels,
     )
     slower = slower_of(("video", "sound"), lambda f: report(0.95 * f))
     try:

@@ -28,14 +28,15 @@ import numpy as np
 import numpy.typing as npt
 
 AUDIO_RATE = 48_000
-CHANNELS = 2
+CHANNELS = 2  # stereo: the edit's sound unless the recording is mono (sound_channels)
+LAYOUTS = {1: "mono", 2: "stereo"}
 # Fade on both sides of every hard cut: long enough to turn the step between two waveforms into
 # a ramp below audibility as a click, short enough not to soften a kept syllable.
 HARD_CUT_FADE_SEC = Fraction(5, 1000)
 # Samples per block handed on: a tenth of a second, bounded memory at any length.
 BLOCK = AUDIO_RATE // 10
 
-Samples = npt.NDArray[np.float32]  # shape (n, CHANNELS)
+Samples = npt.NDArray[np.float32]  # shape (n, channels)
 
 
 class AudioSpan(Protocol):
@@ -196,3 +197,11 @@ def edit_audio(
     finally:
         if reader is not None:
             reader.close()
+
+
+def sound_channels(source_channels: int | None, *, bumpers: bool = False) -> int:
+    """How many channels the edit's sound has: a mono recording stays mono (no second copy of
+    the same signal: half the sound's work, from the limiter to the AAC encoder, and a smaller
+    file); anything else is made stereo, and so is an edit with an intro or outro, whose own
+    sound is mixed in stereo."""
+    return 1 if source_channels == 1 and not bumpers else CHANNELS

@@ -43,10 +43,25 @@ from talkavocado_common.media.allowlist import (
 )
 from talkavocado_common.models import LogoOptions, RenderOptions, Timeline
 
-from .audio_edit import AUDIO_RATE, CHANNELS, AudioPiece, audio_pieces
+from .audio_edit import AUDIO_RATE, CHANNELS, LAYOUTS, AudioPiece, audio_pieces, sound_channels
 from .loudness import Normalisation
 
-AUDIO_FORMAT = f"aformat=sample_fmts=fltp:sample_rates={AUDIO_RATE}:channel_layouts=stereo"
+
+def audio_format(channels: int = CHANNELS) -> str:
+    """The edit's sound inside a filtergraph: planar float at AUDIO_RATE, mono or stereo."""
+    return f"aformat=sample_fmts=fltp:sample_rates={AUDIO_RATE}:channel_layouts={LAYOUTS[channels]}"
+
+
+def silence(end: str, channels: int = CHANNELS) -> list[str]:
+    """Filters making `end` seconds of silence in the edit's format."""
+    return [
+        f"anullsrc=r={AUDIO_RATE}:cl={LAYOUTS[channels]}",
+        f"atrim=end={end}",
+        audio_format(channels),
+    ]
+
+
+AUDIO_FORMAT = audio_format()
 PREVIEW_MAX_HEIGHT = 360
 PREVIEW_CRF_OFFSET = 6
 PREVIEW_AUDIO_KBPS = 96
@@ -99,11 +114,12 @@ class ClipSpan:
 
 @dataclass(frozen=True)
 class EditedAudio:
-    """The main part's sound, to be written to ffmpeg's stdin as raw float32 stereo PCM at
-    AUDIO_RATE: `pieces` of `source`'s audio (audio_edit.edit_audio)."""
+    """The main part's sound, to be written to ffmpeg's stdin as raw float32 PCM at AUDIO_RATE
+    with `channels` channels: `pieces` of `source`'s audio (audio_edit.edit_audio)."""
 
     source: Path
     pieces: tuple[AudioPiece, ...]
+    channels: int = CHANNELS
 
 
 @dataclass(frozen=True)
@@ -343,7 +359,11 @@ def _run_video(
 
 
 def _main_part(
-    graph: _Graph, timeline: Timeline, spans: Sequence[ClipSpan], audio_input: str | None
+    graph: _Graph,
+    timeline: Timeline,
+    spans: Sequence[ClipSpan],
+    audio_input: str | None,
+    channels: int = CHANNELS,
 ) -> tuple[str, str]:
     fps = fps_of(timeline)
     runs = _runs(spans)
@@ -368,13 +388,11 @@ def _main_part(
     total = _seconds(timeline_frames(spans), fps)
     if audio_input is None:
         audio = graph.label("asil")
-        graph.chain(
-            [], [f"anullsrc=r={AUDIO_RATE}:cl=stereo", f"atrim=end={total}", AUDIO_FORMAT], [audio]
-        )
+        graph.chain([], silence(total), [audio])
         return video, audio
     audio = graph.label("amain")
     # Raw PCM carries no timestamps: number the samples from zero.
-    graph.chain([audio_input], ["asetpts=N/SR/TB", AUDIO_FORMAT], [audio])
+    graph.chain([audio_input], ["asetpts=N/SR/TB", audio_format(channels)], [audio])
     return video, audio
 
 
@@ -416,17 +434,16 @@ def _bumper(
             [audio],
         )
     else:
-        graph.chain(
-            [], [f"anullsrc=r={AUDIO_RATE}:cl=stereo", f"atrim=end={end}", AUDIO_FORMAT], [audio]
-        )
+        graph.chain([], silence(end), [audio])
     return video, audio, frames
 
 
-def aac_args(kbps: int) -> list[str]:
-    """The edit's sound as AAC at `kbps`, 48 kHz stereo (every render's, and the smart render's
-    sound on its own)."""
+def aac_args(kbps: int, channels: int = CHANNELS) -> list[str]:
+    """The edit's sound as AAC at `kbps`, 48 kHz, mono or stereo (every render's, and the smart
+    render's sound on its own)."""
     coder = ["-aac_coder", "fast"] if kbps >= FAST_AAC_CODER_MIN_KBPS else []
-    return ["-c:a", "aac", *coder, "-b:a", f"{kbps}k", "-ar", str(AUDIO_RATE), "-ac", "2"]
+    rate = ["-ar", str(AUDIO_RATE), "-ac", str(channels)]
+    return ["-c:a", "aac", *coder, "-b:a", f"{kbps}k", *rate]
 
 
 def _encode_args(
@@ -438,9 +455,10 @@ def _encode_args(
     audio_kbps: int,
     out: Path,
     threads: int | None = None,
+    channels: int = CHANNELS,
 ) -> list[str]:
     sound = ["-map", f"[{audio}]"] if audio is not None else []
-    sound_codec = aac_args(audio_kbps) if audio is not None else ["-an"]  # -an: a piece
+    sound_codec = aac_args(audio_kbps, channels) if audio is not None else ["-an"]  # -an: a piece
     return [
         "-map", f"[{video}]",
         *sound,
@@ -463,8 +481,14 @@ def _encode_args(
 # The edited sound on stdin: our own raw PCM, so only the pipe and the f32le demuxer.
 PCM_DEMUXERS = ("f32le",)
 PCM_PROTOCOLS = ("pipe",)
-# Raw sound between our processes: 48 kHz float32 stereo, interleaved.
-PCM_ARGS = ("-f", "f32le", "-ar", str(AUDIO_RATE), "-ac", str(CHANNELS))
+
+
+def pcm_args(channels: int = CHANNELS) -> tuple[str, ...]:
+    """Raw sound between our processes: 48 kHz float32, interleaved."""
+    return ("-f", "f32le", "-ar", str(AUDIO_RATE), "-ac", str(channels))
+
+
+PCM_ARGS = pcm_args()
 
 
 class _Inputs:
@@ -489,17 +513,25 @@ class _Inputs:
 
 
 def _edited_audio_input(
-    inputs: _Inputs, source: Path, spans: Sequence[ClipSpan], fps: Fraction
+    inputs: _Inputs,
+    source: Path,
+    spans: Sequence[ClipSpan],
+    fps: Fraction,
+    channels: int = CHANNELS,
 ) -> tuple[EditedAudio, str]:
     """The main part's sound, cut outside ffmpeg and fed as raw PCM on stdin, and its pad."""
-    edited_audio = EditedAudio(source, tuple(audio_pieces(spans, fps)))
-    index = inputs.add("pipe:0", *PCM_ARGS, demuxers=PCM_DEMUXERS, protocols=PCM_PROTOCOLS)
+    edited_audio = EditedAudio(source, tuple(audio_pieces(spans, fps)), channels)
+    index = inputs.add(
+        "pipe:0", *pcm_args(channels), demuxers=PCM_DEMUXERS, protocols=PCM_PROTOCOLS
+    )
     return edited_audio, f"{index}:a:0"
 
 
-def _normalise_loudness(graph: _Graph, audio: str, loudness: Normalisation) -> str:
+def _normalise_loudness(
+    graph: _Graph, audio: str, loudness: Normalisation, channels: int = CHANNELS
+) -> str:
     normalised = graph.label("anorm")
-    graph.chain([audio], [*loudness.filters(), AUDIO_FORMAT], [normalised])
+    graph.chain([audio], [*loudness.filters(channels), audio_format(channels)], [normalised])
     return normalised
 
 
@@ -581,6 +613,7 @@ def _encode_outputs(
     preview_output: Path | None,
     threads: int | None,
     video_only: bool = False,
+    channels: int = CHANNELS,
 ) -> tuple[list[str], list[Path]]:
     """The encoders' arguments and the files they write: `output`, and the preview when asked
     (scaled from the same frames, not decoded again). `video_only`: the sound is consumed by a
@@ -604,6 +637,7 @@ def _encode_outputs(
         options.audio_bitrate_kbps,
         output,
         threads,
+        channels,
     )
     if not options.preview:
         graph.chain([video], ["format=yuv420p"], [final_v])
@@ -624,6 +658,7 @@ def _encode_outputs(
         min(options.audio_bitrate_kbps, PREVIEW_AUDIO_KBPS),
         preview_path,
         threads,
+        channels,
     )
     return encode, [output, preview_path]
 
@@ -654,6 +689,7 @@ def build_render(
     video_only: bool = False,
     source_seek_sec: float = 0.0,
     subtitles_offset_frames: int = 0,
+    source_channels: int | None = None,
 ) -> RenderPlan:
     """The ffmpeg arguments (without the binary) rendering `timeline` of `source` to `output`.
 
@@ -664,7 +700,8 @@ def build_render(
     kernel's limit on one argument. `threads` sizes the encoders' and the filter graph's thread
     pools (ffmpeg's own default follows the machine's cores, not a container's CPU quota).
     `loudness` normalises the main part's sound after its joins, before intro and outro (which
-    keep their own level) are joined to it.
+    keep their own level) are joined to it. `source_channels`: the recording's audio channels;
+    a mono one keeps a mono sound unless an intro or outro joins it (sound_channels).
 
     `video_only` (a piece of a segmented render, core/segments.py): no sound is read or
     encoded, `output` holds one video stream. `source_seek_sec`: the source is opened that far
@@ -678,14 +715,16 @@ def build_render(
     has_audio = has_audio and not video_only
     graph, inputs = _Graph(), _Inputs()
     inputs.add(str(source), *(["-ss", f"{source_seek_sec:.6f}"] if source_seek_sec > 0 else []))
+    bumpers = intro is not None or outro is not None
+    channels = sound_channels(source_channels, bumpers=bumpers) if has_audio else CHANNELS
     edited_audio: EditedAudio | None = None
     audio_input: str | None = None
     if has_audio:
-        edited_audio, audio_input = _edited_audio_input(inputs, source, spans, fps)
-    video, audio = _main_part(graph, timeline, spans, audio_input)
+        edited_audio, audio_input = _edited_audio_input(inputs, source, spans, fps, channels)
+    video, audio = _main_part(graph, timeline, spans, audio_input, channels)
     total_frames = timeline_frames(spans)
     if loudness is not None and has_audio:
-        audio = _normalise_loudness(graph, audio, loudness)
+        audio = _normalise_loudness(graph, audio, loudness, channels)
     if logo is not None:
         video = _overlay_logo(graph, inputs, video, logo, timeline)
     if subtitles is not None:
@@ -696,7 +735,15 @@ def build_render(
         )
         total_frames += bumper_frames
     encode, outputs = _encode_outputs(
-        graph, (video, audio), timeline, options, output, preview_output, threads, video_only
+        graph,
+        (video, audio),
+        timeline,
+        options,
+        output,
+        preview_output,
+        threads,
+        video_only,
+        channels,
     )
 
     text = graph.text()

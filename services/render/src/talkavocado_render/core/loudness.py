@@ -28,7 +28,7 @@ from typing import Literal
 
 from talkavocado_common.models import AudioAnalysis, AudioOptions
 
-from .audio_edit import AUDIO_RATE
+from .audio_edit import AUDIO_RATE, CHANNELS
 
 # The limiter works on the sound oversampled this many times: its sample peaks are then the
 # true peaks (BS.1770-4 measures true peak at 4x on 48 kHz).
@@ -37,31 +37,37 @@ TRUE_PEAK_OVERSAMPLING = 4
 # the peaks of speech (a plosive, a laugh), long enough not to distort them audibly.
 LIMITER_ATTACK_MS, LIMITER_RELEASE_MS = 5.0, 50.0
 
+# A mono edit's level against the target: one channel played on two speakers (10 log10 1/2).
+MONO_OFFSET_DB = -3.01
+
 LoudnessMode = Literal["linear", "limited"]
 
 
 @dataclass(frozen=True)
 class Normalisation:
-    """One gain to the target with the recording's measured values, limited where needed."""
+    """One gain to the target with the recording's measured values, limited where needed.
+
+    The gain and mode depend on the edit's channels: a mono edit is played on two speakers,
+    which sounds 3 dB louder than BS.1770 reads its one channel, so it is normalised 3 dB under
+    the target (AES TD1004: -16 LUFS stereo, -19 mono); its samples are then what each channel
+    of the stereo copy held (a mono source spread over two channels at -3 dB each)."""
 
     target_lufs: float
     true_peak_db: float
     measured_lufs: float
     measured_true_peak_db: float
 
-    @property
-    def gain_db(self) -> float:
-        return self.target_lufs - self.measured_lufs
+    def gain_db(self, channels: int = CHANNELS) -> float:
+        return self.target_lufs - self.measured_lufs + (MONO_OFFSET_DB if channels == 1 else 0.0)
 
-    @property
-    def mode(self) -> LoudnessMode:
-        fits = self.measured_true_peak_db + self.gain_db <= self.true_peak_db
+    def mode(self, channels: int = CHANNELS) -> LoudnessMode:
+        fits = self.measured_true_peak_db + self.gain_db(channels) <= self.true_peak_db
         return "linear" if fits else "limited"
 
-    def filters(self) -> tuple[str, ...]:
+    def filters(self, channels: int = CHANNELS) -> tuple[str, ...]:
         """The ffmpeg filters, in order, taking the edit's 48 kHz sound to 48 kHz."""
-        gain = f"volume={self.gain_db:.2f}dB:precision=float"
-        if self.mode == "linear":
+        gain = f"volume={self.gain_db(channels):.2f}dB:precision=float"
+        if self.mode(channels) == "linear":
             return (gain,)
         ceiling = 10 ** (self.true_peak_db / 20)
         return (
@@ -83,15 +89,16 @@ class LoudnessDecision:
     normalisation: Normalisation | None
     reason: str | None = None
 
-    def report(self) -> dict[str, object]:
-        """The step result's record of it."""
+    def report(self, channels: int = CHANNELS) -> dict[str, object]:
+        """The step result's record of it, for an edit with `channels` channels."""
         normalised = self.normalisation
         return {
             "targetLufs": self.target_lufs,
             "truePeakDb": self.true_peak_db,
-            "mode": normalised.mode if normalised else "off",
-            "gainDb": round(normalised.gain_db, 2) if normalised else None,
+            "mode": normalised.mode(channels) if normalised else "off",
+            "gainDb": round(normalised.gain_db(channels), 2) if normalised else None,
             "measuredLufs": normalised.measured_lufs if normalised else None,
+            "channels": channels,
             "skipped": self.reason,
         }
 

@@ -32,10 +32,9 @@ from typing import Any
 from talkavocado_common.media.allowlist import input_args
 from talkavocado_common.models import RenderOptions, Timeline
 
-from .audio_edit import AUDIO_RATE, audio_pieces
+from .audio_edit import AUDIO_RATE, CHANNELS, audio_pieces, sound_channels
 from .filtergraph import (
     AUDIO_FORMAT,
-    PCM_ARGS,
     PCM_DEMUXERS,
     PCM_PROTOCOLS,
     ClipSpan,
@@ -44,9 +43,12 @@ from .filtergraph import (
     MediaFacts,
     RenderPlan,
     aac_args,
+    audio_format,
     clip_frames,
     clip_spans,
     fps_of,
+    pcm_args,
+    silence,
     timeline_frames,
 )
 from .loudness import Normalisation
@@ -345,7 +347,7 @@ def _bumper_audio(
     """The intro's/outro's sound exactly as the full render makes it (filtergraph._bumper)."""
     end = f"{float(Fraction(frames) / fps):.6f}"
     if not facts.has_audio:
-        chains.append(f"anullsrc=r={AUDIO_RATE}:cl=stereo,atrim=end={end},{AUDIO_FORMAT}[{name}]")
+        chains.append(f"{','.join(silence(end))}[{name}]")
         return name
     index = inputs.count("-i")
     inputs += input_args(str(facts.path))
@@ -367,24 +369,30 @@ def build_audio(
     outro: MediaFacts | None = None,
     loudness: Normalisation | None = None,
     threads: int | None = None,
+    source_channels: int | None = None,
 ) -> RenderPlan:
     """The whole render's sound, made as the full render makes it (the edited source sound on
-    stdin, its loudness normalised, the bumpers' own sound around it), AAC in MP4."""
+    stdin, its loudness normalised, the bumpers' own sound around it; mono or stereo by
+    sound_channels), AAC in MP4."""
     fps = fps_of(timeline)
     spans = clip_spans(timeline)
     total = f"{float(Fraction(timeline_frames(spans)) / fps):.6f}"
     inputs: list[str] = []
     chains: list[str] = []
     edited: EditedAudio | None = None
+    bumpers = intro is not None or outro is not None
+    channels = sound_channels(source_channels, bumpers=bumpers) if source_has_audio else CHANNELS
     if source_has_audio:
-        edited = EditedAudio(source, tuple(audio_pieces(spans, fps)))
-        inputs += input_args("pipe:0", *PCM_ARGS, demuxers=PCM_DEMUXERS, protocols=PCM_PROTOCOLS)
-        main = f"[0:a:0]asetpts=N/SR/TB,{AUDIO_FORMAT}"
+        edited = EditedAudio(source, tuple(audio_pieces(spans, fps)), channels)
+        inputs += input_args(
+            "pipe:0", *pcm_args(channels), demuxers=PCM_DEMUXERS, protocols=PCM_PROTOCOLS
+        )
+        main = f"[0:a:0]asetpts=N/SR/TB,{audio_format(channels)}"
         if loudness is not None:
-            main += f",{','.join(loudness.filters())},{AUDIO_FORMAT}"
+            main += f",{','.join(loudness.filters(channels))},{audio_format(channels)}"
         chains.append(f"{main}[amain]")
     else:
-        chains.append(f"anullsrc=r={AUDIO_RATE}:cl=stereo,atrim=end={total},{AUDIO_FORMAT}[amain]")
+        chains.append(f"{','.join(silence(total))}[amain]")
     parts = ["amain"]
     if intro is not None:
         parts.insert(
@@ -405,7 +413,7 @@ def build_audio(
         *inputs,
         "-filter_complex", graph,
         "-map", "[aout]",
-        *aac_args(options.audio_bitrate_kbps),
+        *aac_args(options.audio_bitrate_kbps, channels),
         "-map_chapters", "-1",
         "-f", "mp4",
         str(output),

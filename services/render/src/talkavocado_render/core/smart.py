@@ -42,10 +42,8 @@ from typing import Literal
 from talkavocado_common.media.allowlist import input_args
 from talkavocado_common.models import RenderOptions, Timeline
 
-from .audio_edit import AUDIO_RATE
+from .audio_edit import CHANNELS, sound_channels
 from .filtergraph import (
-    AUDIO_FORMAT,
-    PCM_ARGS,
     PCM_DEMUXERS,
     PCM_PROTOCOLS,
     EditedAudio,
@@ -55,8 +53,11 @@ from .filtergraph import (
     _Inputs,
     _normalise_loudness,
     aac_args,
+    audio_format,
     clip_spans,
     fps_of,
+    pcm_args,
+    silence,
     timeline_frames,
 )
 from .filtergraph import _select as select_frames
@@ -522,6 +523,7 @@ def build_sound(
     source_has_audio: bool,
     loudness: Normalisation | None = None,
     threads: int | None = None,
+    source_channels: int | None = None,
 ) -> SoundPlan:
     """ffmpeg arguments making the edit's sound exactly as the full render makes it (the
     audio_edit pieces on stdin, the loudness filters, the same AAC settings), alone in an MP4 `output`."""
@@ -530,17 +532,16 @@ def build_sound(
     frames = timeline_frames(spans)
     total = f"{float(Fraction(frames) / fps):.6f}"
     graph, inputs = _Graph(), _Inputs()
+    channels = sound_channels(source_channels) if source_has_audio else CHANNELS
     edited: EditedAudio | None = None
     audio = graph.label("amain")
     if source_has_audio:
-        edited, pcm = _edited_audio_input(inputs, source, spans, fps)
-        graph.chain([pcm], ["asetpts=N/SR/TB", AUDIO_FORMAT], [audio])
+        edited, pcm = _edited_audio_input(inputs, source, spans, fps, channels)
+        graph.chain([pcm], ["asetpts=N/SR/TB", audio_format(channels)], [audio])
         if loudness is not None:
-            audio = _normalise_loudness(graph, audio, loudness)
+            audio = _normalise_loudness(graph, audio, loudness, channels)
     else:
-        graph.chain(
-            [], [f"anullsrc=r={AUDIO_RATE}:cl=stereo", f"atrim=end={total}", AUDIO_FORMAT], [audio]
-        )
+        graph.chain([], silence(total), [audio])
     final = graph.label("aout")
     graph.chain([audio], ["anull"], [final])
     text = graph.text()
@@ -549,12 +550,18 @@ def build_sound(
         *inputs.args,
         "-filter_complex", text,
         "-map", f"[{final}]",
-        *PCM_ARGS,
+        *pcm_args(channels),
         "pipe:1",
     ]  # fmt: skip
     encoded = _Inputs()
-    encoded.add("pipe:0", *PCM_ARGS, demuxers=PCM_DEMUXERS, protocols=PCM_PROTOCOLS)
-    encode = [*encoded.args, *aac_args(options.audio_bitrate_kbps), "-f", "mp4", str(output)]
+    encoded.add("pipe:0", *pcm_args(channels), demuxers=PCM_DEMUXERS, protocols=PCM_PROTOCOLS)
+    encode = [
+        *encoded.args,
+        *aac_args(options.audio_bitrate_kbps, channels),
+        "-f",
+        "mp4",
+        str(output),
+    ]
     duration = float(Fraction(frames) / fps)
     return SoundPlan(RenderPlan(make, text, duration, (), edited), encode)
 
