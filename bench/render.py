@@ -8,9 +8,11 @@ is: kept stretches of 2.5-7 s, pauses of 0.3-1.8 s removed (a fixed seed). The s
 timeline is rendered both ways with the render's default options and loudness normalisation,
 one after the other in this run: wall and CPU times, the ratios full / smart, and how much of
 the smart render was copied (CPU time says more than wall time on a shared machine). The edit's
-sound (gain, true-peak limiter and AAC, the same work in both renders) is then made once more alone: the part of
-either render no copying can save. Figures are printed (and saved under bench/out/), never asserted: these
-machines are shared and noisy.
+sound (gain, true-peak limiter and AAC, the same work in both renders) is then made once more
+alone: the part of either render no copying can save. The recording's sound is mono, as the
+generated speech is, or stereo with --channels 2 (the render keeps a mono recording mono).
+Figures are printed (and saved under bench/out/), never asserted: these machines are shared and
+noisy.
 
     .venv/bin/python -m bench.render [--lengths 60,300] [--size 1280x720] [--gop 2] [--channels 1]
 """

@@ -231,6 +231,27 @@ def test_a_piece_renders_video_only_from_its_seek_point_with_the_subtitles_clock
 # -- the sound and the join ------------------------------------------------------------------
 
 
+def test_a_mono_recordings_sound_stays_mono_as_in_the_one_piece_render() -> None:
+    tl = timeline([(0, 1000), (1100, 2000)], [0, 10])
+    loud = Normalisation(-16.0, -1.5, -23.0, -4.0)
+    plan = build_audio(
+        tl,
+        SOURCE,
+        Path("/work/sound.m4a"),
+        RenderOptions(),
+        source_has_audio=True,
+        loudness=loud,
+        source_channels=1,
+    )
+    whole = build_render(tl, SOURCE, OUT, RenderOptions(), loudness=loud, source_channels=1)
+    assert plan.audio == whole.audio
+    assert plan.audio is not None
+    assert plan.audio.channels == 1
+    assert ",".join(loud.filters(1)) in plan.filtergraph
+    assert "channel_layouts=stereo" not in plan.filtergraph
+    assert plan.args[plan.args.index("-ac", plan.args.index("-c:a")) + 1] == "1"
+
+
 def test_the_sound_is_made_once_as_the_one_piece_render_makes_it() -> None:
     tl = timeline([(0, 1000), (1100, 2000)], [0, 10])
     loud = Normalisation(-16.0, -1.5, -23.0, -4.0)

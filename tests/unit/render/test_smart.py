@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import pytest
 
@@ -23,6 +23,7 @@ from talkavocado_render.core.smart import (
     Packet,
     Piece,
     SmartPlan,
+    SoundPlan,
     VideoFacts,
     build_sound,
     check_source,
@@ -587,15 +588,20 @@ def test_concat_list_cuts_a_file_short_by_decode_time() -> None:
         concat_list([("a.mp4", 2, True)], FPS, delay=2)
 
 
-def test_a_mono_recordings_sound_is_made_and_encoded_mono(tmp_path: Path) -> None:
-    plan = build_sound(
+def sound_plan(tmp_path: Path, **options: Any) -> SoundPlan:
+    """The sound of a two-clip edit of tmp_path/source.mp4, as the smart render makes it."""
+    return build_sound(
         timeline([(37, 120), (150, 200)]),
         tmp_path / "source.mp4",
         tmp_path / "sound.m4a",
         RenderOptions(),
         source_has_audio=True,
-        source_channels=1,
+        **options,
     )
+
+
+def test_a_mono_recordings_sound_is_made_and_encoded_mono(tmp_path: Path) -> None:
+    plan = sound_plan(tmp_path, source_channels=1)
     assert plan.make.audio is not None
     assert plan.make.audio.channels == 1
     assert plan.make.args[-7:] == ["-f", "f32le", "-ar", "48000", "-ac", "1", "pipe:1"]
@@ -607,15 +613,7 @@ def test_a_mono_recordings_sound_is_made_and_encoded_mono(tmp_path: Path) -> Non
 
 
 def test_sound_is_made_like_the_full_renders(tmp_path: Path) -> None:
-    plan = build_sound(
-        timeline([(37, 120), (150, 200)]),
-        tmp_path / "source.mp4",
-        tmp_path / "sound.m4a",
-        RenderOptions(),
-        source_has_audio=True,
-        loudness=Normalisation(-16.0, -1.5, -25.0, -6.0),
-        threads=2,
-    )
+    plan = sound_plan(tmp_path, loudness=Normalisation(-16.0, -1.5, -25.0, -6.0), threads=2)
     # Made in one process: raw PCM on stdin (nothing else read), filtered, raw PCM on stdout.
     make = plan.make.args
     assert make[:2] == ["-filter_complex_threads", "2"]

@@ -2,10 +2,10 @@
 core.audio_edit describes, and pipe the edited PCM into the encoding ffmpeg's stdin while that
 encodes the video.
 
-Two processes and one thread: the decoder writes 48 kHz float32 (the edit's channels) to a pipe, a worker
-thread runs edit_audio over it and writes to the encoder's stdin. Nothing waits in a cycle (the
-encoder reads the video from its file on a thread of its own), so neither side can block the
-other for good; the pipes' backpressure keeps memory at a few blocks.
+Two processes and one thread: the decoder writes 48 kHz float32 (mono or stereo, as the edit's
+sound is) to a pipe, a worker thread runs edit_audio over it and writes to the encoder's stdin.
+Nothing waits in a cycle (the encoder reads the video from its file on a thread of its own), so
+neither side can block the other for good; the pipes' backpressure keeps memory at a few blocks.
 """
 
 from __future__ import annotations

@@ -91,8 +91,8 @@ class RenderInputs:
 
 @dataclass(frozen=True)
 class SegmentedRender:
-    """What the segmented render did: its sound's ffmpeg log, the duration it
-    should have, its segments and how many of them this worker encoded."""
+    """What the segmented render did: its sound's ffmpeg log, the duration it should have, its
+    segments and how many of them this worker encoded."""
 
     log: str
     expected_duration: float

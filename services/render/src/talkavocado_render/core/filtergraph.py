@@ -12,7 +12,7 @@ worth of frames, so memory does not grow with the length of the edit):
            -> yuva420p -> one alpha fade-in per crossfade window
         overlay B on A, enabled only inside crossfade windows        (the cut, cross-faded edit)
         -> logo overlay -> burned-in subtitles                 (the edited main part)
-    edited audio (raw PCM on stdin, cut and faded by audio_edit.py)  -> gain, true-peak limiter (main)
+    edited audio (raw PCM on stdin, cut and faded by audio_edit.py)     -> gain, true-peak limiter
     intro, main, outro -> concat -> yuv420p -> (split -> 360p preview) -> libx264 / AAC
 
 Outside the crossfade windows A and B hold the same source frame; inside window i, A holds the

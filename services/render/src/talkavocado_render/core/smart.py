@@ -507,8 +507,8 @@ def concat_list(files: Sequence[tuple[str, int, bool]], fps: Fraction, delay: in
 @dataclass(frozen=True)
 class SoundPlan:
     """The edit's sound in two ffmpeg runs joined by a pipe, so they run on two cores: `make`
-    (the audio_edit pieces on stdin, the loudness filters) writes raw PCM to stdout, `encode_args` read it
-    from stdin into AAC in an MP4 of its own."""
+    (the audio_edit pieces on stdin, the loudness filters) writes raw PCM to stdout,
+    `encode_args` read it from stdin into AAC in an MP4 of its own."""
 
     make: RenderPlan
     encode_args: list[str]
@@ -526,7 +526,8 @@ def build_sound(
     source_channels: int | None = None,
 ) -> SoundPlan:
     """ffmpeg arguments making the edit's sound exactly as the full render makes it (the
-    audio_edit pieces on stdin, the loudness filters, the same AAC settings), alone in an MP4 `output`."""
+    audio_edit pieces on stdin, the loudness filters, the same AAC settings, the same channels),
+    alone in an MP4 `output`."""
     fps = fps_of(timeline)
     spans = clip_spans(timeline)
     frames = timeline_frames(spans)
