@@ -367,15 +367,20 @@ def test_encoder_matches_the_source() -> None:
     assert pairs["-color_range"] == "tv"
     assert pairs["-colorspace"] == "bt709"
     assert "-color_trc" not in pairs
-    assert pairs["-x264-params"] == "sps-id=1:bframes=3:b-pyramid=normal:cabac=1:8x8dct=1"
+    assert pairs["-x264-params"] == "sps-id=1:bframes=3:b-pyramid=normal:8x8dct=1"
     assert pairs["-video_track_timescale"] == "12800"
     assert pairs["-crf"] == str(edge_crf(RenderOptions())) == "18"
     assert pairs["-preset"] == "ultrafast"  # two presets faster than the default veryfast
     assert "bframes=0" in encoder_args(facts(), 0, RenderOptions(), 1)[-3]
-    # The tools that keep x264's SPS at the source's profile, and no more.
+    # The tools that keep x264's SPS at the source's profile, and no more: Main without
+    # B-frames needs CABAC, with them not.
     main = encoder_args(facts(profile="Main"), 0, RenderOptions(), 1)
     assert dict(zip(main[::2], main[1::2], strict=True))["-x264-params"] == (
         "sps-id=1:bframes=0:cabac=1"
+    )
+    main_b = encoder_args(facts(profile="Main"), 1, RenderOptions(), 1)
+    assert dict(zip(main_b[::2], main_b[1::2], strict=True))["-x264-params"] == (
+        "sps-id=1:bframes=1:b-pyramid=none"
     )
     base = encoder_args(facts(profile="Constrained Baseline"), 0, RenderOptions(), 1)
     assert dict(zip(base[::2], base[1::2], strict=True))["-x264-params"] == "sps-id=1:bframes=0"
