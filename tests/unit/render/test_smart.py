@@ -465,6 +465,9 @@ def test_runs_at_once_share_the_decoders_budget_and_the_reads() -> None:
     assert [len(r.reads) for r in edge_runs(plan, at_once=2)] == [3, 4]
     assert [len(r.reads) for r in edge_runs(plan, at_once=4)] == [1, 2, 2, 2]
     assert [r.first for r in edge_runs(plan, at_once=4)] == [0, 1, 3, 5]
+    # Three runs of at most 3 inputs would leave a core idle for the third: four, as even.
+    assert [len(r.reads) for r in edge_runs(plan, max_inputs=3, at_once=2)] == [1, 2, 2, 2]
+    assert [len(r.reads) for r in edge_runs(plan, max_inputs=3)] == [2, 2, 3]
     # Never more runs than reads.
     one = plan_smart(timeline([(37, 100)]), facts(), packets(200, 50), None)
     assert len(edge_runs(one, at_once=4)) == 1
