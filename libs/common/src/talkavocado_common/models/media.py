@@ -55,8 +55,8 @@ class AudioAnalysis(ContractModel):
     )
     loudness_threshold_lufs: float | None = Field(
         None,
-        description="The relative gate of the integrated loudness measurement (LUFS), as "
-        "ffmpeg's loudnorm takes it back (measured_thresh); null if not measured.",
+        description="The relative gate of the integrated loudness measurement (LUFS); null if "
+        "not measured.",
     )
 
 

@@ -1,7 +1,8 @@
 """The EBU R128 measurements ffmpeg's ebur128 filter logs in its summary when it finishes.
 
-They are what `loudnorm` takes back in linear mode (measured_I, measured_thresh, measured_LRA,
-measured_TP), so the final encode normalises in one pass. The summary reads:
+The final encode sets its gain and true-peak limiter from the integrated loudness and the true
+peak (render/core/loudness.py), so it normalises in one pass; the range and the gate are
+recorded with them. The summary reads:
 
       Integrated loudness:
         I:         -20.9 LUFS
@@ -46,7 +47,7 @@ class Loudness:
     """EBU R128 measurements of a recording; None where not measured or meaningless (silence)."""
 
     integrated_lufs: float | None = None
-    # The relative gate of the integrated measurement (loudnorm's measured_thresh).
+    # The relative gate of the integrated measurement.
     threshold_lufs: float | None = None
     range_lu: float | None = None
     true_peak_dbtp: float | None = None
