@@ -14,9 +14,8 @@ def extraction_args(source: Path, mp3: Path, wav: Path, *, audio_stream: int = 0
     """ffmpeg arguments: the source's audio split three ways — an MP3 for listening, a 16 kHz
     mono 16-bit WAV for speech recognition and analysis, and the EBU R128 meter with true peak
     (its summary goes to the log: the integrated loudness and true peak the final encode's gain
-    and limiter are set from, in one pass;
-    the per-frame log is kept below the default log level, so the log does not grow with the
-    recording's length)."""
+    and limiter are set from, in one pass; the per-frame log is kept below the default log
+    level, so the log does not grow with the recording's length)."""
     graph = ";".join(
         (
             f"[0:a:{audio_stream}]asplit=3[listen][asr][meter]",
