@@ -8,6 +8,7 @@ import json
 import random
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from talkavocado_common.models import JobOptions, LogoOptions, RenderOptions, Ti
 from talkavocado_render.core.filtergraph import (
     LogoInput,
     MediaFacts,
+    RenderPlan,
     build_render,
     clip_spans,
     timeline_frames,
@@ -231,18 +233,23 @@ def test_a_piece_renders_video_only_from_its_seek_point_with_the_subtitles_clock
 # -- the sound and the join ------------------------------------------------------------------
 
 
-def test_a_mono_recordings_sound_stays_mono_as_in_the_one_piece_render() -> None:
-    tl = timeline([(0, 1000), (1100, 2000)], [0, 10])
-    loud = Normalisation(-16.0, -1.5, -23.0, -4.0)
-    plan = build_audio(
+def sound_plan(tl: Timeline, loud: Normalisation, **options: Any) -> RenderPlan:
+    """The segmented render's sound of `tl` of SOURCE, normalised by `loud`."""
+    return build_audio(
         tl,
         SOURCE,
         Path("/work/sound.m4a"),
         RenderOptions(),
         source_has_audio=True,
         loudness=loud,
-        source_channels=1,
+        **options,
     )
+
+
+def test_a_mono_recordings_sound_stays_mono_as_in_the_one_piece_render() -> None:
+    tl = timeline([(0, 1000), (1100, 2000)], [0, 10])
+    loud = Normalisation(-16.0, -1.5, -23.0, -4.0)
+    plan = sound_plan(tl, loud, source_channels=1)
     whole = build_render(tl, SOURCE, OUT, RenderOptions(), loudness=loud, source_channels=1)
     assert plan.audio == whole.audio
     assert plan.audio is not None
@@ -256,16 +263,7 @@ def test_the_sound_is_made_once_as_the_one_piece_render_makes_it() -> None:
     tl = timeline([(0, 1000), (1100, 2000)], [0, 10])
     loud = Normalisation(-16.0, -1.5, -23.0, -4.0)
     intro, outro = facts(2.0), facts(1.0, audio=False, name="outro.mp4")
-    plan = build_audio(
-        tl,
-        SOURCE,
-        Path("/work/sound.m4a"),
-        RenderOptions(),
-        source_has_audio=True,
-        intro=intro,
-        outro=outro,
-        loudness=loud,
-    )
+    plan = sound_plan(tl, loud, intro=intro, outro=outro)
     whole = build_render(tl, SOURCE, OUT, RenderOptions(), intro=intro, outro=outro, loudness=loud)
     assert plan.audio == whole.audio  # the same edited PCM on stdin
     assert plan.expected_duration == whole.expected_duration == (1890 + 50 + 25) / 25
