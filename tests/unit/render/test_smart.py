@@ -493,14 +493,15 @@ def test_edges_are_one_x264_stream_split_at_each_piece(tmp_path: Path) -> None:
     source = tmp_path / "s.mp4"
     args = edge_encode_args(run, source, FPS, encoder, tmp_path / "e%05d.mp4", 2)
     # the source's own timestamps; each input confined by the allowlist, decoded on 2 threads,
-    # seeked half a frame past its keyframe (the demuxer lands on it), no accurate-seek trim
+    # seeked half a frame past its keyframe (the demuxer lands on it) by the frame's own time,
+    # no accurate-seek trim
     assert args[0] == "-copyts"
     inputs = [i for i, arg in enumerate(args) if arg == "-i"]
     assert len(inputs) == 2
     for i, seek in zip(inputs, ("0.020000", "4.020000"), strict=True):
-        assert args[i - 9 : i + 2] == [
+        assert args[i - 11 : i + 2] == [
             *restrict(RECORDING_DEMUXERS),
-            "-threads", "2", "-noaccurate_seek", "-ss", seek,
+            "-threads", "2", "-noaccurate_seek", "-seek_timestamp", "1", "-ss", seek,
             "-i", str(source),
         ]  # fmt: skip
     # each read's frames picked as the full render picks them, on the source's frame index

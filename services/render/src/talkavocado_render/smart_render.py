@@ -1,8 +1,11 @@
 """The smart render's imperative shell (core/smart.py holds the decisions).
 
-    ffprobe   the source's video stream and every packet's pts/dts/key flag -> the plan
+    ffprobe   the source's video stream and every packet's pts/dts/key flag and place -> the
+              plan; the first bytes of the packets the edges decode read for nal_ref_idc
     ffmpeg    the source's video stream-copied and split at the copied GOPs' keyframes
               (segment muxer: one pass, MP4 pieces)
+    ffmpeg    meanwhile, a copy for each edge run of only the packets it decodes: its GOPs, less
+              the pictures nothing predicts from that it does not pick (noise bsf, -copyts)
     ffmpeg    every partial GOP at a cut: only the GOPs holding edge frames decoded (one input
               per stretch of adjacent ones, seeked to its keyframe), the edge frames picked as
               the full render picks frames, one x264 stream with the source's parameters (its
@@ -28,6 +31,7 @@ import asyncio
 import json
 import shutil
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -38,7 +42,7 @@ from talkavocado_common.media.process import stop_process
 from talkavocado_common.models import RenderOptions, Timeline
 
 from .audio_feed import run_piped
-from .core import mp4
+from .core import mp4, nal
 from .core.filtergraph import fps_of
 from .core.loudness import Normalisation
 from .core.smart import (
@@ -56,10 +60,13 @@ from .core.smart import (
     edge_encode_args,
     edge_runs,
     edge_runs_at_once,
+    edge_source_commands,
+    edge_source_drops,
     encoder_args,
     gop_structure,
     joined_dts,
     plan_smart,
+    read_spans,
     remux_args,
 )
 
@@ -138,7 +145,15 @@ def parse_packets(document: dict[str, Any]) -> list[Packet]:
     for raw in document.get("packets", []):
         if "pts" not in raw or "dts" not in raw:
             raise Ineligible("a video packet has no timestamp")
-        packets.append(Packet(int(raw["pts"]), int(raw["dts"]), "K" in str(raw.get("flags", ""))))
+        packets.append(
+            Packet(
+                int(raw["pts"]),
+                int(raw["dts"]),
+                "K" in str(raw.get("flags", "")),
+                int(raw.get("pos", -1)),
+                int(raw.get("size", 0)),
+            )
+        )
     return packets
 
 
@@ -151,7 +166,7 @@ async def probe_video(
             *restrict(demuxers),
             "-select_streams", "v:0",
             "-show_entries", f"stream={_STREAM_ENTRIES}:stream_side_data=rotation"
-            ":packet=pts,dts,flags",
+            ":packet=pts,dts,flags,pos,size:format=format_name",
             str(path),
         ],
         time_limit,
@@ -159,8 +174,9 @@ async def probe_video(
     streams = document.get("streams") or []
     if not streams:
         raise Ineligible("the source has no video stream")
+    container = str((document.get("format") or {}).get("format_name", ""))
     try:
-        return parse_facts(streams[0]), parse_packets(document)
+        return replace(parse_facts(streams[0]), container=container), parse_packets(document)
     except (TypeError, ValueError, ZeroDivisionError) as exc:
         raise Ineligible(f"ffprobe's description of the video is unusable: {exc}") from None
 
@@ -207,9 +223,56 @@ def _edge_name(index: int) -> str:
     return f"edge{index:05d}.mp4"
 
 
-async def _encode_edges(
+def _references(source: Path, plan: SmartPlan, runs: Sequence[EdgeRun], fps: Fraction) -> SmartPlan:
+    """The plan with each packet the edge runs decode marked a reference picture or not, from
+    its first bytes in the source. MP4 only: there ffprobe's pos is where a sample's data
+    starts (in Matroska, where its block does). Packets not read stay references."""
+    if "mp4" not in plan.facts.container.split(","):
+        return plan
+    packets = list(plan.packets)
+    with source.open("rb") as handle:
+        for run in runs:
+            for first, last in read_spans(plan, run, fps):
+                for index in range(first, last + 1):
+                    packet = packets[index]
+                    if packet.pos < 0 or packet.size <= 0:
+                        continue
+                    handle.seek(packet.pos)
+                    head = handle.read(min(packet.size, nal.HEAD_BYTES))
+                    # Unknown (None) is kept as a reference.
+                    reference = nal.is_reference(head, packet.size) is not False
+                    packets[index] = replace(packet, reference=reference)
+    return replace(plan, packets=tuple(packets))
+
+
+async def _edge_sources(
     source: Path,
     plan: SmartPlan,
+    runs: Sequence[EdgeRun],
+    fps: Fraction,
+    work: Path,
+    limit: float,
+) -> list[Path]:
+    """What each edge run reads: a copy of the source's video holding only the packets it
+    decodes (MP4, ours), or the source itself when no picture it decodes can be left out."""
+    plan = await asyncio.to_thread(_references, source, plan, runs, fps)
+    reads: list[Path] = []
+    outputs: list[tuple[Path, list[tuple[int, int]]]] = []
+    for index, run in enumerate(runs):
+        drops = edge_source_drops(plan, run, fps)
+        if drops:
+            outputs.append((work / f"reads{index:05d}.mp4", drops))
+        reads.append(outputs[-1][0] if drops else source)
+    for command in edge_source_commands(source, plan, fps, outputs):
+        await run_ffmpeg(command, time_limit=limit)
+    return reads
+
+
+async def _encode_edges(
+    reads: Sequence[Path],
+    source: Path,
+    plan: SmartPlan,
+    runs: Sequence[EdgeRun],
     fps: Fraction,
     work: Path,
     options: RenderOptions,
@@ -218,14 +281,12 @@ async def _encode_edges(
     progress: Callable[[float], None],
 ) -> list[Path]:
     """Every partial GOP re-encoded, one MP4 per piece; their paths. Only the GOPs holding
-    edge frames are read (one input per stretch of adjacent ones), in ffmpeg runs of a bounded
-    number of inputs, a run a core at once: one x264 stream per run, with the same parameters
-    (the same SPS/PPS)."""
-    at_once = edge_runs_at_once(threads)
-    runs = edge_runs(plan, at_once=at_once)
+    edge frames are read (one input per stretch of adjacent ones; from `reads`, each run's
+    copy of the source or the source), in ffmpeg runs of a bounded number of inputs, a run a
+    core at once: one x264 stream per run, with the same parameters (the same SPS/PPS)."""
     if not runs:
         return []  # every cut on a keyframe or a clean end
-    at_once = min(at_once, len(runs))
+    at_once = min(edge_runs_at_once(threads), len(runs))
     source_config = _config(work / _segment_name(plan.segments(_first_copy(plan))[0][0]))
     encoder = encoder_args(
         plan.facts, plan.structure.delay, options, mp4.free_parameter_set_id(source_config)
@@ -241,10 +302,18 @@ async def _encode_edges(
             done[index] = run.frames * fraction
             progress(sum(done) / total)
 
+        demuxers = RECORDING_DEMUXERS if reads[index] == source else MP4_DEMUXERS
         async with turns:
             await run_ffmpeg(
                 edge_encode_args(
-                    run, source, fps, encoder, work / "edge%05d.mp4", run_threads, decoder_threads
+                    run,
+                    reads[index],
+                    fps,
+                    encoder,
+                    work / "edge%05d.mp4",
+                    run_threads,
+                    decoder_threads,
+                    demuxers,
                 ),
                 expected_duration=float(run.frames / fps),
                 on_progress=report,
@@ -363,10 +432,22 @@ async def _video(
     progress: Callable[[float], None],
 ) -> Path:
     """The edit's video as one H.264 track: copied GOPs and re-encoded edges, joined."""
-    await _split(source, plan, work, limit)
+    runs = edge_runs(plan, at_once=edge_runs_at_once(threads))
+    async with asyncio.TaskGroup() as group:
+        group.create_task(_split(source, plan, work, limit))
+        sources = group.create_task(_edge_sources(source, plan, runs, fps, work, limit))
     progress(0.05)
     edges = await _encode_edges(
-        source, plan, fps, work, options, threads, limit, lambda f: progress(0.05 + 0.85 * f)
+        sources.result(),
+        source,
+        plan,
+        runs,
+        fps,
+        work,
+        options,
+        threads,
+        limit,
+        lambda f: progress(0.05 + 0.85 * f),
     )
     joined = work / "joined.mp4"
     await _join(plan, fps, work, joined, limit)

@@ -296,13 +296,13 @@ def _select(ranges: Sequence[tuple[int, int]]) -> list[str]:
     filters = [f"trim=start_pts={merged[0][0]}:end_pts={merged[-1][1]}"]
     if len(merged) > 1:
         tests = [(str(a), f"between(pts,{a},{b - 1})") for a, b in merged]
-        filters.append(f"select='{_any_of('pts', tests)}'")
+        filters.append(f"select='{any_of('pts', tests)}'")
     # setpts=N rather than N/FRAME_RATE/TB: the float division truncates to the frame before.
     filters.append("setpts=N")
     return filters
 
 
-def _any_of(variable: str, tests: Sequence[tuple[str, str]]) -> str:
+def any_of(variable: str, tests: Sequence[tuple[str, str]]) -> str:
     """True when one of `tests` holds; each is (its lower bound, its test), in ascending order
     of disjoint intervals. A balanced tree of if(lt(...)): evaluated in log2(n) steps per frame,
     and nested only that deep: ffmpeg's expression parser refuses a flat sum of more than 100
@@ -310,7 +310,7 @@ def _any_of(variable: str, tests: Sequence[tuple[str, str]]) -> str:
     if len(tests) == 1:
         return tests[0][1]
     middle = len(tests) // 2
-    low, high = _any_of(variable, tests[:middle]), _any_of(variable, tests[middle:])
+    low, high = any_of(variable, tests[:middle]), any_of(variable, tests[middle:])
     return f"if(lt({variable},{tests[middle][0]}),{low},{high})"
 
 
@@ -352,9 +352,7 @@ def _run_video(
         )
     graph.chain([sources[1]], [*_select(b_ranges), "format=yuva420p", *alpha], [b])
     out = graph.label("vx")
-    graph.chain(
-        [a, b], [f"overlay=x=0:y=0:eof_action=pass:enable='{_any_of('t', windows)}'"], [out]
-    )
+    graph.chain([a, b], [f"overlay=x=0:y=0:eof_action=pass:enable='{any_of('t', windows)}'"], [out])
     return out
 
 

@@ -39,7 +39,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
-from talkavocado_common.media.allowlist import input_args
+from talkavocado_common.media.allowlist import RECORDING_DEMUXERS, input_args
 from talkavocado_common.models import RenderOptions, Timeline
 
 from .audio_edit import CHANNELS, sound_channels
@@ -53,6 +53,7 @@ from .filtergraph import (
     _Inputs,
     _normalise_loudness,
     aac_args,
+    any_of,
     audio_format,
     clip_spans,
     fps_of,
@@ -89,6 +90,11 @@ EDGE_DECODER_THREADS = 2  # when one run goes at a time; one each when several d
 EDGE_RUNS_AT_ONCE = 4
 EDGE_FRAMES_PER_INPUT = 13
 EDGE_DECODER_BUDGET = 512 * 2**20
+# The copies of the source the edge runs read (edge_source_commands): one drop expression is one
+# program argument (Linux takes at most 128 KiB each), and one pass's command stays well under
+# the 2 MiB of all arguments and the environment.
+EDGE_SOURCE_EXPRESSION_MAX = 100_000
+EDGE_SOURCE_COMMAND_MAX = 1_000_000
 _PROFILES = {
     "Constrained Baseline": "baseline",
     "Baseline": "baseline",
@@ -127,11 +133,15 @@ class Ineligible(Exception):
 
 @dataclass(frozen=True)
 class Packet:
-    """One video packet as ffprobe lists it (decode order), timestamps in the stream's ticks."""
+    """One video packet as ffprobe lists it (decode order), timestamps in the stream's ticks;
+    where its data lies in the file, and whether its picture is a reference (not known: True)."""
 
     pts: int
     dts: int
     key: bool
+    pos: int = -1
+    size: int = 0
+    reference: bool = True
 
 
 @dataclass(frozen=True)
@@ -153,6 +163,7 @@ class VideoFacts:
     color_space: str | None = None
     color_transfer: str | None = None
     color_primaries: str | None = None
+    container: str = ""  # ffprobe's format_name
 
 
 @dataclass(frozen=True)
@@ -186,6 +197,7 @@ class SmartPlan:
     # Keyframes where the copied source is split (segment muxer's -segment_frames).
     boundaries: tuple[int, ...]
     facts: VideoFacts
+    packets: tuple[Packet, ...] = ()  # the source's video, decode order
 
     @property
     def copied_frames(self) -> int:
@@ -429,7 +441,7 @@ def plan_smart(
     # cuts that segment short).
     stops = {p.end for p in copies} & set(structure.keyframes)
     cuts = ({p.start for p in copies} | stops) - {0, structure.frames}
-    return SmartPlan(pieces, structure, tuple(sorted(cuts)), facts)
+    return SmartPlan(pieces, structure, tuple(sorted(cuts)), facts, tuple(packets))
 
 
 # --- commands' arguments ------------------------------------------------------------------------
@@ -672,6 +684,111 @@ def edge_runs(plan: SmartPlan, max_inputs: int | None = None, at_once: int = 1) 
     return runs
 
 
+def read_spans(plan: SmartPlan, run: EdgeRun, fps: Fraction) -> list[tuple[int, int]]:
+    """The packets (decode order) each read of `run` decodes, [first, last]: from its keyframe
+    (closed GOPs: at its own place in decode order) to the last packet of a frame it picks.
+    Every picture a picked frame predicts from is decoded before it, inside its GOP."""
+    ticks = frame_ticks(plan.facts.time_base, fps)
+    spans: list[tuple[int, int]] = []
+    for read in run.reads:
+        wanted = {frame for start, end in read.pieces for frame in range(start, end)}
+        index = last = read.keyframe
+        while wanted and index < len(plan.packets):
+            frame = plan.packets[index].pts // ticks
+            if frame in wanted:
+                wanted.discard(frame)
+                last = index
+            index += 1
+        spans.append((read.keyframe, last))
+    return spans
+
+
+def edge_source_drops(plan: SmartPlan, run: EdgeRun, fps: Fraction) -> list[tuple[int, int]]:
+    """The packet ranges [a, b) (decode order) a copy of the source made for `run` leaves out:
+    every packet outside its reads' spans and, inside them, the pictures no other picture
+    predicts from (Packet.reference) that the run does not pick. On the 5-minute talk of
+    bench/render.py, 2,403 of the 3,186 pictures the edges decoded are left to decode, and the
+    edges' frames are the same bytes. Empty when nothing inside the spans can go: the copy
+    would save no decoding."""
+    if not plan.packets:
+        return []
+    ticks = frame_ticks(plan.facts.time_base, fps)
+    picked = {frame for start, end in run.pieces for frame in range(start, end)}
+    needed = [False] * len(plan.packets)
+    inside = False
+    for first, last in read_spans(plan, run, fps):
+        for index in range(first, last + 1):
+            packet = plan.packets[index]
+            needed[index] = packet.reference or packet.key or packet.pts // ticks in picked
+            inside = inside or not needed[index]
+    if not inside:
+        return []
+    drops: list[tuple[int, int]] = []
+    for index, keep in enumerate(needed):
+        if keep:
+            continue
+        if drops and drops[-1][1] == index:
+            drops[-1] = (drops[-1][0], index + 1)
+        else:
+            drops.append((index, index + 1))
+    return drops
+
+
+def _drop_expression(plan: SmartPlan, drops: Sequence[tuple[int, int]], ticks: int) -> str:
+    """The noise bitstream filter's drop expression for packet ranges, by decode timestamp:
+    the n-th packet's is (n - delay) frames (regular decode times are a condition of the plan),
+    whatever the packet counter of a pass that does not start at the first packet."""
+    delay = plan.structure.delay
+    tests = [
+        (f"{(a - delay) * ticks}", f"between(dts,{(a - delay) * ticks},{(b - 1 - delay) * ticks})")
+        for a, b in drops
+    ]
+    return any_of("dts", tests)
+
+
+def _fitting(plan: SmartPlan, drops: Sequence[tuple[int, int]], ticks: int) -> str:
+    """The drop expression of `drops`, or of their longest ones when it would run past
+    EDGE_SOURCE_EXPRESSION_MAX characters (one program argument may have 128 KiB): any ranges
+    left out are only decoded for nothing."""
+    kept = list(drops)
+    while True:
+        expression = _drop_expression(plan, kept, ticks)
+        if len(expression) <= EDGE_SOURCE_EXPRESSION_MAX:
+            return expression
+        longest = sorted(kept, key=lambda r: r[1] - r[0], reverse=True)[: len(kept) // 2]
+        kept = sorted(longest)
+
+
+def edge_source_commands(
+    source: Path,
+    plan: SmartPlan,
+    fps: Fraction,
+    outputs: Sequence[tuple[Path, list[tuple[int, int]]]],
+) -> list[list[str]]:
+    """ffmpeg runs stream-copying the source's video into a copy for each of `outputs` (its
+    path, the packet ranges it leaves out), several copies a pass (one demux for all), as
+    many passes as keep each command under EDGE_SOURCE_COMMAND_MAX characters. Timestamps stay
+    the source's (-copyts), so the edge encode seeks and picks frames in a copy as it would in
+    the source. ffmpeg 5.1 applies bitstream filters to outputs only: hence the copy."""
+    ticks = frame_ticks(plan.facts.time_base, fps)
+    commands: list[list[str]] = []
+    size = EDGE_SOURCE_COMMAND_MAX
+    for path, drops in outputs:
+        expression = _fitting(plan, drops, ticks)
+        if size + len(expression) > EDGE_SOURCE_COMMAND_MAX:
+            commands.append(["-copyts", *input_args(source)])
+            size = 0
+        size += len(expression)
+        commands[-1] += [
+            "-map", "0:v:0",
+            "-c", "copy",
+            "-bsf:v", f"noise=drop='{expression}'",
+            "-f", "mp4",
+            str(path),
+        ]  # fmt: skip
+    return commands
+
+
 def _seconds(frames: Fraction, fps: Fraction) -> str:
     microseconds = _microseconds(frames, fps)
     return f"{microseconds // 1_000_000}.{microseconds % 1_000_000:06d}"
@@ -697,11 +814,21 @@ def _edge_graph(reads: Sequence[EdgeRead], fps: Fraction) -> str:
     return ";".join([*(f"{b}[r{i}]" for i, b in enumerate(branches)), joined])
 
 
-def _edge_input(read: EdgeRead, source: Path, fps: Fraction, decoder_threads: int) -> list[str]:
-    """The source as one read's input: allowlisted, seeked half a frame past its keyframe."""
+def _edge_input(
+    read: EdgeRead, source: Path, fps: Fraction, decoder_threads: int, demuxers: Sequence[str]
+) -> list[str]:
+    """The source as one read's input: allowlisted, seeked half a frame past its keyframe. The
+    time is the frame's own timestamp (-seek_timestamp), not one after the file's start: a
+    run's copy of the source starts at its first read's keyframe, and a source whose sound
+    starts before its picture starts before 0."""
     seek = _seconds(Fraction(2 * read.keyframe + 1, 2), fps)
-    options = ["-threads", str(decoder_threads), "-noaccurate_seek", "-ss", seek]
-    return input_args(source, *options)
+    options = [
+        "-threads", str(decoder_threads),
+        "-noaccurate_seek",
+        "-seek_timestamp", "1",
+        "-ss", seek,
+    ]  # fmt: skip
+    return input_args(source, *options, demuxers=demuxers)
 
 
 def edge_encode_args(
@@ -712,8 +839,10 @@ def edge_encode_args(
     pattern: Path,
     threads: int | None = None,
     decoder_threads: int = EDGE_DECODER_THREADS,
+    demuxers: Sequence[str] = RECORDING_DEMUXERS,
 ) -> list[str]:
-    """One ffmpeg run re-encoding the pieces of `run`: one input per read, the source seeked to
+    """One ffmpeg run re-encoding the pieces of `run`: one input per read, the source (or the
+    run's copy of it, `demuxers` MP4_DEMUXERS) seeked to
     half a frame past its keyframe (the demuxer lands on the keyframe at or before that time;
     no accurate-seek trim: the source's own timestamps are kept, -copyts, and the fps filter
     places each frame on its grid by them), the edge frames picked as the full render picks
@@ -722,7 +851,11 @@ def edge_encode_args(
     starts = edge_starts(run.pieces)
     # A quarter frame early: the frame at the start is the first at or after the time.
     forced = ",".join(f"{float((Fraction(n) - Fraction(1, 4)) / fps):.6f}" for n in starts[1:])
-    inputs = [arg for read in run.reads for arg in _edge_input(read, source, fps, decoder_threads)]
+    inputs = [
+        arg
+        for read in run.reads
+        for arg in _edge_input(read, source, fps, decoder_threads, demuxers)
+    ]
     return [
         "-copyts",
         *inputs,
