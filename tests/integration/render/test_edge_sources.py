@@ -15,8 +15,8 @@ import pytest
 from talkavocado_common.media.allowlist import RECORDING_DEMUXERS
 from talkavocado_common.models import RenderOptions
 from talkavocado_render import smart_render
+from talkavocado_render.core.segments import MP4_DEMUXERS
 from talkavocado_render.core.smart import (
-    MP4_DEMUXERS,
     EdgeRun,
     SmartPlan,
     edge_encode_args,

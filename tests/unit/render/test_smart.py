@@ -13,8 +13,8 @@ from talkavocado_common.media.allowlist import RECORDING_DEMUXERS, restrict
 from talkavocado_common.models import FrameRate, RenderOptions, Timeline, TimelineClip
 from talkavocado_render.core import mp4
 from talkavocado_render.core.loudness import Normalisation
+from talkavocado_render.core.segments import CONCAT_DEMUXERS
 from talkavocado_render.core.smart import (
-    CONCAT_DEMUXERS,
     X264_PRESETS,
     EdgeRead,
     EdgeRun,
@@ -39,10 +39,10 @@ from talkavocado_render.core.smart import (
     edge_starts,
     encoder_args,
     gop_structure,
+    join_args,
     picture_changes,
     plan_pieces,
     plan_smart,
-    remux_args,
 )
 
 FPS = Fraction(25)
@@ -565,13 +565,27 @@ def test_clips_going_back_in_the_source_are_refused() -> None:
         plan_smart(timeline([(0, 100), (80, 150)]), facts(), packets(200, 50), None)
 
 
-def test_remux_copies_our_two_files(tmp_path: Path) -> None:
-    args = remux_args(tmp_path / "v.mp4", tmp_path / "a.m4a", tmp_path / "o.mp4")
-    mp4_only = restrict(("mov,mp4,m4a,3gp,3g2,mj2",))
-    assert args[:6] == [*mp4_only, "-i", str(tmp_path / "v.mp4")]
-    assert args[6:12] == [*mp4_only, "-i", str(tmp_path / "a.m4a")]
+def test_pieces_and_sound_are_joined_in_one_pass(tmp_path: Path) -> None:
+    plan = plan_smart(timeline([(37, 120)]), facts(), packets(200, 50), None)
+    listing, sound, out = tmp_path / "p.ffconcat", tmp_path / "a.m4a", tmp_path / "o.mp4"
+    args = join_args(plan, FPS, listing, sound, out)
+    # our list, read by the concat demuxer opening only MP4 and local files; our sound
+    assert args[args.index("-i") + 1] == str(listing)
+    assert args[args.index("-f") + 1] == "concat"
+    assert args[args.index("-safe") + 1] == "1"
+    assert args[args.index("-format_whitelist") + 1] == "concat,mov,mp4,m4a,3gp,3g2,mj2"
+    second = args.index("-i", args.index("-i") + 1)
+    assert args[second + 1] == str(sound)
+    assert args[second - 4 : second] == [
+        "-protocol_whitelist", "file", "-format_whitelist", "mov,mp4,m4a,3gp,3g2,mj2",
+    ]  # fmt: skip
+    # the video copied with its decode times in one rhythm on the source's time base
     assert args[args.index("-c") + 1] == "copy"
+    assert args[args.index("-bsf:v") + 1] == "setts=pts=PTS:dts=(N-2)*512"
+    assert args[args.index("-video_track_timescale") + 1] == "12800"
+    assert args[second + 2 : second + 6] == ["-map", "0:v:0", "-map", "1:a:0"]
     assert "+faststart" in args
+    assert args[-3:] == ["-f", "mp4", str(out)]
 
 
 def test_concat_list_durations_do_not_drift() -> None:

@@ -11,13 +11,13 @@
               the full render picks frames, one x264 stream with the source's parameters (its
               SPS/PPS under an id the source does not use), an IDR at each piece's first frame,
               split there into one MP4 per piece (several such runs when there are many inputs)
-    ffmpeg    the pieces joined by the concat demuxer (our own list of our own files) into one
-              MP4 track, decode timestamps set to one rhythm; its avcC then rewritten to hold
-              every piece's parameter sets
-    ffprobe   the joined track checked: every frame on the grid, one DTS rhythm, all frames
     ffmpeg    meanwhile, the edit's sound exactly as the full render makes it (audio_feed.py:
               audio_edit pieces on stdin, loudness, AAC) into an MP4 of its own
-    ffmpeg    video and sound copied into the final MP4, +faststart
+    ffmpeg    the pieces joined by the concat demuxer (our own list of our own files) into one
+              MP4 track, decode timestamps set to one rhythm, with the sound: the final MP4,
+              +faststart (the first piece's avcC rewritten before to hold every piece's
+              parameter sets: the joined track takes it)
+    ffprobe   the joined track checked: every frame on the grid, one DTS rhythm, all frames
 
 Every run on the user's media (the probe, the split, the edge encode, the sound) is confined by
 the allowlist (talkavocado_common.media); the concat demuxer is allowed only for the list
@@ -45,10 +45,9 @@ from .audio_feed import run_piped
 from .core import mp4, nal
 from .core.filtergraph import fps_of
 from .core.loudness import Normalisation
+from .core.segments import MP4_DEMUXERS
 from .core.smart import (
-    CONCAT_DEMUXERS,
     EDGE_DECODER_THREADS,
-    MP4_DEMUXERS,
     EdgeRun,
     Ineligible,
     Packet,
@@ -64,10 +63,9 @@ from .core.smart import (
     edge_source_drops,
     encoder_args,
     gop_structure,
-    joined_dts,
+    join_args,
     plan_smart,
     read_spans,
-    remux_args,
 )
 
 _STREAM_ENTRIES = (
@@ -349,28 +347,24 @@ def _files(plan: SmartPlan) -> list[tuple[str, int, bool]]:
     return files
 
 
-async def _join(plan: SmartPlan, fps: Fraction, work: Path, joined: Path, limit: float) -> None:
+async def _join(
+    plan: SmartPlan,
+    fps: Fraction,
+    work: Path,
+    edges: Sequence[Path],
+    sound: Path,
+    output: Path,
+    limit: float,
+) -> None:
+    """The pieces and the sound into the final MP4, one pass. The concat demuxer takes the
+    track's decoder configuration from the first piece it opens: given every piece's parameter
+    sets there (a file of ours, its moov last), the joined track has them all."""
+    files = _files(plan)
     listing = work / "pieces.ffconcat"
-    listing.write_text(concat_list(_files(plan), fps, plan.structure.delay), encoding="utf-8")
-    await run_ffmpeg(
-        [
-            # Our list naming our pieces: the concat demuxer for it, MP4 for what it opens (it
-            # hands its whitelists down), local files only, names relative to the list.
-            *input_args(
-                listing,
-                "-f", "concat", "-safe", "1", "-auto_convert", "0",
-                demuxers=(*CONCAT_DEMUXERS, *MP4_DEMUXERS),
-                protocols=("file",),
-            ),
-            "-map", "0:v:0",
-            "-c", "copy",
-            "-bsf:v", joined_dts(plan, fps),
-            "-video_track_timescale", str(plan.facts.time_base.denominator),
-            "-f", "mp4",
-            str(joined),
-        ],
-        time_limit=limit,
-    )  # fmt: skip
+    listing.write_text(concat_list(files, fps, plan.structure.delay), encoding="utf-8")
+    source_config = _config(work / _segment_name(plan.segments(_first_copy(plan))[0][0]))
+    _set_avcc(work / files[0][0], mp4.merged(source_config, [_config(e) for e in edges]))
+    await run_ffmpeg(join_args(plan, fps, listing, sound, output), time_limit=limit)
 
 
 def _moov(path: Path) -> tuple[int, bytes]:
@@ -430,8 +424,9 @@ async def _video(
     threads: int | None,
     limit: float,
     progress: Callable[[float], None],
-) -> Path:
-    """The edit's video as one H.264 track: copied GOPs and re-encoded edges, joined."""
+) -> list[Path]:
+    """The edit's video in pieces: the source's GOPs copied (split), the edges re-encoded;
+    the edges' paths."""
     runs = edge_runs(plan, at_once=edge_runs_at_once(threads))
     async with asyncio.TaskGroup() as group:
         group.create_task(_split(source, plan, work, limit))
@@ -449,13 +444,8 @@ async def _video(
         limit,
         lambda f: progress(0.05 + 0.85 * f),
     )
-    joined = work / "joined.mp4"
-    await _join(plan, fps, work, joined, limit)
-    source_config = _config(work / _segment_name(plan.segments(_first_copy(plan))[0][0]))
-    _set_avcc(joined, mp4.merged(source_config, [_config(e) for e in edges]))
-    await _check_joined(joined, plan, fps, limit)
     progress(1.0)
-    return joined
+    return edges
 
 
 def slower_of(
@@ -527,6 +517,7 @@ async def smart_render(
     except* Exception as failed:
         # The caller tells a smart render that failed (falling back) from others by type.
         raise first_error(failed) from None
-    await run_ffmpeg(remux_args(video.result(), work / "sound.m4a", output), time_limit=limit)
+    await _join(plan, fps, work, video.result(), work / "sound.m4a", output, limit)
+    await _check_joined(output, plan, fps, limit)
     report(1.0)
     return sound_log.result()

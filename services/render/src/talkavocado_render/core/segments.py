@@ -427,10 +427,12 @@ def build_audio(
     )
 
 
-def build_join(listing: Path, audio: Path, output: Path) -> list[str]:
-    """ffmpeg arguments joining the pieces our `listing` names (stream copy: one H.264 track)
-    and muxing `audio` (copied): MP4, +faststart. The concat demuxer only ever reads this list
-    of ours (safe names, next to it), and what it opens only as MP4."""
+def build_join(
+    listing: Path, audio: Path, output: Path, video_options: Sequence[str] = ()
+) -> list[str]:
+    """ffmpeg arguments joining the pieces our `listing` names (stream copy: one H.264 track,
+    with `video_options`) and muxing `audio` (copied): MP4, +faststart. The concat demuxer only
+    ever reads this list of ours (safe names, next to it), and what it opens only as MP4."""
     return [
         *input_args(
             listing,
@@ -442,6 +444,7 @@ def build_join(listing: Path, audio: Path, output: Path) -> list[str]:
         "-map", "0:v:0",
         "-map", "1:a:0",
         "-c", "copy",
+        *video_options,
         "-map_chapters", "-1",
         "-movflags", "+faststart",
         "-f", "mp4",

@@ -63,10 +63,8 @@ from .filtergraph import (
 )
 from .filtergraph import _select as select_frames
 from .loudness import Normalisation
+from .segments import build_join
 
-# Our own intermediate files: MP4 pieces and the concat list naming them.
-MP4_DEMUXERS = ("mov,mp4,m4a,3gp,3g2,mj2",)
-CONCAT_DEMUXERS = ("concat",)
 # The re-encoded edges: x264 two presets faster than the render's (ultrafast for the default
 # veryfast), at a CRF this much under the render's (never below EDGE_CRF_MIN) so they stay at
 # least as faithful to the source frames they replace. The edges are the smart render's video
@@ -878,16 +876,13 @@ def edge_encode_args(
     ]  # fmt: skip
 
 
-def remux_args(video: Path, sound: Path, output: Path) -> list[str]:
-    """The joined video and the sound, both ours, copied into the final MP4 (+faststart)."""
-    return [
-        *input_args(video, demuxers=MP4_DEMUXERS),
-        *input_args(sound, demuxers=MP4_DEMUXERS),
-        "-map", "0:v:0",
-        "-map", "1:a:0",
-        "-c", "copy",
-        "-map_chapters", "-1",
-        "-movflags", "+faststart",
-        "-f", "mp4",
-        str(output),
+def join_args(
+    plan: SmartPlan, fps: Fraction, listing: Path, sound: Path, output: Path
+) -> list[str]:
+    """The pieces our `listing` names joined into one H.264 track (decode times in one rhythm,
+    the source's time base) and the sound, copied into the final MP4 (+faststart): one pass."""
+    video = [
+        "-bsf:v", joined_dts(plan, fps),
+        "-video_track_timescale", str(plan.facts.time_base.denominator),
     ]  # fmt: skip
+    return build_join(listing, sound, output, video)
