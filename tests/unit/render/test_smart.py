@@ -367,7 +367,8 @@ def test_encoder_matches_the_source() -> None:
     assert pairs["-color_range"] == "tv"
     assert pairs["-colorspace"] == "bt709"
     assert "-color_trc" not in pairs
-    assert pairs["-x264-params"] == "sps-id=1:bframes=3:b-pyramid=normal:8x8dct=1"
+    # High: no B-frames whatever the source's delay (the join sets the decode times)
+    assert pairs["-x264-params"] == "sps-id=1:bframes=0:8x8dct=1"
     assert pairs["-video_track_timescale"] == "12800"
     assert pairs["-crf"] == str(edge_crf(RenderOptions())) == "18"
     assert pairs["-preset"] == "ultrafast"  # two presets faster than the default veryfast
@@ -381,6 +382,10 @@ def test_encoder_matches_the_source() -> None:
     main_b = encoder_args(facts(profile="Main"), 1, RenderOptions(), 1)
     assert dict(zip(main_b[::2], main_b[1::2], strict=True))["-x264-params"] == (
         "sps-id=1:bframes=1:b-pyramid=none"
+    )
+    main_pyramid = encoder_args(facts(profile="Main"), 2, RenderOptions(), 1)
+    assert dict(zip(main_pyramid[::2], main_pyramid[1::2], strict=True))["-x264-params"] == (
+        "sps-id=1:bframes=3:b-pyramid=normal"
     )
     base = encoder_args(facts(profile="Constrained Baseline"), 0, RenderOptions(), 1)
     assert dict(zip(base[::2], base[1::2], strict=True))["-x264-params"] == "sps-id=1:bframes=0"
