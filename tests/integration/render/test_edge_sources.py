@@ -1,5 +1,5 @@
-"""The edge runs' copies of the source with real ffmpeg: only the packets a run decodes, on the
-source's own timestamps, and edges encoded from a copy the same as from the source."""
+"""The edge reads' copies of the source with real ffmpeg: only the packets a read decodes, on
+the source's own timestamps, and edges encoded from the copies the same as from the source."""
 
 from __future__ import annotations
 
@@ -12,17 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from talkavocado_common.media.allowlist import RECORDING_DEMUXERS
 from talkavocado_common.models import RenderOptions
 from talkavocado_render import smart_render
-from talkavocado_render.core.segments import MP4_DEMUXERS
 from talkavocado_render.core.smart import (
     EdgeRun,
     SmartPlan,
     edge_encode_args,
     edge_runs,
-    edge_source_drops,
     encoder_args,
+    read_drops,
 )
 
 from .conftest import ffmpeg, make_timeline
@@ -67,40 +65,39 @@ def pyramid_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return source
 
 
-def test_a_copy_holds_only_what_its_run_decodes_on_the_sources_timestamps(
+def test_a_copy_holds_only_what_its_read_decodes_on_the_sources_timestamps(
     tmp_path: Path, pyramid_source: Path
 ) -> None:
     plan, runs = planned(pyramid_source)
-    reads = asyncio.run(smart_render._edge_sources(pyramid_source, plan, runs, RATE, tmp_path, 60))
+    copies = asyncio.run(smart_render._edge_sources(pyramid_source, plan, runs, RATE, tmp_path, 60))
     marked = smart_render._references(pyramid_source, plan, runs, RATE)
     # x264's b-pyramid: the B-frames beside each reference B-frame are found to be none.
     assert sum(not p.reference for p in marked.packets) > 0
     assert all(p.reference for p in marked.packets if p.key)
     whole = packets(pyramid_source)
-    copies = 0
-    for run, read in zip(runs, reads, strict=True):
-        drops = edge_source_drops(marked, run, RATE)
-        if read == pyramid_source:
+    reads = [read for run in runs for read in run.reads]
+    assert copies
+    for read in reads:
+        drops = read_drops(marked, read, RATE)
+        if read not in copies:
             assert drops == []
             continue
-        copies += 1
         left_out = {i for a, b in drops for i in range(a, b)}
-        assert packets(read) == [p for i, p in enumerate(whole) if i not in left_out]
-    assert copies > 0
+        assert packets(copies[read]) == [p for i, p in enumerate(whole) if i not in left_out]
 
 
-def test_edges_from_a_copy_are_the_edges_from_the_source(
+def test_edges_from_copies_are_the_edges_from_the_source(
     tmp_path: Path, pyramid_source: Path
 ) -> None:
     plan, runs = planned(pyramid_source)
-    reads = asyncio.run(smart_render._edge_sources(pyramid_source, plan, runs, RATE, tmp_path, 60))
+    copies = asyncio.run(smart_render._edge_sources(pyramid_source, plan, runs, RATE, tmp_path, 60))
     encoder = encoder_args(plan.facts, plan.structure.delay, RenderOptions(), 1)
-    for label, inputs in (("copy", reads), ("source", [pyramid_source] * len(runs))):
+    for label, read_from in (("copy", copies), ("source", {})):
         (tmp_path / label).mkdir()
-        for run, read in zip(runs, inputs, strict=True):
-            demuxers = RECORDING_DEMUXERS if read == pyramid_source else MP4_DEMUXERS
-            pattern = tmp_path / label / "edge%05d.mp4"
-            ffmpeg(*edge_encode_args(run, read, RATE, encoder, pattern, 1, 1, demuxers))
+        pattern = tmp_path / label / "edge%05d.mp4"
+        for run in runs:
+            args = edge_encode_args(run, pyramid_source, RATE, encoder, pattern, 1, 1, read_from)
+            ffmpeg(*args)
     pieces = sorted(p.name for p in (tmp_path / "source").iterdir())
     assert pieces == sorted(p.name for p in (tmp_path / "copy").iterdir())
     assert len(pieces) == sum(len(run.pieces) for run in runs)
@@ -110,15 +107,15 @@ def test_edges_from_a_copy_are_the_edges_from_the_source(
         assert frame_hashes(tmp_path / "copy" / name) == expected
 
 
-def test_outside_mp4_every_run_reads_the_source(tmp_path: Path, pyramid_source: Path) -> None:
+def test_outside_mp4_every_read_reads_the_source(tmp_path: Path, pyramid_source: Path) -> None:
     # Elsewhere ffprobe's pos need not be where a frame's data starts (in Matroska it is where
-    # its block does): nothing is read there, every picture counts as a reference, and the runs
-    # read the source.
+    # its block does): nothing is read there, every picture counts as a reference, and the
+    # reads read the source.
     plan, runs = planned(pyramid_source)
+    assert plan.facts.container == "mov,mp4,m4a,3gp,3g2,mj2"
     elsewhere = dataclasses.replace(plan, facts=dataclasses.replace(plan.facts, container="mpegts"))
     assert smart_render._references(pyramid_source, elsewhere, runs, RATE) == elsewhere
-    reads = asyncio.run(
+    copies = asyncio.run(
         smart_render._edge_sources(pyramid_source, elsewhere, runs, RATE, tmp_path, 60)
     )
-    assert reads == [pyramid_source] * len(runs)
-    assert plan.facts.container == "mov,mp4,m4a,3gp,3g2,mj2"
+    assert copies == {}

@@ -4,8 +4,9 @@
               plan; the first bytes of the packets the edges decode read for nal_ref_idc
     ffmpeg    the source's video stream-copied and split at the copied GOPs' keyframes
               (segment muxer: one pass, MP4 pieces)
-    ffmpeg    meanwhile, a copy for each edge run of only the packets it decodes: its GOPs, less
-              the pictures nothing predicts from that it does not pick (noise bsf, -copyts)
+    ffmpeg    meanwhile, a copy for each read of the edges of only the packets it decodes: from
+              its keyframe, less the pictures nothing predicts from that it does not pick
+              (noise bsf, -copyts; several copies a pass)
     ffmpeg    every partial GOP at a cut: only the GOPs holding edge frames decoded (one input
               per stretch of adjacent ones, seeked to its keyframe), the edge frames picked as
               the full render picks frames, one x264 stream with the source's parameters (its
@@ -30,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -48,10 +49,12 @@ from .core.loudness import Normalisation
 from .core.segments import MP4_DEMUXERS
 from .core.smart import (
     EDGE_DECODER_THREADS,
+    EdgeRead,
     EdgeRun,
     Ineligible,
     Packet,
     Piece,
+    ReadCopy,
     SmartPlan,
     VideoFacts,
     build_sound,
@@ -60,12 +63,12 @@ from .core.smart import (
     edge_runs,
     edge_runs_at_once,
     edge_source_commands,
-    edge_source_drops,
     encoder_args,
     gop_structure,
     join_args,
     plan_smart,
-    read_spans,
+    read_drops,
+    read_span,
 )
 
 _STREAM_ENTRIES = (
@@ -229,17 +232,17 @@ def _references(source: Path, plan: SmartPlan, runs: Sequence[EdgeRun], fps: Fra
         return plan
     packets = list(plan.packets)
     with source.open("rb") as handle:
-        for run in runs:
-            for first, last in read_spans(plan, run, fps):
-                for index in range(first, last + 1):
-                    packet = packets[index]
-                    if packet.pos < 0 or packet.size <= 0:
-                        continue
-                    handle.seek(packet.pos)
-                    head = handle.read(min(packet.size, nal.HEAD_BYTES))
-                    # Unknown (None) is kept as a reference.
-                    reference = nal.is_reference(head, packet.size) is not False
-                    packets[index] = replace(packet, reference=reference)
+        for read in (read for run in runs for read in run.reads):
+            first, last = read_span(plan, read, fps)
+            for index in range(first, last + 1):
+                packet = packets[index]
+                if packet.pos < 0 or packet.size <= 0:
+                    continue
+                handle.seek(packet.pos)
+                head = handle.read(min(packet.size, nal.HEAD_BYTES))
+                # Unknown (None) is kept as a reference.
+                reference = nal.is_reference(head, packet.size) is not False
+                packets[index] = replace(packet, reference=reference)
     return replace(plan, packets=tuple(packets))
 
 
@@ -250,24 +253,23 @@ async def _edge_sources(
     fps: Fraction,
     work: Path,
     limit: float,
-) -> list[Path]:
-    """What each edge run reads: a copy of the source's video holding only the packets it
-    decodes (MP4, ours), or the source itself when no picture it decodes can be left out."""
+) -> dict[EdgeRead, Path]:
+    """A copy of the source's video for each read some of whose pictures need not be decoded
+    (MP4, ours): only the packets it decodes, so its decoder also stops at its last one. The
+    other reads read the source."""
     plan = await asyncio.to_thread(_references, source, plan, runs, fps)
-    reads: list[Path] = []
-    outputs: list[tuple[Path, list[tuple[int, int]]]] = []
-    for index, run in enumerate(runs):
-        drops = edge_source_drops(plan, run, fps)
+    copies: list[ReadCopy] = []
+    for read in (read for run in runs for read in run.reads):
+        drops = read_drops(plan, read, fps)
         if drops:
-            outputs.append((work / f"reads{index:05d}.mp4", drops))
-        reads.append(outputs[-1][0] if drops else source)
-    for command in edge_source_commands(source, plan, fps, outputs):
+            copies.append(ReadCopy(read, work / f"read{read.keyframe:07d}.mp4", tuple(drops)))
+    for command in edge_source_commands(source, plan, fps, copies):
         await run_ffmpeg(command, time_limit=limit)
-    return reads
+    return {copy.read: copy.path for copy in copies}
 
 
 async def _encode_edges(
-    reads: Sequence[Path],
+    copies: Mapping[EdgeRead, Path],
     source: Path,
     plan: SmartPlan,
     runs: Sequence[EdgeRun],
@@ -279,8 +281,8 @@ async def _encode_edges(
     progress: Callable[[float], None],
 ) -> list[Path]:
     """Every partial GOP re-encoded, one MP4 per piece; their paths. Only the GOPs holding
-    edge frames are read (one input per stretch of adjacent ones; from `reads`, each run's
-    copy of the source or the source), in ffmpeg runs of a bounded number of inputs, a run a
+    edge frames are read (one input per stretch of adjacent ones; from its copy of the source
+    in `copies`, or the source), in ffmpeg runs of a bounded number of inputs, a run a
     core at once: one x264 stream per run, with the same parameters (the same SPS/PPS)."""
     if not runs:
         return []  # every cut on a keyframe or a clean end
@@ -300,18 +302,17 @@ async def _encode_edges(
             done[index] = run.frames * fraction
             progress(sum(done) / total)
 
-        demuxers = RECORDING_DEMUXERS if reads[index] == source else MP4_DEMUXERS
         async with turns:
             await run_ffmpeg(
                 edge_encode_args(
                     run,
-                    reads[index],
+                    source,
                     fps,
                     encoder,
                     work / "edge%05d.mp4",
                     run_threads,
                     decoder_threads,
-                    demuxers,
+                    copies,
                 ),
                 expected_duration=float(run.frames / fps),
                 on_progress=report,

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -64,7 +64,7 @@ from .filtergraph import (
 )
 from .filtergraph import _select as select_frames
 from .loudness import Normalisation
-from .segments import build_join
+from .segments import MP4_DEMUXERS, build_join
 
 # The re-encoded edges: x264 two presets faster than the render's (ultrafast for the default
 # veryfast), at a CRF this much under the render's (never below EDGE_CRF_MIN) so they stay at
@@ -94,6 +94,7 @@ EDGE_DECODER_BUDGET = 512 * 2**20
 # the 2 MiB of all arguments and the environment.
 EDGE_SOURCE_EXPRESSION_MAX = 100_000
 EDGE_SOURCE_COMMAND_MAX = 1_000_000
+EDGE_SOURCE_COPIES_PER_PASS = 64  # open files
 _PROFILES = {
     "Constrained Baseline": "baseline",
     "Baseline": "baseline",
@@ -694,54 +695,45 @@ def edge_runs(plan: SmartPlan, max_inputs: int | None = None, at_once: int = 1) 
     return runs
 
 
-def read_spans(plan: SmartPlan, run: EdgeRun, fps: Fraction) -> list[tuple[int, int]]:
-    """The packets (decode order) each read of `run` decodes, [first, last]: from its keyframe
-    (closed GOPs: at its own place in decode order) to the last packet of a frame it picks.
-    Every picture a picked frame predicts from is decoded before it, inside its GOP."""
+def read_span(plan: SmartPlan, read: EdgeRead, fps: Fraction) -> tuple[int, int]:
+    """The packets (decode order) a read decodes, [first, last]: from its keyframe (closed GOPs:
+    at its own place in decode order) to the last packet of a frame it picks. Every picture a
+    picked frame predicts from is decoded before it, inside its GOP."""
     ticks = frame_ticks(plan.facts.time_base, fps)
-    spans: list[tuple[int, int]] = []
-    for read in run.reads:
-        wanted = {frame for start, end in read.pieces for frame in range(start, end)}
-        index = last = read.keyframe
-        while wanted and index < len(plan.packets):
-            frame = plan.packets[index].pts // ticks
-            if frame in wanted:
-                wanted.discard(frame)
-                last = index
-            index += 1
-        spans.append((read.keyframe, last))
-    return spans
+    wanted = {frame for start, end in read.pieces for frame in range(start, end)}
+    index = last = read.keyframe
+    while wanted and index < len(plan.packets):
+        frame = plan.packets[index].pts // ticks
+        if frame in wanted:
+            wanted.discard(frame)
+            last = index
+        index += 1
+    return read.keyframe, last
 
 
-def edge_source_drops(plan: SmartPlan, run: EdgeRun, fps: Fraction) -> list[tuple[int, int]]:
-    """The packet ranges [a, b) (decode order) a copy of the source made for `run` leaves out:
-    every packet outside its reads' spans and, inside them, the pictures no other picture
-    predicts from (Packet.reference) that the run does not pick. On the 5-minute talk of
-    bench/render.py, 2,403 of the 3,186 pictures the edges decoded are left to decode, and the
-    edges' frames are the same bytes. Empty when nothing inside the spans can go: the copy
-    would save no decoding."""
+def read_drops(plan: SmartPlan, read: EdgeRead, fps: Fraction) -> list[tuple[int, int]]:
+    """The packet ranges [a, b) (decode order) a copy of the source made for `read` leaves out:
+    every packet outside its span and, inside it, the pictures no other picture predicts from
+    (Packet.reference) that it does not pick. Empty when nothing inside the span can go: the
+    copy would save no decoding."""
     if not plan.packets:
         return []
     ticks = frame_ticks(plan.facts.time_base, fps)
-    picked = {frame for start, end in run.pieces for frame in range(start, end)}
-    needed = [False] * len(plan.packets)
-    inside = False
-    for first, last in read_spans(plan, run, fps):
-        for index in range(first, last + 1):
-            packet = plan.packets[index]
-            needed[index] = packet.reference or packet.key or packet.pts // ticks in picked
-            inside = inside or not needed[index]
-    if not inside:
+    picked = {frame for start, end in read.pieces for frame in range(start, end)}
+    first, last = read_span(plan, read, fps)
+    span = plan.packets[first : last + 1]
+    needed = [p.reference or p.key or p.pts // ticks in picked for p in span]
+    if all(needed):
         return []
-    drops: list[tuple[int, int]] = []
-    for index, keep in enumerate(needed):
+    drops = [(0, first)] if first else []
+    for index, keep in enumerate(needed, start=first):
         if keep:
             continue
         if drops and drops[-1][1] == index:
             drops[-1] = (drops[-1][0], index + 1)
         else:
             drops.append((index, index + 1))
-    return drops
+    return [*drops, (last + 1, len(plan.packets))] if last + 1 < len(plan.packets) else drops
 
 
 def _drop_expression(plan: SmartPlan, drops: Sequence[tuple[int, int]], ticks: int) -> str:
@@ -769,33 +761,57 @@ def _fitting(plan: SmartPlan, drops: Sequence[tuple[int, int]], ticks: int) -> s
         kept = sorted(longest)
 
 
-def edge_source_commands(
-    source: Path,
-    plan: SmartPlan,
-    fps: Fraction,
-    outputs: Sequence[tuple[Path, list[tuple[int, int]]]],
-) -> list[list[str]]:
-    """ffmpeg runs stream-copying the source's video into a copy for each of `outputs` (its
-    path, the packet ranges it leaves out), several copies a pass (one demux for all), as
-    many passes as keep each command under EDGE_SOURCE_COMMAND_MAX characters. Timestamps stay
-    the source's (-copyts), so the edge encode seeks and picks frames in a copy as it would in
-    the source. ffmpeg 5.1 applies bitstream filters to outputs only: hence the copy."""
+@dataclass(frozen=True)
+class ReadCopy:
+    """A copy of the source's video for one read of the edge encode: `path`, leaving out the
+    packet ranges `drops` (read_drops)."""
+
+    read: EdgeRead
+    path: Path
+    drops: tuple[tuple[int, int], ...]
+
+
+def _copy_output(plan: SmartPlan, copy: ReadCopy, fps: Fraction) -> list[str]:
     ticks = frame_ticks(plan.facts.time_base, fps)
+    _, last = read_span(plan, copy.read, fps)
+    shown = max(p.pts // ticks for p in plan.packets[copy.read.keyframe : last + 1])
+    return [
+        "-map", "0:v:0",
+        "-c", "copy",
+        "-bsf:v", f"noise=drop='{_fitting(plan, copy.drops, ticks)}'",
+        # Closed at the first packet decoded at or after the frame after the last one shown in
+        # the span: every packet the read needs is decoded before it is shown. With every copy
+        # of a pass closed, the pass stops reading.
+        "-to", _seconds(Fraction(shown + 1), fps),
+        "-f", "mp4",
+        str(copy.path),
+    ]  # fmt: skip
+
+
+def edge_source_commands(
+    source: Path, plan: SmartPlan, fps: Fraction, copies: Sequence[ReadCopy]
+) -> list[list[str]]:
+    """ffmpeg runs stream-copying the source's video into `copies` (in timeline order), several
+    a pass: each pass seeks to its first read's keyframe and reads on until its copies are
+    closed, with at most EDGE_SOURCE_COPIES_PER_PASS open files and a command under
+    EDGE_SOURCE_COMMAND_MAX characters. Timestamps stay the source's (-copyts), so the edge
+    encode seeks and picks frames in a copy as it would in the source. ffmpeg 5.1 applies
+    bitstream filters to outputs only: hence the copies."""
     commands: list[list[str]] = []
-    size = EDGE_SOURCE_COMMAND_MAX
-    for path, drops in outputs:
-        expression = _fitting(plan, drops, ticks)
-        if size + len(expression) > EDGE_SOURCE_COMMAND_MAX:
-            commands.append(["-copyts", *input_args(source)])
-            size = 0
-        size += len(expression)
-        commands[-1] += [
-            "-map", "0:v:0",
-            "-c", "copy",
-            "-bsf:v", f"noise=drop='{expression}'",
-            "-f", "mp4",
-            str(path),
-        ]  # fmt: skip
+    size = count = 0
+    for copy in copies:
+        output = _copy_output(plan, copy, fps)
+        if (
+            not commands
+            or count == EDGE_SOURCE_COPIES_PER_PASS
+            or (size + sum(map(len, output)) > EDGE_SOURCE_COMMAND_MAX)
+        ):
+            seek = _seconds(Fraction(2 * copy.read.keyframe + 1, 2), fps)
+            commands.append(["-copyts", *input_args(source, "-seek_timestamp", "1", "-ss", seek)])
+            size = count = 0
+        commands[-1] += output
+        size += sum(map(len, output))
+        count += 1
     return commands
 
 
@@ -825,11 +841,11 @@ def _edge_graph(reads: Sequence[EdgeRead], fps: Fraction) -> str:
 
 
 def _edge_input(
-    read: EdgeRead, source: Path, fps: Fraction, decoder_threads: int, demuxers: Sequence[str]
+    read: EdgeRead, path: Path, demuxers: Sequence[str], fps: Fraction, decoder_threads: int
 ) -> list[str]:
-    """The source as one read's input: allowlisted, seeked half a frame past its keyframe. The
-    time is the frame's own timestamp (-seek_timestamp), not one after the file's start: a
-    run's copy of the source starts at its first read's keyframe, and a source whose sound
+    """The source (or the read's copy of it) as one read's input: allowlisted, seeked half a
+    frame past its keyframe. The time is the frame's own timestamp (-seek_timestamp), not one
+    after the file's start: a copy starts at the read's keyframe, and a source whose sound
     starts before its picture starts before 0."""
     seek = _seconds(Fraction(2 * read.keyframe + 1, 2), fps)
     options = [
@@ -838,7 +854,7 @@ def _edge_input(
         "-seek_timestamp", "1",
         "-ss", seek,
     ]  # fmt: skip
-    return input_args(source, *options, demuxers=demuxers)
+    return input_args(path, *options, demuxers=demuxers)
 
 
 def edge_encode_args(
@@ -849,10 +865,10 @@ def edge_encode_args(
     pattern: Path,
     threads: int | None = None,
     decoder_threads: int = EDGE_DECODER_THREADS,
-    demuxers: Sequence[str] = RECORDING_DEMUXERS,
+    copies: Mapping[EdgeRead, Path] | None = None,
 ) -> list[str]:
     """One ffmpeg run re-encoding the pieces of `run`: one input per read, the source (or the
-    run's copy of it, `demuxers` MP4_DEMUXERS) seeked to
+    read's copy of it, `copies`: MP4 of ours) seeked to
     half a frame past its keyframe (the demuxer lands on the keyframe at or before that time;
     no accurate-seek trim: the source's own timestamps are kept, -copyts, and the fps filter
     places each frame on its grid by them), the edge frames picked as the full render picks
@@ -861,10 +877,15 @@ def edge_encode_args(
     starts = edge_starts(run.pieces)
     # A quarter frame early: the frame at the start is the first at or after the time.
     forced = ",".join(f"{float((Fraction(n) - Fraction(1, 4)) / fps):.6f}" for n in starts[1:])
+    copies = copies or {}
     inputs = [
         arg
         for read in run.reads
-        for arg in _edge_input(read, source, fps, decoder_threads, demuxers)
+        for arg in (
+            _edge_input(read, copies[read], MP4_DEMUXERS, fps, decoder_threads)
+            if read in copies
+            else _edge_input(read, source, RECORDING_DEMUXERS, fps, decoder_threads)
+        )
     ]
     return [
         "-copyts",
