@@ -89,7 +89,7 @@ EDGE_DECODER_THREADS = 2  # when one run goes at a time; one each when several d
 EDGE_RUNS_AT_ONCE = 4
 EDGE_FRAMES_PER_INPUT = 13
 EDGE_DECODER_BUDGET = 512 * 2**20
-# The copies of the source the edge runs read (edge_source_commands): one drop expression is one
+# The copies of the source the edge reads read (edge_source_commands): one drop expression is one
 # program argument (Linux takes at most 128 KiB each), and one pass's command stays well under
 # the 2 MiB of all arguments and the environment.
 EDGE_SOURCE_EXPRESSION_MAX = 100_000
