@@ -249,6 +249,25 @@ def test_sync_through_the_smart_path(tmp_path: Path, sync_source: Path) -> None:
     assert decode_errors(out) == ""
 
 
+def test_a_copy_cut_short_in_the_first_gop(tmp_path: Path) -> None:
+    """The first range starts at frame 0 and ends inside the first GOP of a B-pyramid source:
+    its copy stops at a clean end inside the first segment (cut short by decode time), and
+    every frame up to it is there."""
+    source = tmp_path / "source.mp4"
+    make_source(source, ENCODERS["b-pyramid"])
+    ranges = [(0, 37), (60, 140), (150, FRAMES)]
+    timeline = make_timeline(ranges, width=WIDTH, height=HEIGHT, source_duration=SECONDS)
+    job, result = render(tmp_path / "job", source, timeline, JobOptions())
+    assert result["renderPath"] == "smart", result["renderReason"]
+    out = job.path_of(job.keys.final_render)
+    rendered, original = yuv_frames(out), yuv_frames(source)
+    wanted = kept(ranges)
+    assert len(rendered) == len(wanted)
+    for index, frame in enumerate(wanted[:37]):
+        assert psnr(rendered[index], original[frame]) >= MIN_PSNR, (index, frame)
+    assert decode_errors(out) == ""
+
+
 def test_cuts_on_keyframes_copy_everything(tmp_path: Path, sync_source: Path) -> None:
     """Every range starts on a keyframe (GOP 1 s) of a source without B-frames, where a copy
     can stop at any frame: nothing is re-encoded."""

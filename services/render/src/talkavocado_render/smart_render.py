@@ -201,8 +201,17 @@ def _segment_name(index: int) -> str:
 
 
 async def _split(source: Path, plan: SmartPlan, work: Path, limit: float) -> None:
-    """The source's video stream-copied into segments starting at the plan's boundaries."""
-    common = [*input_args(source), "-map", "0:v:0", "-c", "copy", "-an", "-sn", "-dn"]
+    """The source's video stream-copied into segments starting at the plan's boundaries. Each
+    keeps the source's decode delay: its first frame at 0, decode times `delay` frames earlier
+    (the join's outpoints count on it). Left to avoid negative timestamps, the muxer shifted the
+    first segment's by the delay, and a copy cut short in it lost its last frames."""
+    common = [
+        *input_args(source),
+        "-map", "0:v:0",
+        "-c", "copy",
+        "-an", "-sn", "-dn",
+        "-avoid_negative_ts", "disabled",
+    ]  # fmt: skip
     if not plan.boundaries:
         await run_ffmpeg([*common, "-f", "mp4", str(work / _segment_name(0))], time_limit=limit)
         return
