@@ -284,6 +284,7 @@ async def _encode_edges(
     runs: Sequence[EdgeRun],
     fps: Fraction,
     work: Path,
+    source_config: mp4.AvcConfig,
     options: RenderOptions,
     threads: int | None,
     limit: float,
@@ -296,7 +297,6 @@ async def _encode_edges(
     if not runs:
         return []  # every cut on a keyframe or a clean end
     at_once = min(edge_runs_at_once(threads), len(runs))
-    source_config = _config(work / _segment_name(plan.segments(_first_copy(plan))[0][0]))
     encoder = encoder_args(
         plan.facts, plan.structure.delay, options, mp4.free_parameter_set_id(source_config)
     )
@@ -438,22 +438,29 @@ async def _video(
     """The edit's video in pieces: the source's GOPs copied (split), the edges re-encoded;
     the edges' paths."""
     runs = edge_runs(plan, at_once=edge_runs_at_once(threads))
+    first_segment = work / _segment_name(plan.segments(_first_copy(plan))[0][0])
     async with asyncio.TaskGroup() as group:
-        group.create_task(_split(source, plan, work, limit))
-        sources = group.create_task(_edge_sources(source, plan, runs, fps, work, limit))
-    progress(0.05)
-    edges = await _encode_edges(
-        sources.result(),
-        source,
-        plan,
-        runs,
-        fps,
-        work,
-        options,
-        threads,
-        limit,
-        lambda f: progress(0.05 + 0.85 * f),
-    )
+        # The edges start once their copies are made, while the split goes on.
+        split = group.create_task(_split(source, plan, work, limit))
+        copies = await _edge_sources(source, plan, runs, fps, work, limit)
+        if not copies:
+            await split
+        # Any stream copy of the source holds its decoder configuration.
+        source_config = _config(next(iter(copies.values()), first_segment))
+        progress(0.05)
+        edges = await _encode_edges(
+            copies,
+            source,
+            plan,
+            runs,
+            fps,
+            work,
+            source_config,
+            options,
+            threads,
+            limit,
+            lambda f: progress(0.05 + 0.85 * f),
+        )
     progress(1.0)
     return edges
 
