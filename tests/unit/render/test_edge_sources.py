@@ -202,3 +202,7 @@ def test_edge_inputs_read_their_copies(tmp_path: Path) -> None:
     whitelists = [args[i + 1] for i, a in enumerate(args) if a == "-format_whitelist"]
     assert whitelists[0] == ",".join(RECORDING_DEMUXERS)
     assert set(whitelists[1:]) == {"mov,mp4,m4a,3gp,3g2,mj2"}
+    # Our copies are not probed; the source is.
+    unprobed = [args[i + 1] for i, a in enumerate(args) if a == "-nofind_stream_info"]
+    assert unprobed == ["-i"] * len(copies)
+    assert args[args.index("-i") - 1] != "-nofind_stream_info"
