@@ -100,7 +100,7 @@ def test_edges_from_copies_are_the_edges_from_the_source(
             ffmpeg(*args)
     pieces = sorted(p.name for p in (tmp_path / "source").iterdir())
     assert pieces == sorted(p.name for p in (tmp_path / "copy").iterdir())
-    assert len(pieces) == sum(len(run.pieces) for run in runs)
+    assert len(pieces) == sum(len(run.file_frames) for run in runs)
     for name in pieces:
         expected = frame_hashes(tmp_path / "source" / name)
         assert expected

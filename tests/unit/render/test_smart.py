@@ -411,7 +411,7 @@ def test_edges_are_read_from_their_keyframes() -> None:
         timeline([(37, 120), (130, 140), (150, 200)]), facts(), packets(200, 50), None
     )
     assert edge_frames(plan) == [(37, 50), (117, 120), (130, 140)]
-    assert edge_starts(edge_frames(plan)) == [0, 13, 16]
+    assert edge_starts([end - start for start, end in edge_frames(plan)]) == [0, 13, 16]
     # 117..120 and 130..140 share GOP 100: one read decodes it once
     assert edge_reads(plan) == [EdgeRead(0, ((37, 50),)), EdgeRead(100, ((117, 120), (130, 140)))]
 
@@ -435,14 +435,16 @@ def test_reads_are_shared_out_in_even_runs() -> None:
     assert len(edge_reads(plan)) == 7
     runs = edge_runs(plan, max_inputs=3)
     assert [len(r.reads) for r in runs] == [2, 2, 3]
-    assert [r.first for r in runs] == [0, 2, 4]
+    # Each range is re-encoded whole, one after the other in the edit: one file a run.
+    assert [r.files for r in runs] == [(2,), (2,), (3,)]
+    assert [r.first for r in runs] == [0, 1, 2]
     assert [r.reads for r in runs] == [
         tuple(edge_reads(plan)[0:2]),
         tuple(edge_reads(plan)[2:4]),
         tuple(edge_reads(plan)[4:7]),
     ]
     assert sum(r.frames for r in runs) == plan.encoded_frames
-    assert edge_runs(plan) == [EdgeRun(0, tuple(edge_reads(plan)))]
+    assert edge_runs(plan) == [EdgeRun(0, tuple(edge_reads(plan)), (7,))]
     only_copies = plan_smart(timeline([(50, 100)]), facts(), packets(200, 50), None)
     assert edge_runs(only_copies) == []
 
@@ -469,7 +471,7 @@ def test_runs_at_once_share_the_decoders_budget_and_the_reads() -> None:
     # 7 reads fit one run, but each core gets a run of its own.
     assert [len(r.reads) for r in edge_runs(plan, at_once=2)] == [3, 4]
     assert [len(r.reads) for r in edge_runs(plan, at_once=4)] == [1, 2, 2, 2]
-    assert [r.first for r in edge_runs(plan, at_once=4)] == [0, 1, 3, 5]
+    assert [r.first for r in edge_runs(plan, at_once=4)] == [0, 1, 2, 3]
     # Three runs of at most 3 inputs would leave a core idle for the third: four, as even.
     assert [len(r.reads) for r in edge_runs(plan, max_inputs=3, at_once=2)] == [1, 2, 2, 2]
     assert [len(r.reads) for r in edge_runs(plan, max_inputs=3)] == [2, 2, 3]
@@ -489,7 +491,7 @@ def test_each_input_decodes_on_the_threads_it_is_given(tmp_path: Path) -> None:
     assert args[encoder_at - 2 : encoder_at] == ["-threads", "1"]
 
 
-def test_edges_are_one_x264_stream_split_at_each_piece(tmp_path: Path) -> None:
+def test_edges_are_one_x264_stream_split_at_each_file(tmp_path: Path) -> None:
     plan = plan_smart(
         timeline([(37, 120), (130, 140), (150, 200)]), facts(), packets(200, 50), None
     )
@@ -518,15 +520,36 @@ def test_edges_are_one_x264_stream_split_at_each_piece(tmp_path: Path) -> None:
     assert graph[1].endswith(",setpts=N[r1]")
     assert graph[2] == "[r0][r1]concat=n=2:v=1:a=0,settb=expr=1/25,setpts=N[edges]"
     assert args[args.index("-map") + 1] == "[edges]"
-    assert args[args.index("-force_key_frames") + 1] == "0.510000,0.630000"
+    # The tail 117..120 and the head 130..140 follow each other in the edit: one file (no IDR
+    # between them); an IDR and a new file where the head 37..50 ends.
+    assert run.file_frames == [13, 3 + 10]
+    assert args[args.index("-force_key_frames") + 1] == "0.510000"
     assert args[args.index("-forced-idr") + 1] == "1"
-    assert args[args.index("-segment_frames") + 1] == "13,16"
+    assert args[args.index("-segment_frames") + 1] == "13"
     assert args[args.index("-segment_start_number") + 1] == "0"
     assert "-segment_time" not in args
     # the encoder's threads: after the map, before the encoder's options
     encoder_at = args.index("libx264") - 1
     assert args[encoder_at - 2 : encoder_at] == ["-threads", "2"]
     assert args[-1] == str(tmp_path / "e%05d.mp4")
+
+
+def test_pieces_share_a_file_only_when_they_follow_each_other_in_one_run() -> None:
+    # 37..50 | copy 50..117 | 117..120, 130..140 | copy 150..209 | 209..210, 260..300
+    ranges = [(37, 120), (130, 140), (150, 210), (260, 300)]
+    plan = plan_smart(timeline(ranges), facts(), packets(300, 50), None)
+    assert edge_frames(plan) == [(37, 50), (117, 120), (130, 140), (209, 210), (260, 300)]
+    (whole,) = edge_runs(plan)
+    assert whole.files == (1, 2, 2)
+    assert whole.file_frames == [13, 13, 41]
+    # One read a run: 209..210 (GOP 200) and 260..300 (GOP 250) follow each other in the edit
+    # but go to runs of their own, each with its own file.
+    runs = edge_runs(plan, max_inputs=1)
+    assert [r.pieces for r in runs] == [
+        [(37, 50)], [(117, 120), (130, 140)], [(209, 210)], [(260, 300)],
+    ]  # fmt: skip
+    assert [r.files for r in runs] == [(1,), (2,), (1,), (1,)]
+    assert [r.first for r in runs] == [0, 1, 2, 3]
 
 
 def test_later_runs_number_their_pieces_on(tmp_path: Path) -> None:

@@ -332,11 +332,11 @@ async def _encode_edges(
     async with asyncio.TaskGroup() as group:
         for index, run in enumerate(runs):
             group.create_task(encode(index, run))
-    pieces = runs[-1].first + len(runs[-1].pieces)
-    edges = [work / _edge_name(i) for i in range(pieces)]
-    # x264 placed an IDR at each piece's first frame, so the split made one file per piece.
+    files = runs[-1].first + len(runs[-1].file_frames)
+    edges = [work / _edge_name(i) for i in range(files)]
+    # x264 placed an IDR at each file's first frame, so the split made the files planned.
     if not all(edge.is_file() for edge in edges) or (work / _edge_name(len(edges))).exists():
-        raise SmartRenderError("the re-encoded edges were not split one file per piece")
+        raise SmartRenderError("the re-encoded edges were not split into the files planned")
     return edges
 
 
@@ -344,21 +344,28 @@ def _first_copy(plan: SmartPlan) -> Piece:
     return next(p for p in plan.pieces if p.kind == "copy")
 
 
-def _files(plan: SmartPlan) -> list[tuple[str, int, bool]]:
-    """The pieces' files in timeline order, with their frame counts."""
+def _files(plan: SmartPlan, runs: Sequence[EdgeRun]) -> list[tuple[str, int, bool]]:
+    """The pieces' files in timeline order, with their frame counts: the copied segments, and
+    the edges' files (each holding one or more pieces that follow each other)."""
+    edge_files = enumerate(frames for run in runs for frames in run.file_frames)
     files: list[tuple[str, int, bool]] = []
-    edges = 0
+    left = 0  # frames of the current edge file not yet placed
     for piece in plan.pieces:
         if piece.kind == "encode":
-            files.append((_edge_name(edges), piece.frames, False))
-            edges += 1
+            if not left:
+                index, left = next(edge_files)
+                files.append((_edge_name(index), left, False))
+            left -= piece.frames
         else:
+            if left:
+                raise SmartRenderError("an edge file runs on past its pieces")
             files += [(_segment_name(i), used, cut) for i, used, cut in plan.segments(piece)]
     return files
 
 
 async def _join(
     plan: SmartPlan,
+    runs: Sequence[EdgeRun],
     fps: Fraction,
     work: Path,
     edges: Sequence[Path],
@@ -369,7 +376,7 @@ async def _join(
     """The pieces and the sound into the final MP4, one pass. The concat demuxer takes the
     track's decoder configuration from the first piece it opens: given every piece's parameter
     sets there (a file of ours, its moov last), the joined track has them all."""
-    files = _files(plan)
+    files = _files(plan, runs)
     listing = work / "pieces.ffconcat"
     listing.write_text(concat_list(files, fps, plan.structure.delay), encoding="utf-8")
     source_config = _config(work / _segment_name(plan.segments(_first_copy(plan))[0][0]))
@@ -427,6 +434,7 @@ async def _check_joined(joined: Path, plan: SmartPlan, fps: Fraction, limit: flo
 
 async def _video(
     plan: SmartPlan,
+    runs: Sequence[EdgeRun],
     source: Path,
     work: Path,
     fps: Fraction,
@@ -437,7 +445,6 @@ async def _video(
 ) -> list[Path]:
     """The edit's video in pieces: the source's GOPs copied (split), the edges re-encoded;
     the edges' paths."""
-    runs = edge_runs(plan, at_once=edge_runs_at_once(threads))
     first_segment = work / _segment_name(plan.segments(_first_copy(plan))[0][0])
     async with asyncio.TaskGroup() as group:
         # The edges start once their copies are made, while the split goes on.
@@ -520,11 +527,12 @@ async def smart_render(
         threads=threads,
         source_channels=source_channels,
     )
+    runs = edge_runs(plan, at_once=edge_runs_at_once(threads))
     slower = slower_of(("video", "sound"), lambda f: report(0.95 * f))
     try:
         async with asyncio.TaskGroup() as group:
             video = group.create_task(
-                _video(plan, source, work, fps, options, threads, limit, slower("video"))
+                _video(plan, runs, source, work, fps, options, threads, limit, slower("video"))
             )
             sound_log = group.create_task(
                 run_piped(
@@ -534,7 +542,7 @@ async def smart_render(
     except* Exception as failed:
         # The caller tells a smart render that failed (falling back) from others by type.
         raise first_error(failed) from None
-    await _join(plan, fps, work, video.result(), work / "sound.m4a", output, limit)
+    await _join(plan, runs, fps, work, video.result(), work / "sound.m4a", output, limit)
     await _check_joined(output, plan, fps, limit)
     report(1.0)
     return sound_log.result()
