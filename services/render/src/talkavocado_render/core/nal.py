@@ -4,7 +4,7 @@ An MP4 sample (avcC) is a run of NAL units, each after its length (4 bytes in th
 smart render takes). The first slice's header byte holds nal_ref_idc: 0 for a picture no other
 picture predicts from (H.264 7.4.1: every slice of a picture has the same). Such a picture shown
 before a re-encoded edge is decoded for nothing: the smart render leaves it out of what the edge
-encode reads (core/smart.py, `edge_source_drops`).
+encode reads (core/smart.py, `read_drops`).
 
 Anything unexpected is "unknown" (None), and an unknown picture is kept: a wrong "not a
 reference" would break the frames predicted from it, a wrong "unknown" only costs a decode.
