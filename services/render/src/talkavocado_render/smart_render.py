@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from talkavocado_common.media import RECORDING_DEMUXERS, input_args, restrict, run_ffmpeg
+from talkavocado_common.media.allowlist import format_allowed
 from talkavocado_common.media.probe import FFPROBE, probe_failure
 from talkavocado_common.media.process import stop_process
 from talkavocado_common.models import RenderOptions, Timeline
@@ -237,7 +238,7 @@ def _references(source: Path, plan: SmartPlan, runs: Sequence[EdgeRun], fps: Fra
     """The plan with each packet the edge runs decode marked a reference picture or not, from
     its first bytes in the source. MP4 only: there ffprobe's pos is where a sample's data
     starts (in Matroska, where its block does). Packets not read stay references."""
-    if "mp4" not in plan.facts.container.split(","):
+    if not format_allowed(plan.facts.container, MP4_DEMUXERS):
         return plan
     packets = list(plan.packets)
     with source.open("rb") as handle:
@@ -369,6 +370,7 @@ async def _join(
     fps: Fraction,
     work: Path,
     edges: Sequence[Path],
+    source_config: mp4.AvcConfig,
     sound: Path,
     output: Path,
     limit: float,
@@ -379,7 +381,6 @@ async def _join(
     files = _files(plan, runs)
     listing = work / "pieces.ffconcat"
     listing.write_text(concat_list(files, fps, plan.structure.delay), encoding="utf-8")
-    source_config = _config(work / _segment_name(plan.segments(_first_copy(plan))[0][0]))
     _set_avcc(work / files[0][0], mp4.merged(source_config, [_config(e) for e in edges]))
     await run_ffmpeg(join_args(plan, fps, listing, sound, output), time_limit=limit)
 
@@ -442,9 +443,9 @@ async def _video(
     threads: int | None,
     limit: float,
     progress: Callable[[float], None],
-) -> list[Path]:
+) -> tuple[list[Path], mp4.AvcConfig]:
     """The edit's video in pieces: the source's GOPs copied (split), the edges re-encoded;
-    the edges' paths."""
+    the edges' paths and the source's decoder configuration."""
     first_segment = work / _segment_name(plan.segments(_first_copy(plan))[0][0])
     async with asyncio.TaskGroup() as group:
         # The edges start once their copies are made, while the split goes on.
@@ -469,7 +470,7 @@ async def _video(
             lambda f: progress(0.05 + 0.85 * f),
         )
     progress(1.0)
-    return edges
+    return edges, source_config
 
 
 def slower_of(
@@ -542,7 +543,8 @@ async def smart_render(
     except* Exception as failed:
         # The caller tells a smart render that failed (falling back) from others by type.
         raise first_error(failed) from None
-    await _join(plan, runs, fps, work, video.result(), work / "sound.m4a", output, limit)
+    edges, source_config = video.result()
+    await _join(plan, runs, fps, work, edges, source_config, work / "sound.m4a", output, limit)
     await _check_joined(output, plan, fps, limit)
     report(1.0)
     return sound_log.result()

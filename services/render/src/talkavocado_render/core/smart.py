@@ -704,21 +704,24 @@ def edge_runs(plan: SmartPlan, max_inputs: int | None = None, at_once: int = 1) 
     reads = edge_reads(plan)
     needed = -(-len(reads) // max_inputs)
     count = min(len(reads), -(-needed // at_once) * at_once)
+    placed = {(p.start, p.end): i for i, p in enumerate(plan.pieces) if p.kind == "encode"}
     runs: list[EdgeRun] = []
     first = 0
     for index in range(count):
         batch = tuple(reads[len(reads) * index // count : len(reads) * (index + 1) // count])
-        files = _files_of(plan, [piece for read in batch for piece in read.pieces])
+        files = _files_of(placed, [piece for read in batch for piece in read.pieces])
         runs.append(EdgeRun(first, batch, files))
         first += len(files)
     return runs
 
 
-def _files_of(plan: SmartPlan, pieces: Sequence[tuple[int, int]]) -> tuple[int, ...]:
+def _files_of(
+    placed: Mapping[tuple[int, int], int], pieces: Sequence[tuple[int, int]]
+) -> tuple[int, ...]:
     """How many of `pieces` (one run's, in timeline order) each file holds: a piece goes on in
-    the file before it when nothing comes between them in the edit (on the 5-minute talk of
-    bench/render.py, 29 of 82 pieces: as many IDRs and files fewer)."""
-    placed = {(p.start, p.end): i for i, p in enumerate(plan.pieces) if p.kind == "encode"}
+    the file before it when nothing comes between them in the edit (`placed`: each re-encoded
+    piece's place among the plan's pieces; on the 5-minute talk of bench/render.py, 29 of 82
+    pieces: as many IDRs and files fewer)."""
     files: list[int] = []
     for index, piece in enumerate(pieces):
         if index and placed[piece] == placed[pieces[index - 1]] + 1:
@@ -834,16 +837,17 @@ def edge_source_commands(
     size = count = 0
     for copy in copies:
         output = _copy_output(plan, copy, fps)
+        length = sum(map(len, output))
         if (
             not commands
             or count == EDGE_SOURCE_COPIES_PER_PASS
-            or (size + sum(map(len, output)) > EDGE_SOURCE_COMMAND_MAX)
+            or size + length > EDGE_SOURCE_COMMAND_MAX
         ):
-            seek = _seconds(Fraction(2 * copy.read.keyframe + 1, 2), fps)
+            seek = _keyframe_seek(copy.read, fps)
             commands.append(["-copyts", *input_args(source, "-seek_timestamp", "1", "-ss", seek)])
             size = count = 0
         commands[-1] += output
-        size += sum(map(len, output))
+        size += length
         count += 1
     return commands
 
@@ -873,6 +877,11 @@ def _edge_graph(reads: Sequence[EdgeRead], fps: Fraction) -> str:
     return ";".join([*(f"{b}[r{i}]" for i, b in enumerate(branches)), joined])
 
 
+def _keyframe_seek(read: EdgeRead, fps: Fraction) -> str:
+    """Half a frame past the read's keyframe: the demuxer lands on the keyframe at or before."""
+    return _seconds(Fraction(2 * read.keyframe + 1, 2), fps)
+
+
 def _edge_input(
     read: EdgeRead, path: Path, copy: bool, fps: Fraction, decoder_threads: int
 ) -> list[str]:
@@ -882,7 +891,7 @@ def _edge_input(
     starts before its picture starts before 0. A copy of ours is not probed: its MP4 header
     says all the decoder needs, and probing decodes its first frame once more (measured on
     the 5-minute talk: about 0.2 CPU-s over its 60 copies, and the same edges)."""
-    seek = _seconds(Fraction(2 * read.keyframe + 1, 2), fps)
+    seek = _keyframe_seek(read, fps)
     options = [
         "-threads", str(decoder_threads),
         "-noaccurate_seek",
