@@ -37,8 +37,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from talkavocado_common.media import RECORDING_DEMUXERS, input_args, restrict, run_ffmpeg
-from talkavocado_common.media.allowlist import format_allowed
+from talkavocado_common.media import (
+    RECORDING_DEMUXERS,
+    format_allowed,
+    input_args,
+    restrict,
+    run_ffmpeg,
+)
 from talkavocado_common.media.probe import FFPROBE, probe_failure
 from talkavocado_common.media.process import stop_process
 from talkavocado_common.models import RenderOptions, Timeline
